@@ -1,0 +1,37 @@
+"""System checks: ``manage.py check`` reports every bad ``REALTIMEKIT`` key at start-up.
+
+The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM_CHECKS``):
+
+- ``realtimekit.E001``: a required key (ACCOUNT_ID, APP_ID, API_TOKEN) is missing.
+- ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
+- ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
+- ``realtimekit.W001``: an unknown key (usually a typo) is present.
+"""
+
+from __future__ import annotations
+
+from django.core import checks
+
+from . import conf
+
+
+@checks.register("realtimekit")
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Turn :func:`conf.find_problems` into check messages naming each key."""
+    messages: list[checks.CheckMessage] = []
+    for key, sentence in conf.find_problems():
+        if key == conf.SETTING_NAME:
+            messages.append(checks.Error(sentence, id="realtimekit.E003"))
+        elif key not in conf.DEFAULTS:
+            messages.append(
+                checks.Warning(sentence, hint="Remove it or fix its spelling.", id="realtimekit.W001")
+            )
+        elif "is required" in sentence:
+            messages.append(
+                checks.Error(sentence, hint="See docs/settings.md for every key.", id="realtimekit.E001")
+            )
+        else:
+            messages.append(
+                checks.Error(sentence, hint="See docs/settings.md for every key.", id="realtimekit.E002")
+            )
+    return messages

@@ -1,0 +1,597 @@
+"""The only code that writes mirrored rows: the remote call first, then the local upsert.
+
+Every function here follows one order: validate (in the client, before any request), call
+RealtimeKit, and only when that succeeded write the row the API described, inside a
+transaction. A failed call therefore leaves the database exactly as it was.
+
+Rows are written with one upsert statement whose conflict clause refuses to replace a row with
+an *older* payload (``remote_updated_at`` guard), so a slow reconcile page can never undo an
+admin's newer edit, whatever order the two commit in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import schema, signals
+from .client import RealtimeKitClient, get_client
+from .conf import get_settings
+from .exceptions import InvalidResponse, JoinRefused, MeetingInactive, NotFound
+from .models import Meeting, MeetingStatus, Participant
+
+logger = logging.getLogger("realtimekit_django.services")
+
+MEETING_COLUMNS = (
+    "id", "app_id", "title", "status", *schema.MEETING_BOOLEAN_FIELDS, "session_keep_alive_time_in_secs",
+    "ai_config", "recording_config", "remote_created_at", "remote_updated_at", "synced_at", "missing_since",
+    "remote_data",
+)
+PARTICIPANT_COLUMNS = (
+    "id", "meeting_id", "custom_participant_id", "preset_name", "name", "picture", "user_id",
+    "remote_created_at", "remote_updated_at", "synced_at", "remote_data",
+)
+
+
+def _client(client: RealtimeKitClient | None) -> RealtimeKitClient:
+    return client or get_client()
+
+
+# -- turning payloads into rows ------------------------------------------------------------
+
+
+def _data(envelope: Mapping, what: str) -> dict:
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise InvalidResponse(f"{what}: the answer's 'data' is not an object")
+    return data
+
+
+def _timestamp(payload: Mapping, key: str, what: str) -> datetime | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidResponse(f"{what}: '{key}' is not an ISO 8601 date-time: {str(value)[:40]!r}")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def _uuid(payload: Mapping, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(payload["id"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise InvalidResponse(f"{what}: missing or malformed 'id'") from None
+
+
+def _typed(payload: Mapping, key: str, types: tuple[type, ...], what: str, default: Any = None) -> Any:
+    value = payload.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+        raise InvalidResponse(f"{what}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def meeting_row(payload: Mapping, *, app_id: str, now: datetime) -> dict:
+    """The column values for a meeting payload; raises ``InvalidResponse`` on a malformed one."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("meeting payload is not an object")
+    data = schema.strip_write_only(payload)
+    what = f"meeting {str(payload.get('id'))[:40]}"
+    status = _typed(data, "status", (str,), what, MeetingStatus.ACTIVE)
+    if status not in MeetingStatus.values:
+        raise InvalidResponse(f"{what}: unknown status {status[:20]!r}")
+    row = {
+        "id": _uuid(data, "meeting payload"),
+        "app_id": app_id,
+        "title": _typed(data, "title", (str,), what),
+        "status": status,
+        "session_keep_alive_time_in_secs": float(
+            _typed(data, "session_keep_alive_time_in_secs", (int, float), what, 60)
+        ),
+        "ai_config": _typed(data, "ai_config", (dict,), what, {}),
+        "recording_config": _typed(data, "recording_config", (dict,), what, {}),
+        "remote_created_at": _timestamp(data, "created_at", what),
+        "remote_updated_at": _timestamp(data, "updated_at", what),
+        "synced_at": now,
+        "missing_since": None,
+        "remote_data": data,
+    }
+    for name in schema.MEETING_BOOLEAN_FIELDS:
+        row[name] = _typed(data, name, (bool,), what, False)
+    return row
+
+
+def participant_row(payload: Mapping, *, meeting_id: uuid.UUID, now: datetime, user_id: Any = None) -> dict:
+    """The column values for a participant payload (the token, if any, is dropped here)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("participant payload is not an object")
+    data = {key: value for key, value in payload.items() if key != "token"}
+    what = f"participant {str(payload.get('id'))[:40]}"
+    custom_id = _typed(data, "custom_participant_id", (str,), what)
+    preset_name = _typed(data, "preset_name", (str,), what)
+    if not custom_id or not preset_name:
+        raise InvalidResponse(f"{what}: 'custom_participant_id' and 'preset_name' are required")
+    return {
+        "id": _uuid(data, "participant payload"),
+        "meeting_id": meeting_id,
+        "custom_participant_id": custom_id,
+        "preset_name": preset_name,
+        "name": _typed(data, "name", (str,), what),
+        "picture": _typed(data, "picture", (str,), what),
+        "user_id": user_id,
+        "remote_created_at": _timestamp(data, "created_at", what),
+        "remote_updated_at": _timestamp(data, "updated_at", what),
+        "synced_at": now,
+        "remote_data": data,
+    }
+
+
+# -- the guarded upsert ---------------------------------------------------------------------
+
+
+def _upsert(model, columns: tuple[str, ...], rows: list[dict], *, keep: dict[str, str] | None = None) -> int:
+    """Insert or update ``rows`` in one statement; never replace a row with an older payload.
+
+    ``keep`` maps a column to the SQL used for it on conflict instead of the new value
+    (participants keep the site user they were issued for). Returns the rows written.
+    """
+    if not rows:
+        return 0
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        # No portable ON CONFLICT ... WHERE elsewhere: fall back to Django's bulk upsert.
+        objs = [model(**row) for row in rows]
+        model.objects.using(alias).bulk_create(
+            objs, update_conflicts=True, unique_fields=["id"], update_fields=[c for c in columns if c != "id"]
+        )
+        return len(objs)
+    table = connection.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(c) for c in columns]  # get_field knows attnames like meeting_id
+    quoted = [connection.ops.quote_name(f.column) for f in fields]
+    keep = keep or {}
+    updates = ", ".join(
+        f"{q} = {keep[c].format(table=table, column=q)}" if c in keep else f"{q} = EXCLUDED.{q}"
+        for c, q in zip(columns, quoted, strict=True)
+        if c != "id"
+    )
+    guard = connection.ops.quote_name("remote_updated_at")
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quoted)}) VALUES {', '.join([placeholders] * len(rows))} "
+        f"ON CONFLICT ({connection.ops.quote_name('id')}) DO UPDATE SET {updates} "
+        f"WHERE {table}.{guard} IS NULL OR EXCLUDED.{guard} IS NULL OR EXCLUDED.{guard} >= {table}.{guard}"
+    )
+    params: list[Any] = []
+    for row in rows:
+        for column, f in zip(columns, fields, strict=True):
+            params.append(f.get_db_prep_save(row[column], connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+_KEEP_USER = {"user_id": "COALESCE({table}.{column}, EXCLUDED.{column})"}
+
+
+def _save_meeting(payload: Mapping, *, app_id: str) -> Meeting:
+    row = meeting_row(payload, app_id=app_id, now=timezone.now())
+    written = _upsert(Meeting, MEETING_COLUMNS, [row])
+    if not written:  # a newer payload is already stored: show that one
+        return Meeting.objects.get(pk=row["id"])
+    meeting = Meeting(**row)
+    meeting._state.adding = False
+    meeting._state.db = router.db_for_write(Meeting)
+    return meeting
+
+
+def _save_participant(meeting: Meeting, payload: Mapping, *, user=None) -> Participant:
+    user_id = user.pk if user is not None else None
+    row = participant_row(payload, meeting_id=meeting.pk, now=timezone.now(), user_id=user_id)
+    written = _upsert(Participant, PARTICIPANT_COLUMNS, [row], keep=_KEEP_USER)
+    if not written:
+        return Participant.objects.select_related("meeting").get(pk=row["id"])
+    participant = Participant(**row)
+    participant.meeting = meeting
+    participant._state.adding = False
+    participant._state.db = router.db_for_write(Participant)
+    return participant
+
+
+# -- meetings -------------------------------------------------------------------------------
+
+
+def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) -> Meeting:
+    """POST the meeting, then store what the API answered (secrets stripped)."""
+    api = _client(client)
+    payload = _data(api.meetings.create(**fields), "create meeting")
+    with transaction.atomic():
+        meeting = _save_meeting(payload, app_id=api.app_id)
+        signals.meeting_created.send(sender=Meeting, meeting=meeting)
+    return meeting
+
+
+def update_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None, **changes: Any) -> Meeting:
+    """PATCH only ``changes``; with none, nothing is sent."""
+    if not changes:
+        return meeting
+    api = _client(client)
+    payload = _data(api.meetings.update_meeting_by_id(str(meeting.pk), **changes), "update meeting")
+    with transaction.atomic():
+        updated = _save_meeting(payload, app_id=meeting.app_id or api.app_id)
+        signals.meeting_updated.send(sender=Meeting, meeting=updated, changed=tuple(changes))
+    return updated
+
+
+def replace_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None, **fields: Any) -> Meeting:
+    """PUT the whole meeting: fields not given go back to the API's defaults."""
+    api = _client(client)
+    payload = _data(api.meetings.replace_meeting_by_id(str(meeting.pk), **fields), "replace meeting")
+    with transaction.atomic():
+        updated = _save_meeting(payload, app_id=meeting.app_id or api.app_id)
+        signals.meeting_updated.send(sender=Meeting, meeting=updated, changed=tuple(fields))
+    return updated
+
+
+def set_meeting_status(meeting: Meeting, status: str, *, client: RealtimeKitClient | None = None) -> Meeting:
+    """Activate or deactivate: nobody can join an INACTIVE meeting."""
+    return update_meeting(meeting, client=client, status=status)
+
+
+def refresh_meeting(meeting: Meeting | uuid.UUID | str, *, client: RealtimeKitClient | None = None) -> Meeting:
+    """GET the meeting and store it (also imports a meeting this site has never seen)."""
+    api = _client(client)
+    meeting_id = str(meeting.pk if isinstance(meeting, Meeting) else meeting)
+    payload = _data(api.meetings.get_meeting_by_id(meeting_id), "get meeting")
+    app_id = meeting.app_id if isinstance(meeting, Meeting) and meeting.app_id else api.app_id
+    with transaction.atomic():
+        return _save_meeting(payload, app_id=app_id)
+
+
+# -- participants -----------------------------------------------------------------------------
+
+
+def add_participant(
+    meeting: Meeting,
+    *,
+    custom_participant_id: str,
+    preset_name: str,
+    name: str | None = None,
+    picture: str | None = None,
+    user=None,
+    client: RealtimeKitClient | None = None,
+) -> tuple[Participant, str]:
+    """Add a remote participant and store it. Returns ``(participant, token)``; the token is
+    not stored anywhere: hand it to the person and forget it."""
+    api = _client(client)
+    optional = {key: value for key, value in (("name", name), ("picture", picture)) if value is not None}
+    envelope = api.meetings.add_participant(
+        str(meeting.pk), custom_participant_id=custom_participant_id, preset_name=preset_name, **optional
+    )
+    payload = _data(envelope, "add participant")
+    token = _token_from(payload, "add participant")
+    with transaction.atomic():
+        participant = _save_participant(meeting, payload, user=user)
+        signals.participant_added.send(sender=Participant, participant=participant)
+    return participant, token
+
+
+def edit_participant(participant: Participant, *, client: RealtimeKitClient | None = None, **changes: Any) -> Participant:
+    """PATCH a participant's name, picture or preset (the new token the API returns is dropped)."""
+    if not changes:
+        return participant
+    api = _client(client)
+    envelope = api.meetings.edit_participant(str(participant.pk), meeting_id=str(participant.meeting_id), **changes)
+    payload = _data(envelope, "edit participant")
+    with transaction.atomic():
+        return _save_participant(participant.meeting, payload, user=participant.user)
+
+
+def remove_participant(participant: Participant, *, client: RealtimeKitClient | None = None) -> None:
+    """DELETE the remote participant, which revokes every token it was given, then the row.
+
+    A participant already gone remotely (404) is removed locally all the same: the goal,
+    nobody holding a working token for it, is reached either way.
+    """
+    api = _client(client)
+    try:
+        api.meetings.delete_meeting_participant(str(participant.pk), meeting_id=str(participant.meeting_id))
+    except NotFound:
+        logger.info("participant %s was already gone remotely; removing the local row", participant.pk)
+    info = {
+        "participant_id": participant.pk,
+        "meeting_id": participant.meeting_id,
+        "custom_participant_id": participant.custom_participant_id,
+    }
+    with transaction.atomic():
+        Participant.objects.filter(pk=participant.pk).delete()
+        signals.participant_removed.send(sender=Participant, **info)
+
+
+def refresh_participant_token(participant: Participant, *, client: RealtimeKitClient | None = None) -> str:
+    """A new token for the participant. Earlier tokens stay valid: only removal revokes."""
+    api = _client(client)
+    envelope = api.meetings.refresh_participant_token(str(participant.pk), meeting_id=str(participant.meeting_id))
+    token = _token_from(_data(envelope, "refresh token"), "refresh token")
+    signals.token_issued.send(sender=Participant, participant=participant, expires_at=token_expiry(token))
+    return token
+
+
+def _token_from(payload: Mapping, what: str) -> str:
+    token = payload.get("token")
+    if not isinstance(token, str) or not token:
+        raise InvalidResponse(f"{what}: the answer carries no token")
+    return token
+
+
+def token_expiry(token: str) -> datetime | None:
+    """The ``exp`` of a RealtimeKit JWT, read without verifying it (only RealtimeKit can)."""
+    try:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        return datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- bulk upserts for reconciliation ---------------------------------------------------------
+
+
+@dataclass
+class UpsertResult:
+    """What one page's upsert did. ``seen`` is every id the page carried."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    seen: set = field(default_factory=set)
+
+
+def _diff_rows(model, rows: list[dict], merge: bool) -> tuple[list[dict], UpsertResult]:
+    """Split a page into rows to write and a tally, with one SELECT for the whole page."""
+    result = UpsertResult()
+    by_id: dict[uuid.UUID, dict] = {}
+    for row in rows:  # the same item twice in a page: the newer payload wins
+        previous = by_id.get(row["id"])
+        if previous is None or _newer_or_equal(row, previous):
+            by_id[row["id"]] = row
+    result.seen = set(by_id)
+    existing = {
+        pk: (updated_at, data, extra)
+        for pk, updated_at, data, extra in model.objects.filter(pk__in=list(by_id)).values_list(
+            "pk", "remote_updated_at", "remote_data", "missing_since" if model is Meeting else "meeting_id"
+        )
+    }
+    to_write = []
+    for pk, row in by_id.items():
+        if pk not in existing:
+            result.created += 1
+            to_write.append(row)
+            continue
+        stored_at, stored_data, extra = existing[pk]
+        if stored_at and row["remote_updated_at"] and row["remote_updated_at"] < stored_at:
+            result.stale += 1
+            continue
+        if merge and isinstance(stored_data, dict):
+            # Listings may carry a summary of each meeting: keep what the summary leaves out.
+            merged = {**stored_data, **row["remote_data"]}
+            if merged != row["remote_data"]:
+                row = meeting_row(merged, app_id=row["app_id"], now=row["synced_at"])
+        unchanged = row["remote_data"] == stored_data and (model is not Meeting or extra is None)
+        if unchanged:
+            result.unchanged += 1
+        else:
+            result.updated += 1
+            to_write.append(row)
+    return to_write, result
+
+
+def _newer_or_equal(row: dict, other: dict) -> bool:
+    if row["remote_updated_at"] is None or other["remote_updated_at"] is None:
+        return True
+    return row["remote_updated_at"] >= other["remote_updated_at"]
+
+
+def upsert_meetings(payloads: Iterable[Mapping], *, app_id: str | None = None) -> UpsertResult:
+    """Store a page of meeting payloads: one SELECT and at most one upsert, whatever its size.
+
+    Every payload is checked before anything is written, so a malformed page writes nothing.
+    Rows whose payload did not change are not written at all.
+    """
+    app_id = app_id or get_settings().app_id
+    now = timezone.now()
+    rows = [meeting_row(payload, app_id=app_id, now=now) for payload in payloads]
+    to_write, result = _diff_rows(Meeting, rows, merge=True)
+    with transaction.atomic():
+        _upsert(Meeting, MEETING_COLUMNS, to_write)
+    return result
+
+
+def upsert_participants(meeting: Meeting, payloads: Iterable[Mapping]) -> UpsertResult:
+    """Store a page of one meeting's participant payloads (same costs as :func:`upsert_meetings`)."""
+    now = timezone.now()
+    rows = [participant_row(payload, meeting_id=meeting.pk, now=now) for payload in payloads]
+    to_write, result = _diff_rows(Participant, rows, merge=False)
+    with transaction.atomic():
+        _upsert(Participant, PARTICIPANT_COLUMNS, to_write, keep=_KEEP_USER)
+    return result
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def remove_missing_participants(meeting: Meeting, seen: set, *, walk_started: datetime) -> int:
+    """After a *complete* walk: delete local participants the walk did not see.
+
+    Rows synced after the walk began (added by a join meanwhile) are kept: the walk could not
+    have seen them.
+    """
+    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list("pk", flat=True)
+    missing = [pk for pk in local.iterator(chunk_size=2000) if pk not in seen]
+    removed = 0
+    with transaction.atomic():
+        for chunk in _chunks(missing):
+            removed += Participant.objects.filter(pk__in=chunk, synced_at__lt=walk_started).delete()[0]
+    return removed
+
+
+def flag_missing_meetings(seen: set, *, app_id: str, walk_started: datetime) -> int:
+    """After a *complete*, unfiltered walk: flag local meetings the walk did not see.
+
+    Meetings cannot be deleted remotely, so a missing one is flagged (``missing_since``), never
+    deleted: it may be another app's, or the API may be having a bad day.
+    """
+    local = Meeting.objects.filter(app_id=app_id, missing_since__isnull=True, synced_at__lt=walk_started)
+    missing = [pk for pk in local.values_list("pk", flat=True).iterator(chunk_size=2000) if pk not in seen]
+    flagged = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for chunk in _chunks(missing):
+            flagged += Meeting.objects.filter(pk__in=chunk, synced_at__lt=walk_started).update(missing_since=now)
+    return flagged
+
+
+# -- join tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    """What a site hands to a user who may join: the token and what it was issued for."""
+
+    token: str = field(repr=False)
+    participant: Participant
+    preset_name: str
+    expires_at: datetime | None
+
+
+def _join_lock(connection, meeting_id: uuid.UUID, custom_participant_id: str) -> None:
+    """Serialise joins of one person to one meeting (PostgreSQL advisory lock, released at
+    commit). Other databases rely on the unique constraint and a compensating delete."""
+    digest = hashlib.blake2b(f"{meeting_id}:{custom_participant_id}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
+def issue_join_token(meeting: Meeting, user, *, client: RealtimeKitClient | None = None) -> JoinToken:
+    """A join token for ``user``: one HTTP call, the preset chosen by the site's policy.
+
+    The first join adds one remote participant for the (meeting, user); later joins refresh
+    that participant's token (or edit it, when the policy's preset or the user's name changed,
+    which also returns a token). An INACTIVE meeting or a refusing policy costs no HTTP call.
+    """
+    if meeting.status != MeetingStatus.ACTIVE:
+        raise MeetingInactive("this meeting is inactive: nobody can join it")
+    config = get_settings()
+    preset = config.preset_policy(user, meeting)
+    if not preset:
+        raise JoinRefused("you may not join this meeting")
+    custom_id = config.participant_id_function(user)
+    wanted = {"preset_name": preset, "name": config.display_name_function(user), "picture": config.picture_function(user)}
+    api = _client(client)
+
+    existing = _find_join_participant(meeting, custom_id)
+    if existing is not None:
+        issued = _rejoin(meeting, existing, wanted, user, api)
+        if issued is not None:
+            return issued
+
+    connection = connections[router.db_for_write(Participant)]
+    if connection.vendor != "postgresql":
+        return _add_for_join(meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=True)
+    with transaction.atomic(using=connection.alias):
+        _join_lock(connection, meeting.pk, custom_id)
+        existing = _find_join_participant(meeting, custom_id)
+        if existing is not None:
+            issued = _rejoin(meeting, existing, wanted, user, api)
+            if issued is not None:
+                return issued
+        return _add_for_join(meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=False)
+
+
+def _add_for_join(meeting, user, custom_id: str, wanted: dict, api, *, alias: str, guard_race: bool) -> JoinToken:
+    """Add the remote participant for a first join and store it.
+
+    Without an advisory lock (``guard_race``), two first joins can both reach this point; the
+    unique (meeting, user) constraint lets one row win, and the loser deletes the remote
+    participant it just made and refreshes the winner's token instead.
+    """
+    optional = {key: value for key, value in wanted.items() if key != "preset_name" and value is not None}
+    payload = _data(
+        api.meetings.add_participant(
+            str(meeting.pk), custom_participant_id=custom_id, preset_name=wanted["preset_name"], **optional
+        ),
+        "add participant",
+    )
+    token = _token_from(payload, "add participant")
+    if guard_race:
+        try:
+            with transaction.atomic(using=alias):
+                participant = _save_participant(meeting, payload, user=user)
+        except IntegrityError:
+            api.meetings.delete_meeting_participant(str(payload["id"]), meeting_id=str(meeting.pk))
+            winner = Participant.objects.get(meeting=meeting, user=user)
+            return _rejoin(meeting, winner, wanted, user, api) or _fail_rejoin(winner)
+    else:
+        participant = _save_participant(meeting, payload, user=user)
+    signals.participant_added.send(sender=Participant, participant=participant)
+    expires_at = token_expiry(token)
+    signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
+    return JoinToken(token=token, participant=participant, preset_name=wanted["preset_name"], expires_at=expires_at)
+
+
+def _fail_rejoin(participant: Participant) -> JoinToken:
+    raise InvalidResponse(f"participant {participant.pk} vanished while joining; try again")
+
+
+def _find_join_participant(meeting: Meeting, custom_id: str) -> Participant | None:
+    return (
+        Participant.objects.filter(meeting=meeting, custom_participant_id=custom_id)
+        .order_by("remote_created_at", "id")
+        .first()
+    )
+
+
+def _rejoin(meeting: Meeting, participant: Participant, wanted: dict, user, api: RealtimeKitClient) -> JoinToken | None:
+    """A token for a known participant; ``None`` when it has vanished remotely (add anew)."""
+    changes = {key: value for key, value in wanted.items() if getattr(participant, key) != value and value is not None}
+    participant.meeting = meeting
+    try:
+        if changes:
+            envelope = api.meetings.edit_participant(
+                str(participant.pk), meeting_id=str(participant.meeting_id), **changes
+            )
+            payload = _data(envelope, "edit participant")
+            token = _token_from(payload, "edit participant")
+            with transaction.atomic():
+                participant = _save_participant(meeting, payload, user=user)
+        else:
+            envelope = api.meetings.refresh_participant_token(
+                str(participant.pk), meeting_id=str(participant.meeting_id)
+            )
+            token = _token_from(_data(envelope, "refresh token"), "refresh token")
+            if participant.user_id is None and user is not None:
+                Participant.objects.filter(pk=participant.pk, user__isnull=True).update(user=user)
+                participant.user = user
+    except NotFound:
+        logger.info("participant %s is gone remotely; adding the user again", participant.pk)
+        Participant.objects.filter(pk=participant.pk).delete()
+        return None
+    expires_at = token_expiry(token)
+    signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
+    return JoinToken(token=token, participant=participant, preset_name=participant.preset_name, expires_at=expires_at)

@@ -1,0 +1,22 @@
+"""Signals other apps can listen to. They are sent after the remote call succeeded and the
+local row was written (inside the same transaction, so use ``transaction.on_commit`` in a
+receiver that talks to the outside world).
+
+No signal ever carries a participant token: a receiver that logged its kwargs would leak it.
+
+- ``meeting_created(sender=Meeting, meeting)``
+- ``meeting_updated(sender=Meeting, meeting, changed: tuple[str, ...])``
+- ``participant_added(sender=Participant, participant)``
+- ``participant_removed(sender=Participant, participant_id, meeting_id, custom_participant_id)``
+- ``token_issued(sender=Participant, participant, expires_at)``: a join or refresh handed out a token.
+- ``reconcile_finished(sender=None, report)``: a reconcile walk ended (complete or not).
+"""
+
+from django.dispatch import Signal
+
+meeting_created = Signal()
+meeting_updated = Signal()
+participant_added = Signal()
+participant_removed = Signal()
+token_issued = Signal()
+reconcile_finished = Signal()
