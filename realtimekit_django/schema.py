@@ -1,0 +1,525 @@
+"""Validation of meeting and participant payloads against the RealtimeKit API contract.
+
+Bad input must be refused before any HTTP call and before any row is written, and the emulator
+must refuse exactly what the real API refuses; both therefore call this module, which knows
+nothing of Django models or HTTP. The contract is ``realtimekit-api.md``; the official SDK's
+param TypedDicts are the second source of truth for names (``tests/test_schema.py`` checks that
+the two cannot drift apart).
+
+Every validator collects *all* the problems it finds and raises one
+:class:`~realtimekit_django.exceptions.ValidationError` listing them by full dotted path
+(``recording_config.video_config.width: must be between 1 and 1920``), so a form or an admin
+can show them all at once instead of one per round trip.
+
+The validated payload is a fresh copy holding only the keys that were given: defaults are the
+API's business, and PATCH must send only what changes.
+
+Guards of this package's own, not API limits (the API documents none): a string longer than
+:data:`MAX_STRING_LENGTH` characters and a keyword list longer than :data:`MAX_KEYWORDS`
+entries are refused, so oversized input fails here with a clear message rather than somewhere
+remote with an obscure one; likewise ``per_page`` is capped at :data:`MAX_PER_PAGE`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .exceptions import ValidationError
+
+__all__ = [
+    "AUDIO_CHANNELS",
+    "AUDIO_CODECS",
+    "BOUNDS",
+    "MAX_KEYWORDS",
+    "MAX_PER_PAGE",
+    "MAX_STRING_LENGTH",
+    "MEETING_BOOLEAN_FIELDS",
+    "MEETING_MODES",
+    "MEETING_READ_ONLY_FIELDS",
+    "MEETING_STATUSES",
+    "MEETING_WRITABLE_FIELDS",
+    "PARTICIPANT_MODES",
+    "PARTICIPANT_READ_ONLY_FIELDS",
+    "STORAGE_AUTH_METHODS",
+    "STORAGE_TYPES",
+    "STORAGE_WRITE_ONLY_KEYS",
+    "SUMMARY_TYPES",
+    "TEXT_FORMATS",
+    "TRANSCRIPTION_LANGUAGES",
+    "VIDEO_CODECS",
+    "WATERMARK_POSITIONS",
+    "strip_write_only",
+    "validate_listing_params",
+    "validate_meeting",
+    "validate_participant",
+]
+
+# --- the enums and bounds of the contract ---------------------------------------------------
+
+SUMMARY_TYPES = (
+    "general",
+    "team_meeting",
+    "sales_call",
+    "client_check_in",
+    "interview",
+    "daily_standup",
+    "one_on_one_meeting",
+    "lecture",
+    "code_review",
+)
+TEXT_FORMATS = ("plain_text", "markdown")
+TRANSCRIPTION_LANGUAGES = ("en-US", "en-IN", "de", "hi", "sv", "ru", "pl", "el", "fr", "nl")
+AUDIO_CHANNELS = ("mono", "stereo")
+AUDIO_CODECS = ("MP3", "AAC")
+VIDEO_CODECS = ("H264", "VP8", "VP9")  # VP9 is in the SDK, not in the seed reference
+WATERMARK_POSITIONS = ("left top", "right top", "left bottom", "right bottom")
+STORAGE_TYPES = ("aws", "azure", "digitalocean", "gcs", "sftp")
+STORAGE_AUTH_METHODS = ("KEY", "PASSWORD")
+MEETING_STATUSES = ("ACTIVE", "INACTIVE")
+
+MEETING_BOOLEAN_FIELDS = (
+    "record_on_start",
+    "live_stream_on_start",
+    "persist_chat",
+    "summarize_on_end",
+    "transcribe_on_end",
+)
+MEETING_WRITABLE_FIELDS = (
+    "title",
+    "status",
+    *MEETING_BOOLEAN_FIELDS,
+    "session_keep_alive_time_in_secs",
+    "ai_config",
+    "recording_config",
+)
+MEETING_READ_ONLY_FIELDS = ("id", "created_at", "updated_at")
+PARTICIPANT_READ_ONLY_FIELDS = ("id", "created_at", "updated_at", "token")
+
+# The API never returns these; this project sends them and never stores or shows them.
+STORAGE_WRITE_ONLY_KEYS = ("access_key", "secret", "password", "private_key")
+
+# Inclusive (minimum, maximum) by dotted path; ``None`` means the contract sets no maximum.
+# Forms build their widgets from this table so the two cannot disagree.
+BOUNDS: dict[str, tuple[int, int | None]] = {
+    "session_keep_alive_time_in_secs": (60, 600),
+    "ai_config.summarization.word_limit": (150, 1000),
+    "recording_config.max_seconds": (60, 86400),
+    "recording_config.video_config.width": (1, 1920),
+    "recording_config.video_config.height": (1, 1920),
+    "recording_config.video_config.watermark.size.width": (1, None),
+    "recording_config.video_config.watermark.size.height": (1, None),
+    "recording_config.storage_config.port": (1, 65535),
+}
+
+MAX_STRING_LENGTH = 10_000
+MAX_KEYWORDS = 1000
+MAX_PER_PAGE = 1000
+
+MEETING_MODES = ("create", "update", "replace")
+PARTICIPANT_MODES = ("add", "edit")
+
+Errors = list[tuple[str, str]]
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# --- the spec vocabulary: each node checks one value and returns its clean copy -------------
+#
+# ``clean(value, path, errors)`` appends (path, problem) pairs instead of raising, so one walk
+# finds every problem. What it returns is meaningless once an error has been recorded.
+
+
+class _Spec:
+    nullable = False
+
+    def clean(self, value: Any, path: str, errors: Errors) -> Any:
+        if value is None and self.nullable:
+            return None
+        return self._clean(value, path, errors)
+
+    def _clean(self, value: Any, path: str, errors: Errors) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _Bool(_Spec):
+    def __init__(self, *, nullable: bool = False) -> None:
+        self.nullable = nullable
+
+    def _clean(self, value, path, errors):
+        # 0/1 and "true" are refused: the API's JSON schema says boolean, and a silent
+        # coercion here would hide a caller's bug.
+        if not isinstance(value, bool):
+            errors.append((path, "must be a boolean"))
+        return value
+
+
+class _Str(_Spec):
+    def __init__(self, *, nullable: bool = False, non_empty: bool = False) -> None:
+        self.nullable = nullable
+        self.non_empty = non_empty
+
+    def _clean(self, value, path, errors):
+        if not isinstance(value, str):
+            errors.append((path, "must be a string"))
+        elif len(value) > MAX_STRING_LENGTH:
+            errors.append((path, f"must be at most {MAX_STRING_LENGTH} characters"))
+        elif self.non_empty and not value.strip():
+            errors.append((path, "must not be empty"))
+        return value
+
+
+class _Enum(_Spec):
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def _clean(self, value, path, errors):
+        if not isinstance(value, str) or value not in self.choices:
+            errors.append((path, "must be one of: " + ", ".join(self.choices)))
+        return value
+
+
+class _Number(_Spec):
+    """A finite int or float within ``BOUNDS[path]``; ``whole`` where the SDK says ``int``."""
+
+    def __init__(self, *, whole: bool = False) -> None:
+        self.whole = whole
+
+    def _clean(self, value, path, errors):
+        # bool is an int subclass, but True is not a meeting length.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append((path, "must be a number"))
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append((path, "must be a finite number"))
+            return value
+        if self.whole:
+            if isinstance(value, float) and not value.is_integer():
+                errors.append((path, "must be a whole number"))
+                return value
+            # The API's schema says integer; 1920.0 would reach it as "1920.0".
+            value = int(value)
+        low, high = BOUNDS[path]
+        if high is None and value < low:
+            errors.append((path, f"must be at least {low}"))
+        elif high is not None and not low <= value <= high:
+            errors.append((path, f"must be between {low} and {high}"))
+        return value
+
+
+class _Url(_Spec):
+    def __init__(self, *, schemes: tuple[str, ...] | None = None, nullable: bool = False) -> None:
+        self.schemes = schemes
+        self.nullable = nullable
+
+    def _clean(self, value, path, errors):
+        if not isinstance(value, str):
+            errors.append((path, "must be a string"))
+        elif len(value) > MAX_STRING_LENGTH:
+            errors.append((path, f"must be at most {MAX_STRING_LENGTH} characters"))
+        elif not _is_absolute_url(value, self.schemes):
+            hint = f" ({' or '.join(self.schemes)})" if self.schemes else ""
+            errors.append((path, f"must be an absolute URL{hint}"))
+        return value
+
+
+def _is_absolute_url(value: str, schemes: tuple[str, ...] | None) -> bool:
+    if any(char.isspace() or not char.isprintable() for char in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return False
+    if not parts.scheme or not parts.netloc:
+        return False
+    return schemes is None or parts.scheme.lower() in schemes
+
+
+class _StrList(_Spec):
+    def _clean(self, value, path, errors):
+        if not isinstance(value, list | tuple):
+            errors.append((path, "must be a list of strings"))
+            return value
+        if len(value) > MAX_KEYWORDS:
+            errors.append((path, f"must have at most {MAX_KEYWORDS} entries"))
+            return value
+        item = _Str()
+        return [item.clean(entry, f"{path}[{index}]", errors) for index, entry in enumerate(value)]
+
+
+class _Refused(_Spec):
+    """A key the caller may know but may not send here (read-only, or wrong method)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def clean(self, value, path, errors):
+        errors.append((path, self.reason))
+        return value
+
+
+class _Object(_Spec):
+    def __init__(
+        self, fields: dict[str, _Spec], *, required: tuple[str, ...] = (), nullable: bool = False
+    ) -> None:
+        self.fields = fields
+        self.required = required
+        self.nullable = nullable
+        self.allowed = ", ".join(key for key, spec in fields.items() if not isinstance(spec, _Refused))
+
+    def _clean(self, value, path, errors):
+        if not isinstance(value, Mapping):
+            errors.append((path or "payload", "must be an object"))
+            return value
+        cleaned = {}
+        for key, item in value.items():
+            item_path = _join(path, key)
+            spec = self.fields.get(key) if isinstance(key, str) else None
+            if spec is None:
+                errors.append((item_path, f"unknown field (allowed: {self.allowed})"))
+            else:
+                cleaned[key] = spec.clean(item, item_path, errors)
+        for key in self.required:
+            if key not in value:
+                errors.append((_join(path, key), "is required"))
+        return cleaned
+
+
+# --- the payloads ---------------------------------------------------------------------------
+
+_AI_CONFIG = _Object(
+    {
+        "summarization": _Object(
+            {
+                "summary_type": _Enum(SUMMARY_TYPES),
+                "text_format": _Enum(TEXT_FORMATS),
+                "word_limit": _Number(whole=True),
+            }
+        ),
+        "transcription": _Object(
+            {
+                "keywords": _StrList(),
+                "language": _Enum(TRANSCRIPTION_LANGUAGES),
+                "profanity_filter": _Bool(),
+            }
+        ),
+    }
+)
+
+_RECORDING_CONFIG = _Object(
+    {
+        "audio_config": _Object(
+            {"channel": _Enum(AUDIO_CHANNELS), "codec": _Enum(AUDIO_CODECS), "export_file": _Bool()}
+        ),
+        "video_config": _Object(
+            {
+                "codec": _Enum(VIDEO_CODECS),
+                "width": _Number(whole=True),
+                "height": _Number(whole=True),
+                "export_file": _Bool(),
+                "watermark": _Object(
+                    {
+                        "url": _Url(schemes=("http", "https")),
+                        "position": _Enum(WATERMARK_POSITIONS),
+                        "size": _Object({"width": _Number(whole=True), "height": _Number(whole=True)}),
+                    }
+                ),
+            }
+        ),
+        "file_name_prefix": _Str(),
+        "max_seconds": _Number(),
+        "live_streaming_config": _Object({"rtmp_url": _Url()}),
+        "realtimekit_bucket_config": _Object({"enabled": _Bool()}, required=("enabled",)),
+        # The SDK types storage_config as Optional in all three methods: null clears it.
+        "storage_config": _Object(
+            {
+                "type": _Enum(STORAGE_TYPES),
+                "bucket": _Str(),
+                "region": _Str(),
+                "path": _Str(),
+                "host": _Str(),
+                "port": _Number(whole=True),
+                "username": _Str(),
+                "auth_method": _Enum(STORAGE_AUTH_METHODS),
+                **{key: _Str() for key in STORAGE_WRITE_ONLY_KEYS},
+            },
+            required=("type",),
+            nullable=True,
+        ),
+    }
+)
+
+
+def _meeting_spec(mode: str) -> _Object:
+    # The SDK's create and replace params type title, record_on_start and live_stream_on_start
+    # as Optional; its update params do not.
+    optional = mode != "update"
+    status: _Spec = (
+        _Enum(MEETING_STATUSES)
+        if mode == "update"
+        else _Refused("can only be changed with update_meeting_by_id (PATCH)")
+    )
+    fields: dict[str, _Spec] = {
+        "title": _Str(nullable=optional),
+        "status": status,
+        "record_on_start": _Bool(nullable=optional),
+        "live_stream_on_start": _Bool(nullable=optional),
+        "persist_chat": _Bool(),
+        "summarize_on_end": _Bool(),
+        "transcribe_on_end": _Bool(),
+        "session_keep_alive_time_in_secs": _Number(),
+        "ai_config": _AI_CONFIG,
+        "recording_config": _RECORDING_CONFIG,
+    }
+    fields.update({key: _Refused("is read-only") for key in MEETING_READ_ONLY_FIELDS})
+    return _Object(fields)
+
+
+_MEETING_SPECS = {mode: _meeting_spec(mode) for mode in MEETING_MODES}
+
+_PARTICIPANT_COMMON: dict[str, _Spec] = {
+    "name": _Str(nullable=True),
+    "picture": _Url(schemes=("http", "https"), nullable=True),
+    **{key: _Refused("is read-only") for key in PARTICIPANT_READ_ONLY_FIELDS},
+}
+_PARTICIPANT_SPECS = {
+    "add": _Object(
+        {
+            "custom_participant_id": _Str(non_empty=True),
+            "preset_name": _Str(non_empty=True),
+            **_PARTICIPANT_COMMON,
+        },
+        required=("custom_participant_id", "preset_name"),
+    ),
+    "edit": _Object(
+        {
+            # It is the caller's stable id for the person: changing it would orphan the mirror.
+            "custom_participant_id": _Refused("cannot be changed once the participant is added"),
+            "preset_name": _Str(non_empty=True),
+            **_PARTICIPANT_COMMON,
+        }
+    ),
+}
+
+
+def _validate(specs: dict[str, _Object], data: Any, mode: str) -> dict:
+    if not isinstance(mode, str) or mode not in specs:
+        raise ValidationError([("mode", "must be one of: " + ", ".join(specs))])
+    errors: Errors = []
+    cleaned = specs[mode].clean(data, "", errors)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def validate_meeting(data: Mapping[str, Any], *, mode: str) -> dict:
+    """The payload for ``create`` (POST), ``update`` (PATCH) or ``replace`` (PUT), checked.
+
+    Storage secrets are kept: they must reach the API. Use :func:`strip_write_only` on
+    anything that is to be stored or shown.
+    """
+    return _validate(_MEETING_SPECS, data, mode)
+
+
+def validate_participant(data: Mapping[str, Any], *, mode: str) -> dict:
+    """The payload for ``add`` (POST) or ``edit`` (PATCH) of a participant, checked."""
+    return _validate(_PARTICIPANT_SPECS, data, mode)
+
+
+def validate_listing_params(
+    *,
+    page_no: Any = None,
+    per_page: Any = None,
+    search: Any = None,
+    status: Any = None,
+    start_time: Any = None,
+    end_time: Any = None,
+) -> dict:
+    """The query parameters of a meeting listing, ready to send.
+
+    ``None`` means "not given" (the contract sends query parameters only when given).
+    Page numbers are sent as ints even when given as integral floats, since the query string
+    would otherwise read ``2.0``. Datetimes are formatted as the SDK does (``isoformat()``);
+    strings must already be ISO 8601 and are sent unchanged.
+    """
+    errors: Errors = []
+    params: dict[str, Any] = {}
+    for name, value, high in (("page_no", page_no, None), ("per_page", per_page, MAX_PER_PAGE)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append((name, "must be a whole number"))
+        elif isinstance(value, float) and not value.is_integer():  # also refuses NaN and inf
+            errors.append((name, "must be a whole number"))
+        elif value < 1:
+            errors.append((name, "must be at least 1"))
+        elif high is not None and value > high:
+            errors.append((name, f"must be at most {high}"))
+        else:
+            params[name] = int(value)
+    if search is not None:
+        params["search"] = _Str().clean(search, "search", errors)
+    if status is not None:
+        params["status"] = _Enum(MEETING_STATUSES).clean(status, "status", errors)
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            params[name] = value.isoformat()
+        elif isinstance(value, str) and len(value) <= MAX_STRING_LENGTH and _is_iso_datetime(value):
+            params[name] = value
+        else:
+            errors.append((name, "must be a datetime or an ISO 8601 date-time string"))
+    if errors:
+        raise ValidationError(errors)
+    return params
+
+
+def _is_iso_datetime(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def strip_write_only(meeting: Mapping[str, Any]) -> dict:
+    """A copy without storage secrets, fit to be stored or shown.
+
+    Accepts a meeting (``{"recording_config": {...}}``) or a bare recording config
+    (``{"storage_config": {...}}``). Everything else is kept as is, unknown keys included:
+    remote responses may carry fields this package does not know yet.
+    """
+    if not isinstance(meeting, Mapping):
+        raise ValidationError([("payload", "must be an object")])
+    stripped = _plain_copy(meeting)
+    if isinstance(stripped.get("recording_config"), Mapping):
+        stripped["recording_config"] = _without_secrets(stripped["recording_config"])
+    if isinstance(stripped.get("storage_config"), Mapping):  # a bare recording config
+        stripped = _without_secrets(stripped)
+    return stripped
+
+
+def _plain_copy(value: Any) -> Any:
+    # copy.deepcopy alone would keep (or choke on) read-only mappings such as MappingProxyType.
+    if isinstance(value, Mapping):
+        return {key: _plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _without_secrets(recording: Mapping[str, Any]) -> dict:
+    recording = dict(recording)
+    storage = recording.get("storage_config")
+    if isinstance(storage, Mapping):
+        recording["storage_config"] = {
+            key: value for key, value in storage.items() if key not in STORAGE_WRITE_ONLY_KEYS
+        }
+    return recording
