@@ -1,0 +1,26 @@
+"""An in-memory Cloudflare RealtimeKit server, for tests and the demo.
+
+* :class:`Emulator`: the state and the request router (``Emulator.handle``), with Python helpers
+  to seed and inspect it, a request log, hooks and :class:`Faults`.
+* :func:`make_wsgi_app` / :func:`serve`: the emulator over HTTP (the official SDK works against it
+  with ``base_url=server.base_url``).
+* :func:`realtimekit_django.emulator.responses_adapter.mock_requests`: ``requests`` calls routed
+  into it without a socket; the ``realtimekit_emulator`` pytest fixture uses it.
+* ``python -m realtimekit_django.emulator``: the CLI.
+"""
+
+from .core import DEFAULT_APP_ID, Emulator, EmulatorResponse, RequestRecord, decode_token
+from .faults import ConnectionDropped, Faults
+from .wsgi import make_wsgi_app, serve
+
+__all__ = [
+    "DEFAULT_APP_ID",
+    "ConnectionDropped",
+    "Emulator",
+    "EmulatorResponse",
+    "Faults",
+    "RequestRecord",
+    "decode_token",
+    "make_wsgi_app",
+    "serve",
+]

@@ -1,0 +1,96 @@
+"""``python -m realtimekit_django.emulator``: serve an emulator over HTTP until interrupted.
+
+The API token comes from ``--api-token`` or the ``REALTIMEKIT_API_TOKEN`` environment variable
+(prefer the latter: command lines are visible to other users); it is never printed. Without
+either, any bearer token is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from .core import Emulator
+from .faults import Faults
+from .wsgi import serve
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m realtimekit_django.emulator",
+        description="An in-memory Cloudflare RealtimeKit API for tests and demos.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    parser.add_argument(
+        "--api-token",
+        default=None,
+        help="bearer token to require (default: $REALTIMEKIT_API_TOKEN; without either, any token)",
+    )
+    parser.add_argument("--app-id", default=None, help="default app id of the seeding helpers")
+    parser.add_argument("--state-file", default=None, help="JSON file that keeps state across restarts")
+    parser.add_argument("--latency", type=_non_negative, default=0.0, help="seconds added to every request")
+    parser.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction answered 500/502/503")
+    parser.add_argument("--drop-rate", type=_fraction, default=0.0, help="fraction of connections dropped")
+    parser.add_argument("--rate-limit-burst", type=int, default=0, help="the first N requests get 429")
+    parser.add_argument("--retry-after", type=_non_negative, default=1, help="retry-after of 429 answers")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    token = args.api_token or os.environ.get("REALTIMEKIT_API_TOKEN") or None
+    faults = Faults(
+        latency=args.latency,
+        error_rate=args.error_rate,
+        drop_rate=args.drop_rate,
+        rate_limit_burst=args.rate_limit_burst,
+        retry_after=args.retry_after,
+        seed=args.seed,
+    )
+    emulator = Emulator(
+        api_token=token, default_app_id=args.app_id, state_file=args.state_file, faults=faults
+    )
+    server, thread = serve(emulator, args.host, args.port)
+    if token is None:
+        print("warning: no API token given; any bearer token is accepted", file=sys.stderr)
+    print(f"RealtimeKit emulator listening on http://{args.host}:{server.port}/client/v4", flush=True)
+
+    stop = threading.Event()
+
+    def _stop(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The emulator as a plain WSGI app, and a threaded loopback server for tests, the demo and the CLI.
+
+``make_wsgi_app(emulator)`` works under any WSGI server. Under another server a dropped-
+connection fault surfaces as the :class:`ConnectionDropped` exception (most servers answer 500);
+under :func:`serve` the socket is closed without a byte of answer, as a real network drop would.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qsl
+from wsgiref.handlers import SimpleHandler
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+from .core import Emulator
+from .faults import ConnectionDropped
+
+__all__ = ["make_wsgi_app", "serve", "EmulatorServer"]
+
+
+def make_wsgi_app(emulator: Emulator):
+    """A WSGI callable serving ``emulator`` under any prefix (``/client/v4/accounts/...`` included)."""
+
+    def app(environ, start_response):
+        path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+        query = dict(parse_qsl(environ.get("QUERY_STRING") or "", keep_blank_values=True))
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        response = emulator.handle(environ.get("REQUEST_METHOD", "GET"), path, query, body, headers)
+        out_headers = [(name, value) for name, value in response.headers.items()]
+        out_headers.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {response.reason}", out_headers)
+        return [response.body]
+
+    app.emulator = emulator
+    return app
+
+
+class _Handler(ServerHandler):
+    def handle_error(self):
+        if isinstance(sys.exc_info()[1], ConnectionDropped):
+            raise  # reaches _RequestHandler.handle, which closes the socket unanswered
+        super().handle_error()
+
+    def close(self):
+        if self.status is None:  # dropped before any answer: nothing to log
+            SimpleHandler.close(self)
+        else:
+            super().close()
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass  # quiet: test output stays readable, and nothing secret could ever be logged
+
+    def handle(self):
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = ""
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _Handler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True)
+        handler.request_handler = self
+        try:
+            handler.run(self.server.get_app())
+        except ConnectionDropped:
+            self.close_connection = True
+            self._drop()
+
+    def _drop(self):
+        try:
+            # Linger 0: close with a reset, like a proxy dying mid-request.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class EmulatorServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/client/v4``: the SDK's and the client's ``BASE_URL``."""
+        host = self.server_address[0]
+        return f"http://{host}:{self.port}/client/v4"
+
+
+def serve(
+    emulator: Emulator, host: str = "127.0.0.1", port: int = 0
+) -> tuple[EmulatorServer, threading.Thread]:
+    """Serve ``emulator`` on a daemon thread; ``port=0`` picks a free port (read ``server.port``).
+
+    Stop it with ``server.shutdown(); server.server_close()``.
+    """
+    server = EmulatorServer((host, port), _RequestHandler)
+    server.set_app(make_wsgi_app(emulator))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="realtimekit-emulator", daemon=True
+    )
+    thread.start()
+    return server, thread
