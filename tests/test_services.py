@@ -1,0 +1,387 @@
+"""The service layer against the emulator: the right HTTP call, the row as the API returned
+it, and on any failure nothing written."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from realtimekit_django import services, signals
+from realtimekit_django.exceptions import (
+    BadRequest,
+    JoinRefused,
+    MeetingInactive,
+    NotFound,
+    ServerError,
+    ValidationError,
+)
+from realtimekit_django.models import Meeting, MeetingStatus, Participant
+
+pytestmark = pytest.mark.django_db
+
+SECRETS = {"access_key": "AKIA-LEAK-ME-NOT", "secret": "s3cr3t-LEAK-ME-NOT"}
+
+
+def last_call(emulator):
+    record = emulator.requests[-1]
+    return record.method, record.path.split("/kit/test-app", 1)[1], record.json
+
+
+def snapshot():
+    return (
+        list(Meeting.objects.order_by("pk").values()),
+        list(Participant.objects.order_by("pk").values()),
+    )
+
+
+@pytest.fixture
+def meeting(realtimekit_emulator):
+    return services.create_meeting(title="Standup")
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw", first_name="Alice", last_name="Liddell")
+
+
+# -- meetings -----------------------------------------------------------------------------
+
+
+def test_create_meeting_posts_and_stores_what_the_api_returned(realtimekit_emulator):
+    meeting = services.create_meeting(
+        title="Board", record_on_start=True, ai_config={"summarization": {"word_limit": 150}}
+    )
+    assert last_call(realtimekit_emulator) == (
+        "POST", "/meetings", {"title": "Board", "record_on_start": True, "ai_config": {"summarization": {"word_limit": 150}}},
+    )
+    remote = realtimekit_emulator.get_meeting(str(meeting.pk))
+    row = Meeting.objects.get()
+    assert row.pk == meeting.pk and str(row.pk) == remote["id"]
+    assert row.title == "Board" and row.record_on_start is True and row.persist_chat is False
+    assert row.ai_config == {"summarization": {"word_limit": 150}}
+    assert row.remote_data == remote
+    assert row.app_id == "test-app" and row.synced_at is not None
+    assert row.remote_updated_at.isoformat().startswith(remote["updated_at"][:19])
+
+
+def test_storage_secrets_reach_the_api_but_never_the_database(realtimekit_emulator):
+    config = {"storage_config": {"type": "aws", "bucket": "rec", **SECRETS}}
+    meeting = services.create_meeting(title="Recorded", recording_config=config)
+    assert realtimekit_emulator.received_storage_secrets(str(meeting.pk)) == SECRETS
+    out = StringIO()
+    call_command("dumpdata", "realtimekit", stdout=out)
+    dumped = out.getvalue()
+    assert '"bucket": "rec"' in dumped or '"bucket":"rec"' in dumped.replace(" ", "")
+    for secret in SECRETS.values():
+        assert secret not in dumped
+    assert Meeting.objects.get().recording_config == {"storage_config": {"type": "aws", "bucket": "rec"}}
+
+
+def test_update_meeting_sends_only_the_changes(realtimekit_emulator, meeting):
+    updated = services.update_meeting(meeting, persist_chat=False, title="Retro")
+    assert last_call(realtimekit_emulator) == (
+        "PATCH", f"/meetings/{meeting.pk}", {"persist_chat": False, "title": "Retro"},
+    )
+    assert updated.title == "Retro" and Meeting.objects.get().title == "Retro"
+
+
+def test_update_with_no_changes_makes_no_call(realtimekit_emulator, meeting):
+    before = len(realtimekit_emulator.requests)
+    assert services.update_meeting(meeting) is meeting
+    assert len(realtimekit_emulator.requests) == before
+
+
+def test_replace_meeting_puts_the_whole_meeting(realtimekit_emulator, meeting):
+    services.update_meeting(meeting, record_on_start=True)
+    replaced = services.replace_meeting(meeting, title="Fresh")
+    assert last_call(realtimekit_emulator) == ("PUT", f"/meetings/{meeting.pk}", {"title": "Fresh"})
+    assert replaced.record_on_start is False and Meeting.objects.get().record_on_start is False
+
+
+def test_set_meeting_status(realtimekit_emulator, meeting):
+    services.set_meeting_status(meeting, MeetingStatus.INACTIVE)
+    assert last_call(realtimekit_emulator)[2] == {"status": "INACTIVE"}
+    assert Meeting.objects.get().status == "INACTIVE"
+
+
+def test_refresh_meeting_imports_remote_changes(realtimekit_emulator, meeting):
+    realtimekit_emulator.update_meeting(str(meeting.pk), title="Changed remotely")
+    refreshed = services.refresh_meeting(meeting)
+    assert last_call(realtimekit_emulator)[:2] == ("GET", f"/meetings/{meeting.pk}")
+    assert refreshed.title == "Changed remotely" == Meeting.objects.get().title
+
+
+def test_refresh_meeting_by_id_imports_an_unknown_meeting(realtimekit_emulator):
+    remote = realtimekit_emulator.create_meeting(title="Made elsewhere")
+    services.refresh_meeting(remote["id"])
+    assert Meeting.objects.get().title == "Made elsewhere"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: services.update_meeting(m, title="x"),
+        lambda m: services.replace_meeting(m, title="x"),
+        lambda m: services.set_meeting_status(m, "INACTIVE"),
+        lambda m: services.refresh_meeting(m),
+        lambda m: services.add_participant(m, custom_participant_id="c", preset_name="p"),
+    ],
+    ids=["update", "replace", "status", "refresh", "add"],
+)
+def test_api_errors_leave_the_database_untouched(realtimekit_emulator, meeting, call):
+    before = snapshot()
+    realtimekit_emulator.faults.fail_next(5, status=500)
+    with pytest.raises(ServerError):
+        call(meeting)
+    assert snapshot() == before
+
+
+def test_create_meeting_failure_writes_nothing(realtimekit_emulator):
+    realtimekit_emulator.faults.fail_next(1, status=502)
+    with pytest.raises(ServerError) as info:
+        services.create_meeting(title="Never")
+    assert info.value.status == 502 and info.value.method == "POST"
+    assert Meeting.objects.count() == 0
+    assert len(realtimekit_emulator.meetings()) == 0  # and a POST is not repeated after a 502
+    assert len(realtimekit_emulator.requests) == 1
+
+
+def test_bad_input_is_refused_before_any_call(realtimekit_emulator, meeting):
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(ValidationError) as info:
+        services.update_meeting(meeting, session_keep_alive_time_in_secs=5)
+    assert "session_keep_alive_time_in_secs" in str(info.value)
+    with pytest.raises(ValueError):
+        services.create_meeting(recording_config={"video_config": {"width": 5000}})
+    assert len(realtimekit_emulator.requests) == before
+    assert Meeting.objects.count() == 1
+
+
+def test_a_stale_payload_never_overwrites_a_newer_row(realtimekit_emulator, meeting):
+    newer = realtimekit_emulator.update_meeting(str(meeting.pk), title="Newer")
+    services.refresh_meeting(meeting)
+    stale = {**newer, "title": "Older", "updated_at": meeting.remote_data["updated_at"]}
+    result = services.upsert_meetings([stale])
+    assert result.stale == 1 and result.updated == 0
+    assert Meeting.objects.get().title == "Newer"
+    # The guard also holds in the upsert statement itself, not only in the pre-check.
+    services._upsert(Meeting, services.MEETING_COLUMNS, [services.meeting_row(stale, app_id="test-app", now=meeting.synced_at)])
+    assert Meeting.objects.get().title == "Newer"
+
+
+def test_upsert_meetings_counts_created_updated_unchanged(realtimekit_emulator):
+    first = [realtimekit_emulator.create_meeting(title=f"m{i}") for i in range(3)]
+    assert services.upsert_meetings(first).created == 3
+    assert services.upsert_meetings(first).unchanged == 3
+    changed = realtimekit_emulator.update_meeting(first[0]["id"], title="renamed")
+    result = services.upsert_meetings([changed, first[1], first[1]])
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
+    assert Meeting.objects.get(pk=first[0]["id"]).title == "renamed"
+
+
+def test_upsert_keeps_unknown_remote_keys_and_summary_fields(realtimekit_emulator):
+    remote = realtimekit_emulator.create_meeting(title="t", ai_config={"summarization": {"word_limit": 200}})
+    services.upsert_meetings([{**remote, "brand_new_field": {"x": 1}}])
+    row = Meeting.objects.get()
+    assert row.remote_data["brand_new_field"] == {"x": 1}
+    # A listing that summarises the meeting (no ai_config) does not wipe what it left out.
+    summary = {k: v for k, v in remote.items() if k != "ai_config"}
+    services.upsert_meetings([{**summary, "title": "t2", "updated_at": "2099-01-01T00:00:00.000Z"}])
+    row.refresh_from_db()
+    assert row.title == "t2" and row.ai_config == {"summarization": {"word_limit": 200}}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"title": "no id"}, {"id": "not-a-uuid"}, {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "status": "MAYBE"},
+     {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "record_on_start": "yes"},
+     {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "updated_at": "yesterday"}, "a string"],
+)
+def test_a_malformed_page_writes_nothing(realtimekit_emulator, payload):
+    good = realtimekit_emulator.create_meeting(title="good")
+    from realtimekit_django.exceptions import InvalidResponse
+
+    with pytest.raises(InvalidResponse):
+        services.upsert_meetings([good, payload])
+    assert Meeting.objects.count() == 0
+
+
+# -- participants -------------------------------------------------------------------------------
+
+
+def test_add_participant_returns_the_token_and_stores_no_token(realtimekit_emulator, meeting, user):
+    participant, token = services.add_participant(
+        meeting, custom_participant_id="cp-1", preset_name="group_call_host", name="Al", user=user
+    )
+    assert last_call(realtimekit_emulator) == (
+        "POST", f"/meetings/{meeting.pk}/participants",
+        {"custom_participant_id": "cp-1", "preset_name": "group_call_host", "name": "Al"},
+    )
+    assert token in realtimekit_emulator.issued_tokens
+    row = Participant.objects.get()
+    assert (row.pk, row.user, row.preset_name, row.name) == (participant.pk, user, "group_call_host", "Al")
+    assert "token" not in row.remote_data
+    out = StringIO()
+    call_command("dumpdata", "realtimekit", stdout=out)
+    assert token not in out.getvalue()
+
+
+def test_edit_participant(realtimekit_emulator, meeting, user):
+    participant, _ = services.add_participant(meeting, custom_participant_id="cp", preset_name="a", user=user)
+    edited = services.edit_participant(participant, name="New name")
+    assert last_call(realtimekit_emulator) == (
+        "PATCH", f"/meetings/{meeting.pk}/participants/{participant.pk}", {"name": "New name"},
+    )
+    assert edited.name == "New name" and Participant.objects.get().user == user
+
+
+def test_remove_participant_deletes_remote_then_row(realtimekit_emulator, meeting):
+    participant, token = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
+    received = []
+    signals.participant_removed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t-removed")
+    try:
+        services.remove_participant(participant)
+    finally:
+        signals.participant_removed.disconnect(dispatch_uid="t-removed")
+    assert last_call(realtimekit_emulator)[:2] == ("DELETE", f"/meetings/{meeting.pk}/participants/{participant.pk}")
+    assert Participant.objects.count() == 0 and realtimekit_emulator.participants(str(meeting.pk)) == []
+    assert not realtimekit_emulator.token_is_valid(token)
+    assert received[0]["participant_id"] == participant.pk and "token" not in received[0]
+
+
+def test_remove_participant_failure_keeps_the_row(realtimekit_emulator, meeting):
+    participant, _ = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
+    realtimekit_emulator.faults.fail_next(5, status=503)
+    with pytest.raises(ServerError):
+        services.remove_participant(participant)
+    assert Participant.objects.filter(pk=participant.pk).exists()
+
+
+def test_remove_participant_already_gone_remotely(realtimekit_emulator, meeting):
+    participant, _ = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
+    realtimekit_emulator.delete_participant(str(meeting.pk), str(participant.pk))
+    services.remove_participant(participant)
+    assert Participant.objects.count() == 0
+
+
+def test_refresh_participant_token(realtimekit_emulator, meeting):
+    participant, first = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
+    second = services.refresh_participant_token(participant)
+    assert last_call(realtimekit_emulator)[:2] == (
+        "POST", f"/meetings/{meeting.pk}/participants/{participant.pk}/token",
+    )
+    assert second != first and realtimekit_emulator.token_is_valid(first)  # refresh does not revoke
+
+
+def test_participant_not_found_raises(realtimekit_emulator, meeting):
+    participant, _ = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
+    realtimekit_emulator.delete_participant(str(meeting.pk), str(participant.pk))
+    with pytest.raises(NotFound):
+        services.refresh_participant_token(participant)
+
+
+def test_add_participant_refuses_bad_input_before_any_call(realtimekit_emulator, meeting):
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(ValidationError):
+        services.add_participant(meeting, custom_participant_id="", preset_name="p")
+    with pytest.raises(ValidationError):
+        services.add_participant(meeting, custom_participant_id="c", preset_name="p", picture="not a url")
+    assert len(realtimekit_emulator.requests) == before and Participant.objects.count() == 0
+
+
+# -- join tokens ------------------------------------------------------------------------------------
+
+
+def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, meeting, user, django_assert_max_num_queries):
+    before = len(realtimekit_emulator.requests)
+    with django_assert_max_num_queries(4):
+        joined = services.issue_join_token(meeting, user)
+    assert len(realtimekit_emulator.requests) == before + 1
+    remote = realtimekit_emulator.participants(str(meeting.pk))
+    assert len(remote) == 1 and remote[0]["id"] == str(joined.participant.pk)
+    assert remote[0]["preset_name"] == "group_call_participant" == joined.preset_name
+    assert remote[0]["name"] == "Alice Liddell"
+    assert joined.participant.user == user and joined.token in realtimekit_emulator.issued_tokens
+    from realtimekit_django.emulator import decode_token
+
+    assert joined.expires_at.timestamp() == decode_token(joined.token)["exp"]
+    assert joined.expires_at - joined.participant.remote_created_at > timedelta(days=99)
+    assert joined.token not in repr(joined)
+
+
+def test_returning_user_refreshes_with_one_call(realtimekit_emulator, meeting, user, django_assert_max_num_queries):
+    first = services.issue_join_token(meeting, user)
+    before = len(realtimekit_emulator.requests)
+    with django_assert_max_num_queries(3):
+        again = services.issue_join_token(meeting, user)
+    assert len(realtimekit_emulator.requests) == before + 1
+    assert realtimekit_emulator.requests[-1].path.endswith("/token")
+    assert again.participant.pk == first.participant.pk and again.token != first.token
+    assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
+
+
+def test_custom_participant_id_is_opaque_and_stable(realtimekit_emulator, meeting, user):
+    joined = services.issue_join_token(meeting, user)
+    custom_id = joined.participant.custom_participant_id
+    assert custom_id == services.get_settings().participant_id_function(user)
+    assert str(user.pk) != custom_id and "alice" not in custom_id.lower()
+
+
+def test_policy_refusing_costs_no_call(realtimekit_emulator, meeting, settings):
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "PRESET_POLICY": lambda user, meeting: None}
+    from django.contrib.auth.models import AnonymousUser
+
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(JoinRefused) as info:
+        services.issue_join_token(meeting, AnonymousUser())
+    from django.core.exceptions import PermissionDenied
+
+    assert isinstance(info.value, PermissionDenied)
+    assert len(realtimekit_emulator.requests) == before and Participant.objects.count() == 0
+
+
+def test_inactive_meeting_refused_before_any_call(realtimekit_emulator, meeting, user):
+    inactive = services.set_meeting_status(meeting, "INACTIVE")
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(MeetingInactive):
+        services.issue_join_token(inactive, user)
+    assert len(realtimekit_emulator.requests) == before
+
+
+def test_policy_picks_the_preset_and_a_change_edits_the_participant(realtimekit_emulator, meeting, user, settings):
+    first = services.issue_join_token(meeting, user)
+    user.is_staff = True
+    user.save()
+    before = len(realtimekit_emulator.requests)
+    promoted = services.issue_join_token(meeting, user)
+    assert len(realtimekit_emulator.requests) == before + 1
+    assert realtimekit_emulator.requests[-1].method == "PATCH"
+    assert promoted.preset_name == "group_call_host" == Participant.objects.get().preset_name
+    assert promoted.participant.pk == first.participant.pk
+
+
+def test_join_adds_again_when_the_remote_participant_vanished(realtimekit_emulator, meeting, user):
+    first = services.issue_join_token(meeting, user)
+    realtimekit_emulator.delete_participant(str(meeting.pk), str(first.participant.pk))
+    again = services.issue_join_token(meeting, user)
+    assert again.participant.pk != first.participant.pk
+    assert list(Participant.objects.values_list("pk", flat=True)) == [again.participant.pk]
+
+
+def test_join_failure_writes_nothing(realtimekit_emulator, meeting, user):
+    realtimekit_emulator.faults.fail_next(1, status=400)
+    with pytest.raises(BadRequest):
+        services.issue_join_token(meeting, user)
+    assert Participant.objects.count() == 0
+
+
+def test_token_issued_signal_never_carries_the_token(realtimekit_emulator, meeting, user):
+    received = []
+    signals.token_issued.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t-issued")
+    try:
+        joined = services.issue_join_token(meeting, user)
+    finally:
+        signals.token_issued.disconnect(dispatch_uid="t-issued")
+    assert received and all(joined.token not in repr(kwargs) for kwargs in received)
+    assert received[0]["expires_at"] == joined.expires_at
