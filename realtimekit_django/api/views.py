@@ -1,0 +1,146 @@
+"""Join tokens and the meetings a user may join, over DRF.
+
+The join view is a thin shell around :func:`realtimekit_django.services.issue_join_token`: the
+service decides the preset (from the site's policy, never from the request) and refuses
+inactive meetings before any HTTP call. This module only maps outcomes to status codes and
+makes sure no upstream detail that could carry a secret reaches the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils.cache import add_never_cache_headers
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import services
+from ..exceptions import JoinRefused, MeetingInactive, RateLimited, RealtimeKitError, Timeout, TransportError
+from ..models import Meeting
+from .permissions import CanUseRealtimeKit, candidate_meetings, may_see, visible_meetings
+from .serializers import JoinTokenSerializer, MeetingSerializer
+from .throttling import JOIN_THROTTLE_SCOPE, JoinRateThrottle
+
+logger = logging.getLogger("realtimekit_django.api")
+
+#: Retry-After announced when RealtimeKit rate-limited us without saying for how long.
+DEFAULT_RETRY_AFTER = 30
+
+
+class UpstreamError(APIException):
+    """RealtimeKit failed; the detail is a fixed sentence, never the upstream message."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "RealtimeKit could not issue a token. Please try again later."
+    default_code = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "RealtimeKit is unavailable right now. Please try again shortly."
+    default_code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    default_detail = "RealtimeKit did not answer in time. Please try again shortly."
+    default_code = "upstream_timeout"
+
+
+class MeetingNotJoinable(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This meeting is inactive: nobody can join it until it is activated again."
+    default_code = "meeting_inactive"
+
+
+class JoinForbidden(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "You may not join this meeting."
+    default_code = "join_refused"
+
+
+class MeetingPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class MeetingListView(generics.ListAPIView):
+    """``GET``: the meetings the signed-in user may join (see ``permissions.visible_meetings``)."""
+
+    serializer_class = MeetingSerializer
+    permission_classes = [CanUseRealtimeKit]
+    pagination_class = MeetingPagination
+
+    def get_queryset(self):
+        return visible_meetings(self.request.user)
+
+
+class MeetingDetailView(generics.RetrieveAPIView):
+    """``GET``: one meeting, or 404 when the user may not join it (its existence is not revealed)."""
+
+    serializer_class = MeetingSerializer
+    permission_classes = [CanUseRealtimeKit]
+    lookup_url_kwarg = "meeting_id"
+
+    def get_object(self):
+        meeting = get_object_or_404(candidate_meetings(), pk=self.kwargs["meeting_id"])
+        if not may_see(self.request.user, meeting):
+            raise Http404("No such meeting.")
+        return meeting
+
+
+class JoinMeetingView(APIView):
+    """``POST``: a fresh join token for the signed-in user; the request body is ignored.
+
+    200 with ``{token, participant_id, meeting_id, preset_name, expires_at}``; 403 when the policy
+    refuses; 404 for an unknown meeting; 409 when the meeting is inactive; 502/503/504 when
+    RealtimeKit fails (503 carries ``Retry-After`` when it rate-limited us). Every answer is
+    ``Cache-Control: no-store``: a token must not sit in a shared or browser cache.
+    """
+
+    permission_classes = [CanUseRealtimeKit]
+    throttle_classes = [JoinRateThrottle]
+    throttle_scope = JOIN_THROTTLE_SCOPE
+
+    def post(self, request, meeting_id):
+        meeting = get_object_or_404(Meeting, pk=meeting_id)
+        try:
+            issued = services.issue_join_token(meeting, request.user)
+        except MeetingInactive:
+            raise MeetingNotJoinable()
+        except JoinRefused:
+            raise JoinForbidden()
+        except RealtimeKitError as exc:
+            raise _upstream_failure(exc, meeting)
+        return Response(JoinTokenSerializer(issued).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
+        return response
+
+
+def _upstream_failure(exc: RealtimeKitError, meeting: Meeting) -> UpstreamError:
+    """The API exception for a failed RealtimeKit call, after logging what ops need to know.
+
+    The log line names the error class, status and code; ``str(exc)`` carries only the method,
+    path and the API's message (never headers, so never the API token), and no token is in scope.
+    """
+    logger.warning("join to meeting %s failed upstream: %s: %s", meeting.pk, type(exc).__name__, exc)
+    if isinstance(exc, RateLimited):
+        error = UpstreamUnavailable("RealtimeKit is rate limiting this site. Please try again shortly.")
+        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
+        error.wait = max(1, math.ceil(wait))
+        return error
+    if isinstance(exc, Timeout):
+        return UpstreamTimeout()
+    if isinstance(exc, TransportError):
+        return UpstreamUnavailable()
+    return UpstreamError()
