@@ -212,13 +212,14 @@ class PageWalk:
             self.total_count = int(total) if isinstance(total, int | float) else None
             yield Page(items=items, page_no=page_no, per_page=self.per_page, paging=paging)
             end = paging.get("end_offset")
-            if (
-                len(items) < self.per_page
-                or (isinstance(end, int | float) and self.total_count is not None and end >= self.total_count)
+            if len(items) < self.per_page or (
+                isinstance(end, int | float) and self.total_count is not None and end >= self.total_count
             ):
                 self.completed = True
                 return
-        logger.warning("listing still had pages after %s pages; walk stopped, marked incomplete", self.max_pages)
+        logger.warning(
+            "listing still had pages after %s pages; walk stopped, marked incomplete", self.max_pages
+        )
 
 
 class RealtimeKitClient:
@@ -264,7 +265,9 @@ class RealtimeKitClient:
         self.meetings = MeetingsResource(self)
 
     def __repr__(self) -> str:
-        return f"<RealtimeKitClient account={self.account_id!r} app={self.app_id!r} base_url={self.base_url!r}>"
+        return (
+            f"<RealtimeKitClient account={self.account_id!r} app={self.app_id!r} base_url={self.base_url!r}>"
+        )
 
     @staticmethod
     def _new_session() -> requests.Session:
@@ -311,7 +314,11 @@ class RealtimeKitClient:
                 error, safe_to_repeat = self._transport_error(method, full_path, exc)
                 delay = self.retry.delay(attempt) if safe_to_repeat else None
                 logger.warning(
-                    "%s %s failed: %s (attempt %s%s)", method, full_path, error.message, attempt + 1,
+                    "%s %s failed: %s (attempt %s%s)",
+                    method,
+                    full_path,
+                    error.message,
+                    attempt + 1,
                     f", retrying in {delay:.2f}s" if delay is not None else ", not retried",
                 )
                 if delay is None:
@@ -332,8 +339,13 @@ class RealtimeKitClient:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             delay = self.retry.delay(attempt, retry_after) if retryable else None
             logger.warning(
-                "%s %s -> %s: %s (attempt %s%s)", method, full_path, response.status_code, error.message,
-                attempt + 1, f", retrying in {delay:.2f}s" if delay is not None else ", not retried",
+                "%s %s -> %s: %s (attempt %s%s)",
+                method,
+                full_path,
+                response.status_code,
+                error.message,
+                attempt + 1,
+                f", retrying in {delay:.2f}s" if delay is not None else ", not retried",
             )
             if delay is None:
                 raise error
@@ -346,7 +358,11 @@ class RealtimeKitClient:
         """The package error for a ``requests`` failure, and whether repeating it is safe."""
         never_connected = isinstance(exc, requests.exceptions.ConnectionError) and _never_connected(exc)
         if isinstance(exc, requests.exceptions.Timeout):
-            phase = "connecting" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for the answer"
+            phase = (
+                "connecting"
+                if isinstance(exc, requests.exceptions.ConnectTimeout)
+                else "waiting for the answer"
+            )
             error: RealtimeKitError = Timeout(f"timed out {phase}", method=method, path=path)
         elif isinstance(exc, requests.exceptions.ConnectionError):
             what = "could not connect" if never_connected else "the connection failed or was dropped"
@@ -400,7 +416,11 @@ class MeetingsResource:
     @staticmethod
     def _ids(**ids: str) -> None:
         """Refuse empty or non-string ids before any request (the SDK does the same)."""
-        bad = [(name, "must be a non-empty string") for name, value in ids.items() if not value or not isinstance(value, str)]
+        bad = [
+            (name, "must be a non-empty string")
+            for name, value in ids.items()
+            if not value or not isinstance(value, str)
+        ]
         if bad:
             raise ValidationError(bad)
 
@@ -422,8 +442,12 @@ class MeetingsResource:
     ) -> dict:
         """GET /meetings: one page of the app's meetings."""
         params = schema.validate_listing_params(
-            page_no=page_no, per_page=per_page, search=search, status=status,
-            start_time=start_time, end_time=end_time,
+            page_no=page_no,
+            per_page=per_page,
+            search=search,
+            status=status,
+            start_time=start_time,
+            end_time=end_time,
         )
         return self._client.request("GET", "/meetings", params=_query_order(params, _MEETING_QUERY_ORDER))
 
@@ -459,7 +483,8 @@ class MeetingsResource:
         self._ids(meeting_id=meeting_id)
         params = schema.validate_listing_params(page_no=page_no, per_page=per_page)
         return self._client.request(
-            "GET", f"/meetings/{self._seg(meeting_id)}/participants",
+            "GET",
+            f"/meetings/{self._seg(meeting_id)}/participants",
             params=_query_order(params, ("page_no", "per_page")),
         )
 
@@ -515,12 +540,15 @@ class MeetingsResource:
 
     def walk_meetings(self, *, per_page: int | None = None, **filters: Any) -> PageWalk:
         """Every page of the meetings listing (see :class:`PageWalk`)."""
-        return self._client.walk(lambda page_no, size: self.get(page_no=page_no, per_page=size, **filters), per_page)
+        return self._client.walk(
+            lambda page_no, size: self.get(page_no=page_no, per_page=size, **filters), per_page
+        )
 
     def walk_participants(self, meeting_id: str, *, per_page: int | None = None) -> PageWalk:
         """Every page of one meeting's participants."""
         return self._client.walk(
-            lambda page_no, size: self.get_meeting_participants(meeting_id, page_no=page_no, per_page=size), per_page
+            lambda page_no, size: self.get_meeting_participants(meeting_id, page_no=page_no, per_page=size),
+            per_page,
         )
 
     def iter_meetings(self, *, per_page: int | None = None, **filters: Any) -> Iterator[dict]:

@@ -11,8 +11,9 @@ out of settings files; a value in the dict wins over the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
@@ -133,7 +134,9 @@ def find_problems() -> list[tuple[str, str]]:
 
     unknown = sorted(set(user) - set(DEFAULTS))
     for key in unknown:
-        problems.append((key, f"{SETTING_NAME}['{key}'] is not a known setting (known: {', '.join(DEFAULTS)})."))
+        problems.append(
+            (key, f"{SETTING_NAME}['{key}'] is not a known setting (known: {', '.join(DEFAULTS)}).")
+        )
 
     for key in REQUIRED_KEYS:
         value = values.get(key)
@@ -148,7 +151,9 @@ def find_problems() -> list[tuple[str, str]]:
     base_url = values.get("BASE_URL")
     parts = urlsplit(base_url) if isinstance(base_url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        problems.append(("BASE_URL", f"{SETTING_NAME}['BASE_URL'] must be an http(s) URL, such as {DEFAULT_BASE_URL}."))
+        problems.append(
+            ("BASE_URL", f"{SETTING_NAME}['BASE_URL'] must be an http(s) URL, such as {DEFAULT_BASE_URL}.")
+        )
 
     for key in _POSITIVE_NUMBER_KEYS + _NON_NEGATIVE_NUMBER_KEYS:
         value = values.get(key)

@@ -37,7 +37,7 @@ class Meeting(models.Model):
 
     id = models.UUIDField(_("meeting id"), primary_key=True, editable=False)
     app_id = models.CharField(_("app id"), max_length=100, db_index=True, editable=False)
-    title = models.TextField(_("title"), null=True, blank=True)
+    title = models.TextField(_("title"), null=True, blank=True)  # noqa: DJ001 - the API distinguishes null from ""
     status = models.CharField(
         _("status"), max_length=8, choices=MeetingStatus.choices, default=MeetingStatus.ACTIVE, db_index=True
     )
@@ -49,7 +49,10 @@ class Meeting(models.Model):
     session_keep_alive_time_in_secs = models.FloatField(_("session keep-alive (seconds)"), default=60)
     ai_config = models.JSONField(_("AI config"), default=dict, blank=True)
     recording_config = models.JSONField(
-        _("recording config"), default=dict, blank=True, help_text=_("As the API returned it: never a storage secret.")
+        _("recording config"),
+        default=dict,
+        blank=True,
+        help_text=_("As the API returned it: never a storage secret."),
     )
     remote_created_at = models.DateTimeField(_("created (remote)"), null=True, blank=True, db_index=True)
     remote_updated_at = models.DateTimeField(_("updated (remote)"), null=True, blank=True)
@@ -59,7 +62,9 @@ class Meeting(models.Model):
         null=True,
         blank=True,
         db_index=True,
-        help_text=_("Set when a complete sync did not find the meeting; meetings cannot be deleted remotely."),
+        help_text=_(
+            "Set when a complete sync did not find the meeting; meetings cannot be deleted remotely."
+        ),
     )
     remote_data = models.JSONField(_("last remote payload"), default=dict, blank=True, editable=False)
 
@@ -83,11 +88,13 @@ class Participant(models.Model):
     """A person's membership of a meeting, as RealtimeKit knows it (never their token)."""
 
     id = models.UUIDField(_("participant id"), primary_key=True, editable=False)
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participants", editable=False)
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="participants", editable=False
+    )
     custom_participant_id = models.CharField(_("custom participant id"), max_length=255)
     preset_name = models.CharField(_("preset"), max_length=255, db_index=True)
-    name = models.TextField(_("display name"), null=True, blank=True)
-    picture = models.URLField(_("picture"), max_length=2048, null=True, blank=True)
+    name = models.TextField(_("display name"), null=True, blank=True)  # noqa: DJ001 - mirrors the API's null
+    picture = models.URLField(_("picture"), max_length=2048, null=True, blank=True)  # noqa: DJ001
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -108,7 +115,9 @@ class Participant(models.Model):
         constraints = [
             # Together with the join lock in services, one site user is one remote participant.
             models.UniqueConstraint(
-                fields=["meeting", "user"], condition=Q(user__isnull=False), name="realtimekit_one_participant_per_user"
+                fields=["meeting", "user"],
+                condition=Q(user__isnull=False),
+                name="realtimekit_one_participant_per_user",
             )
         ]
         indexes = [

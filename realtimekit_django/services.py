@@ -34,13 +34,32 @@ from .models import Meeting, MeetingStatus, Participant
 logger = logging.getLogger("realtimekit_django.services")
 
 MEETING_COLUMNS = (
-    "id", "app_id", "title", "status", *schema.MEETING_BOOLEAN_FIELDS, "session_keep_alive_time_in_secs",
-    "ai_config", "recording_config", "remote_created_at", "remote_updated_at", "synced_at", "missing_since",
+    "id",
+    "app_id",
+    "title",
+    "status",
+    *schema.MEETING_BOOLEAN_FIELDS,
+    "session_keep_alive_time_in_secs",
+    "ai_config",
+    "recording_config",
+    "remote_created_at",
+    "remote_updated_at",
+    "synced_at",
+    "missing_since",
     "remote_data",
 )
 PARTICIPANT_COLUMNS = (
-    "id", "meeting_id", "custom_participant_id", "preset_name", "name", "picture", "user_id",
-    "remote_created_at", "remote_updated_at", "synced_at", "remote_data",
+    "id",
+    "meeting_id",
+    "custom_participant_id",
+    "preset_name",
+    "name",
+    "picture",
+    "user_id",
+    "remote_created_at",
+    "remote_updated_at",
+    "synced_at",
+    "remote_data",
 )
 
 
@@ -251,7 +270,9 @@ def set_meeting_status(meeting: Meeting, status: str, *, client: RealtimeKitClie
     return update_meeting(meeting, client=client, status=status)
 
 
-def refresh_meeting(meeting: Meeting | uuid.UUID | str, *, client: RealtimeKitClient | None = None) -> Meeting:
+def refresh_meeting(
+    meeting: Meeting | uuid.UUID | str, *, client: RealtimeKitClient | None = None
+) -> Meeting:
     """GET the meeting and store it (also imports a meeting this site has never seen)."""
     api = _client(client)
     meeting_id = str(meeting.pk if isinstance(meeting, Meeting) else meeting)
@@ -289,12 +310,16 @@ def add_participant(
     return participant, token
 
 
-def edit_participant(participant: Participant, *, client: RealtimeKitClient | None = None, **changes: Any) -> Participant:
+def edit_participant(
+    participant: Participant, *, client: RealtimeKitClient | None = None, **changes: Any
+) -> Participant:
     """PATCH a participant's name, picture or preset (the new token the API returns is dropped)."""
     if not changes:
         return participant
     api = _client(client)
-    envelope = api.meetings.edit_participant(str(participant.pk), meeting_id=str(participant.meeting_id), **changes)
+    envelope = api.meetings.edit_participant(
+        str(participant.pk), meeting_id=str(participant.meeting_id), **changes
+    )
     payload = _data(envelope, "edit participant")
     with transaction.atomic():
         return _save_participant(participant.meeting, payload, user=participant.user)
@@ -324,7 +349,9 @@ def remove_participant(participant: Participant, *, client: RealtimeKitClient | 
 def refresh_participant_token(participant: Participant, *, client: RealtimeKitClient | None = None) -> str:
     """A new token for the participant. Earlier tokens stay valid: only removal revokes."""
     api = _client(client)
-    envelope = api.meetings.refresh_participant_token(str(participant.pk), meeting_id=str(participant.meeting_id))
+    envelope = api.meetings.refresh_participant_token(
+        str(participant.pk), meeting_id=str(participant.meeting_id)
+    )
     token = _token_from(_data(envelope, "refresh token"), "refresh token")
     signals.token_issued.send(sender=Participant, participant=participant, expires_at=token_expiry(token))
     return token
@@ -442,7 +469,9 @@ def remove_missing_participants(meeting: Meeting, seen: set, *, walk_started: da
     Rows synced after the walk began (added by a join meanwhile) are kept: the walk could not
     have seen them.
     """
-    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list("pk", flat=True)
+    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list(
+        "pk", flat=True
+    )
     missing = [pk for pk in local.iterator(chunk_size=2000) if pk not in seen]
     removed = 0
     with transaction.atomic():
@@ -463,7 +492,9 @@ def flag_missing_meetings(seen: set, *, app_id: str, walk_started: datetime) -> 
     now = timezone.now()
     with transaction.atomic():
         for chunk in _chunks(missing):
-            flagged += Meeting.objects.filter(pk__in=chunk, synced_at__lt=walk_started).update(missing_since=now)
+            flagged += Meeting.objects.filter(pk__in=chunk, synced_at__lt=walk_started).update(
+                missing_since=now
+            )
     return flagged
 
 
@@ -502,7 +533,11 @@ def issue_join_token(meeting: Meeting, user, *, client: RealtimeKitClient | None
     if not preset:
         raise JoinRefused("you may not join this meeting")
     custom_id = config.participant_id_function(user)
-    wanted = {"preset_name": preset, "name": config.display_name_function(user), "picture": config.picture_function(user)}
+    wanted = {
+        "preset_name": preset,
+        "name": config.display_name_function(user),
+        "picture": config.picture_function(user),
+    }
     api = _client(client)
 
     existing = _find_join_participant(meeting, custom_id)
@@ -524,7 +559,9 @@ def issue_join_token(meeting: Meeting, user, *, client: RealtimeKitClient | None
         return _add_for_join(meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=False)
 
 
-def _add_for_join(meeting, user, custom_id: str, wanted: dict, api, *, alias: str, guard_race: bool) -> JoinToken:
+def _add_for_join(
+    meeting, user, custom_id: str, wanted: dict, api, *, alias: str, guard_race: bool
+) -> JoinToken:
     """Add the remote participant for a first join and store it.
 
     Without an advisory lock (``guard_race``), two first joins can both reach this point; the
@@ -552,7 +589,9 @@ def _add_for_join(meeting, user, custom_id: str, wanted: dict, api, *, alias: st
     signals.participant_added.send(sender=Participant, participant=participant)
     expires_at = token_expiry(token)
     signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
-    return JoinToken(token=token, participant=participant, preset_name=wanted["preset_name"], expires_at=expires_at)
+    return JoinToken(
+        token=token, participant=participant, preset_name=wanted["preset_name"], expires_at=expires_at
+    )
 
 
 def _fail_rejoin(participant: Participant) -> JoinToken:
@@ -567,9 +606,15 @@ def _find_join_participant(meeting: Meeting, custom_id: str) -> Participant | No
     )
 
 
-def _rejoin(meeting: Meeting, participant: Participant, wanted: dict, user, api: RealtimeKitClient) -> JoinToken | None:
+def _rejoin(
+    meeting: Meeting, participant: Participant, wanted: dict, user, api: RealtimeKitClient
+) -> JoinToken | None:
     """A token for a known participant; ``None`` when it has vanished remotely (add anew)."""
-    changes = {key: value for key, value in wanted.items() if getattr(participant, key) != value and value is not None}
+    changes = {
+        key: value
+        for key, value in wanted.items()
+        if getattr(participant, key) != value and value is not None
+    }
     participant.meeting = meeting
     try:
         if changes:
@@ -594,4 +639,6 @@ def _rejoin(meeting: Meeting, participant: Participant, wanted: dict, user, api:
         return None
     expires_at = token_expiry(token)
     signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
-    return JoinToken(token=token, participant=participant, preset_name=participant.preset_name, expires_at=expires_at)
+    return JoinToken(
+        token=token, participant=participant, preset_name=participant.preset_name, expires_at=expires_at
+    )

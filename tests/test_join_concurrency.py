@@ -38,7 +38,9 @@ def test_twenty_simultaneous_joins_make_one_participant(realtimekit_emulator, dj
     assert len(tokens) == 20 and len(set(tokens)) == 20
     assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
     assert Participant.objects.filter(meeting=meeting).count() == 1
-    adds = [r for r in realtimekit_emulator.requests if r.method == "POST" and r.path.endswith("/participants")]
+    adds = [
+        r for r in realtimekit_emulator.requests if r.method == "POST" and r.path.endswith("/participants")
+    ]
     assert len(adds) == 1
 
 

@@ -42,7 +42,9 @@ def meeting(realtimekit_emulator):
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw", first_name="Alice", last_name="Liddell")
+    return django_user_model.objects.create_user(
+        "alice", password="pw", first_name="Alice", last_name="Liddell"
+    )
 
 
 # -- meetings -----------------------------------------------------------------------------
@@ -53,7 +55,9 @@ def test_create_meeting_posts_and_stores_what_the_api_returned(realtimekit_emula
         title="Board", record_on_start=True, ai_config={"summarization": {"word_limit": 150}}
     )
     assert last_call(realtimekit_emulator) == (
-        "POST", "/meetings", {"title": "Board", "record_on_start": True, "ai_config": {"summarization": {"word_limit": 150}}},
+        "POST",
+        "/meetings",
+        {"title": "Board", "record_on_start": True, "ai_config": {"summarization": {"word_limit": 150}}},
     )
     remote = realtimekit_emulator.get_meeting(str(meeting.pk))
     row = Meeting.objects.get()
@@ -81,7 +85,9 @@ def test_storage_secrets_reach_the_api_but_never_the_database(realtimekit_emulat
 def test_update_meeting_sends_only_the_changes(realtimekit_emulator, meeting):
     updated = services.update_meeting(meeting, persist_chat=False, title="Retro")
     assert last_call(realtimekit_emulator) == (
-        "PATCH", f"/meetings/{meeting.pk}", {"persist_chat": False, "title": "Retro"},
+        "PATCH",
+        f"/meetings/{meeting.pk}",
+        {"persist_chat": False, "title": "Retro"},
     )
     assert updated.title == "Retro" and Meeting.objects.get().title == "Retro"
 
@@ -166,7 +172,11 @@ def test_a_stale_payload_never_overwrites_a_newer_row(realtimekit_emulator, meet
     assert result.stale == 1 and result.updated == 0
     assert Meeting.objects.get().title == "Newer"
     # The guard also holds in the upsert statement itself, not only in the pre-check.
-    services._upsert(Meeting, services.MEETING_COLUMNS, [services.meeting_row(stale, app_id="test-app", now=meeting.synced_at)])
+    services._upsert(
+        Meeting,
+        services.MEETING_COLUMNS,
+        [services.meeting_row(stale, app_id="test-app", now=meeting.synced_at)],
+    )
     assert Meeting.objects.get().title == "Newer"
 
 
@@ -194,9 +204,14 @@ def test_upsert_keeps_unknown_remote_keys_and_summary_fields(realtimekit_emulato
 
 @pytest.mark.parametrize(
     "payload",
-    [{"title": "no id"}, {"id": "not-a-uuid"}, {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "status": "MAYBE"},
-     {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "record_on_start": "yes"},
-     {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "updated_at": "yesterday"}, "a string"],
+    [
+        {"title": "no id"},
+        {"id": "not-a-uuid"},
+        {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "status": "MAYBE"},
+        {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "record_on_start": "yes"},
+        {"id": "0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f", "updated_at": "yesterday"},
+        "a string",
+    ],
 )
 def test_a_malformed_page_writes_nothing(realtimekit_emulator, payload):
     good = realtimekit_emulator.create_meeting(title="good")
@@ -215,7 +230,8 @@ def test_add_participant_returns_the_token_and_stores_no_token(realtimekit_emula
         meeting, custom_participant_id="cp-1", preset_name="group_call_host", name="Al", user=user
     )
     assert last_call(realtimekit_emulator) == (
-        "POST", f"/meetings/{meeting.pk}/participants",
+        "POST",
+        f"/meetings/{meeting.pk}/participants",
         {"custom_participant_id": "cp-1", "preset_name": "group_call_host", "name": "Al"},
     )
     assert token in realtimekit_emulator.issued_tokens
@@ -231,7 +247,9 @@ def test_edit_participant(realtimekit_emulator, meeting, user):
     participant, _ = services.add_participant(meeting, custom_participant_id="cp", preset_name="a", user=user)
     edited = services.edit_participant(participant, name="New name")
     assert last_call(realtimekit_emulator) == (
-        "PATCH", f"/meetings/{meeting.pk}/participants/{participant.pk}", {"name": "New name"},
+        "PATCH",
+        f"/meetings/{meeting.pk}/participants/{participant.pk}",
+        {"name": "New name"},
     )
     assert edited.name == "New name" and Participant.objects.get().user == user
 
@@ -239,12 +257,17 @@ def test_edit_participant(realtimekit_emulator, meeting, user):
 def test_remove_participant_deletes_remote_then_row(realtimekit_emulator, meeting):
     participant, token = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
     received = []
-    signals.participant_removed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t-removed")
+    signals.participant_removed.connect(
+        lambda **kw: received.append(kw), weak=False, dispatch_uid="t-removed"
+    )
     try:
         services.remove_participant(participant)
     finally:
         signals.participant_removed.disconnect(dispatch_uid="t-removed")
-    assert last_call(realtimekit_emulator)[:2] == ("DELETE", f"/meetings/{meeting.pk}/participants/{participant.pk}")
+    assert last_call(realtimekit_emulator)[:2] == (
+        "DELETE",
+        f"/meetings/{meeting.pk}/participants/{participant.pk}",
+    )
     assert Participant.objects.count() == 0 and realtimekit_emulator.participants(str(meeting.pk)) == []
     assert not realtimekit_emulator.token_is_valid(token)
     assert received[0]["participant_id"] == participant.pk and "token" not in received[0]
@@ -269,7 +292,8 @@ def test_refresh_participant_token(realtimekit_emulator, meeting):
     participant, first = services.add_participant(meeting, custom_participant_id="cp", preset_name="a")
     second = services.refresh_participant_token(participant)
     assert last_call(realtimekit_emulator)[:2] == (
-        "POST", f"/meetings/{meeting.pk}/participants/{participant.pk}/token",
+        "POST",
+        f"/meetings/{meeting.pk}/participants/{participant.pk}/token",
     )
     assert second != first and realtimekit_emulator.token_is_valid(first)  # refresh does not revoke
 
@@ -293,7 +317,9 @@ def test_add_participant_refuses_bad_input_before_any_call(realtimekit_emulator,
 # -- join tokens ------------------------------------------------------------------------------------
 
 
-def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, meeting, user, django_assert_max_num_queries):
+def test_first_join_adds_one_participant_with_one_call(
+    realtimekit_emulator, meeting, user, django_assert_max_num_queries
+):
     before = len(realtimekit_emulator.requests)
     with django_assert_max_num_queries(4):
         joined = services.issue_join_token(meeting, user)
@@ -310,7 +336,9 @@ def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, mee
     assert joined.token not in repr(joined)
 
 
-def test_returning_user_refreshes_with_one_call(realtimekit_emulator, meeting, user, django_assert_max_num_queries):
+def test_returning_user_refreshes_with_one_call(
+    realtimekit_emulator, meeting, user, django_assert_max_num_queries
+):
     first = services.issue_join_token(meeting, user)
     before = len(realtimekit_emulator.requests)
     with django_assert_max_num_queries(3):
@@ -349,7 +377,9 @@ def test_inactive_meeting_refused_before_any_call(realtimekit_emulator, meeting,
     assert len(realtimekit_emulator.requests) == before
 
 
-def test_policy_picks_the_preset_and_a_change_edits_the_participant(realtimekit_emulator, meeting, user, settings):
+def test_policy_picks_the_preset_and_a_change_edits_the_participant(
+    realtimekit_emulator, meeting, user, settings
+):
     first = services.issue_join_token(meeting, user)
     user.is_staff = True
     user.save()
