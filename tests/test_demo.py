@@ -1,0 +1,144 @@
+"""The example site, run as a newcomer runs it: setup command, then ``runserver`` on a free port.
+
+A subprocess keeps the demo's settings out of this pytest process. The site calls its own
+in-process emulator over HTTP, so a join here crosses the real WSGI dispatcher and the state
+file; restarting the server proves the state file keeps the emulator consistent with the db.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = ROOT / "example_project" / "manage.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def demo_env(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("REALTIMEKIT") and key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+    }
+    port = _free_port()
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo_site.settings",
+        PYTHONPATH=str(ROOT),
+        PORT=str(port),
+        REALTIMEKIT_DEMO_DB=str(tmp_path / "db.sqlite3"),
+        REALTIMEKIT_DEMO_STATE=str(tmp_path / "emulator-state.json"),
+    )
+    return env
+
+
+def _manage(env, *args) -> str:
+    done = subprocess.run(
+        [sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+class Site:
+    """``runserver`` in a subprocess, stopped on exit."""
+
+    def __init__(self, env, log_path: Path):
+        self.base = f"http://127.0.0.1:{env['PORT']}"
+        self.log_path = log_path
+        self.log = open(log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{env['PORT']}"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def __enter__(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                requests.get(self.base + "/admin/login/", timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError("the demo site did not start within 60 s")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+def _login(base: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.get(base + "/accounts/login/", timeout=10).raise_for_status()
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]}
+    answer = session.post(
+        base + "/accounts/login/",
+        data=form,
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, "login failed"
+    return session
+
+
+def _join(session: requests.Session, base: str, page: str) -> requests.Response:
+    url = re.search(r'data-url="([^"]+)"', page).group(1)
+    return session.post(base + url, headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=30)
+
+
+def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
+    first = _manage(demo_env, "demo_setup")
+    second = _manage(demo_env, "demo_setup")  # idempotent
+    assert first.count("meeting created:") == 4
+    assert second.count("meeting exists:") == 4 and "meeting created:" not in second
+    credentials = dict(re.findall(r"login: (\w+)\s+password: (\S+)", second))
+    assert set(credentials) == {"admin", "alice", "bob"}
+
+    log = tmp_path / "server.log"
+    with Site(demo_env, log) as site:
+        assert requests.get(site.base + "/admin/login/", timeout=10).status_code == 200
+        anonymous = requests.get(site.base + "/", timeout=10, allow_redirects=False)
+        assert anonymous.status_code == 302
+
+        alice = _login(site.base, "alice", credentials["alice"])
+        page = alice.get(site.base + "/", timeout=10)
+        assert page.status_code == 200
+        assert "Weekly standup" in page.text and "Design review" in page.text
+        joined = _join(alice, site.base, page.text)
+        assert joined.status_code == 200, joined.text
+        first_join = joined.json()
+        assert first_join["preset_name"] == "group_call_participant"
+        assert "no-store" in joined.headers["Cache-Control"]
+
+        admin = _login(site.base, "admin", credentials["admin"])
+        assert admin.get(site.base + "/admin/", timeout=10).status_code == 200
+
+    # A restart reloads the emulator's state file: alice is still the same participant.
+    with Site(demo_env, log) as site:
+        alice = _login(site.base, "alice", credentials["alice"])
+        page = alice.get(site.base + "/", timeout=10).text
+        again = _join(alice, site.base, page)
+        assert again.status_code == 200, again.text
+        assert again.json()["participant_id"] == first_join["participant_id"]
+        assert again.json()["token"] != first_join["token"]
+
+    server_log = log.read_text()
+    assert first_join["token"] not in server_log and again.json()["token"] not in server_log
