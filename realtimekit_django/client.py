@@ -51,8 +51,9 @@ logger = logging.getLogger("realtimekit_django.client")
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 USER_AGENT = f"realtimekit-django/{__version__} python-requests/{requests.__version__}"
 
-#: Statuses worth another try for an idempotent request (the SDK's list).
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: Statuses worth another try for an idempotent request. The SDK also retries 409; we do not:
+#: a conflict will not go away by asking again.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 
 
@@ -394,7 +395,7 @@ class RealtimeKitClient:
             raise InvalidResponse("the API's answer is not a JSON object", **context)
         if body.get("success") is False:
             code, message = describe_error_body(response)
-            raise APIError(message, code=code, **context)
+            raise InvalidResponse(message, code=code, **context)
         if "data" not in body:
             raise InvalidResponse("the API's answer has no 'data'", **context)
         return body
@@ -402,7 +403,7 @@ class RealtimeKitClient:
     # -- paging -----------------------------------------------------------------------------
 
     def walk(self, fetch: Callable[[int, int], dict], per_page: int | None = None) -> PageWalk:
-        per_page = per_page or self.page_size
+        per_page = self.page_size if per_page is None else per_page
         schema.validate_listing_params(per_page=per_page)
         return PageWalk(fetch=fetch, per_page=per_page, max_pages=self.max_pages)
 

@@ -189,7 +189,8 @@ def get_settings() -> RealtimeKitSettings:
     global _cached
     if _cached is not None:
         return _cached
-    problems = find_problems()
+    # Unknown keys are only a warning (realtimekit.W001): a typo must not break every request.
+    problems = [(key, sentence) for key, sentence in find_problems() if key in DEFAULTS or key == SETTING_NAME]
     if problems:
         raise ImproperlyConfigured(problems[0][1])
     values = raw_settings()

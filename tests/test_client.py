@@ -692,3 +692,13 @@ def test_walk_propagates_errors(mocked):
     with pytest.raises(NotFound):
         list(walk)
     assert walk.completed is False and walk.pages == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 409, 422])
+def test_client_errors_are_never_retried(mocked, sleeps, status):
+    """A conflict or a refusal will not go away by asking again (the SDK does retry 409)."""
+    mocked.add(responses.GET, re.compile(r".*/meetings/m$"), json={"success": False}, status=status)
+    api = make_client(sleeps, max_retries=3)
+    with pytest.raises(RealtimeKitError):
+        api.meetings.get_meeting_by_id("m")
+    assert len(mocked.calls) == 1 and sleeps == []
