@@ -165,6 +165,16 @@ def test_unknown_meeting_is_404_without_http(realtimekit_emulator, meeting, user
     assert calls.count == 0
 
 
+def test_another_apps_meeting_is_404_without_http(realtimekit_emulator, meeting, user, client_for):
+    stamp = "2025-01-01T00:00:00Z"
+    other = {"id": str(uuid.uuid4()), "title": "Elsewhere", "created_at": stamp, "updated_at": stamp}
+    services.upsert_meetings([other], app_id="another-app")
+    with Calls(realtimekit_emulator) as calls:
+        response = client_for(user).post(join_url(other["id"]))
+    assert response.status_code == 404
+    assert calls.count == 0
+
+
 def test_get_is_not_a_join(realtimekit_emulator, meeting, user, client_for):
     with Calls(realtimekit_emulator) as calls:
         response = client_for(user).get(join_url(meeting.pk))

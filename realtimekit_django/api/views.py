@@ -110,7 +110,9 @@ class JoinMeetingView(APIView):
     throttle_scope = JOIN_THROTTLE_SCOPE
 
     def post(self, request, meeting_id):
-        meeting = get_object_or_404(Meeting, pk=meeting_id)
+        # Only this app's meetings that still exist remotely: anything else would cost a call
+        # that can only fail.
+        meeting = get_object_or_404(candidate_meetings(), pk=meeting_id)
         try:
             issued = services.issue_join_token(meeting, request.user)
         except MeetingInactive:
