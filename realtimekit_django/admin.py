@@ -33,6 +33,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.forms.formsets import all_valid
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -272,6 +273,14 @@ class MeetingAdmin(admin.ModelAdmin):
             fieldsets.append((_("RealtimeKit"), {"fields": list(self.readonly_on_change)}))
         return fieldsets
 
+    def _create_formsets(self, request, obj, change):
+        # The admin validates its inline formsets only after the form; the form's validation is
+        # the remote write, so tell it beforehand whether the page as a whole can be saved.
+        formsets, inline_instances = super()._create_formsets(request, obj, change)
+        if request.method == "POST":
+            obj._realtimekit_formsets_valid = all_valid(formsets)
+        return formsets, inline_instances
+
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_on_change if obj is not None else ()
 
@@ -283,6 +292,10 @@ class MeetingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the API has no way to delete a meeting
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sync_all": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     # -- extra views -------------------------------------------------------------------------
 

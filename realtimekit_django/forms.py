@@ -22,6 +22,7 @@ from django import forms
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.validators import URLValidator
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from . import schema, services
@@ -123,9 +124,17 @@ _SECRET_HELP = _(
 )
 
 
+class NotSetYesNoSelect(forms.NullBooleanSelect):
+    """Inside a nested config, "not set" (leave it to the API) is not the same as "no"."""
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs)
+        self.choices = [("unknown", _("Not set")), ("true", _("Yes")), ("false", _("No"))]
+
+
 def _form_field(spec: ConfigField) -> forms.Field:
     bounds = schema.BOUNDS.get(spec.path, (None, None))
-    common: dict[str, Any] = {"label": spec.label, "required": False}
+    common: dict[str, Any] = {"label": capfirst(spec.label), "required": False}
     if spec.kind == "choice":
         return forms.ChoiceField(choices=[("", "---------"), *((c, c) for c in spec.choices)], **common)
     if spec.kind == "int":
@@ -134,7 +143,7 @@ def _form_field(spec: ConfigField) -> forms.Field:
         return forms.FloatField(min_value=bounds[0], max_value=bounds[1], **common)
     if spec.kind == "bool":
         # Three states: "not set" must stay distinguishable from "off" inside a nested object.
-        return forms.NullBooleanField(**common)
+        return forms.NullBooleanField(widget=NotSetYesNoSelect, **common)
     if spec.kind == "url":
         return url_field(max_length=schema.MAX_STRING_LENGTH, **common)
     if spec.kind == "stream_url":
@@ -242,7 +251,7 @@ class MeetingForm(ConfigFieldsForm, forms.ModelForm):
     """Create (POST) or change (PATCH with only the changed fields) a meeting through services."""
 
     session_keep_alive_time_in_secs = forms.FloatField(
-        label=_("session keep-alive (seconds)"),
+        label=_("Session keep-alive (seconds)"),
         min_value=schema.BOUNDS["session_keep_alive_time_in_secs"][0],
         max_value=schema.BOUNDS["session_keep_alive_time_in_secs"][1],
         initial=60,
@@ -251,6 +260,7 @@ class MeetingForm(ConfigFieldsForm, forms.ModelForm):
     class Meta:
         model = Meeting
         fields = MEETING_MODEL_FIELDS
+        widgets = {"title": forms.TextInput(attrs={"class": "vTextField"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -272,6 +282,9 @@ class MeetingForm(ConfigFieldsForm, forms.ModelForm):
         # when all of it passed, so a refused form never reaches RealtimeKit.
         super()._post_clean()
         if self.errors:
+            return
+        if not getattr(self.instance, "_realtimekit_formsets_valid", True):
+            self.add_error(None, _("Nothing was sent to RealtimeKit: correct the errors below first."))
             return
         try:
             if self.is_adding:
@@ -324,15 +337,15 @@ class AddParticipantForm(forms.Form):
     """Who to add to a meeting: a custom participant id, or a site user (or both)."""
 
     custom_participant_id = forms.CharField(
-        label=_("custom participant id"),
+        label=_("Custom participant id"),
         required=False,
         max_length=255,
         help_text=_("Your own stable id for the person. Leave blank to derive it from the site user."),
     )
-    user = forms.ModelChoiceField(label=_("site user"), queryset=None, required=False)
-    preset_name = forms.CharField(label=_("preset"), max_length=255)
-    name = forms.CharField(label=_("display name"), required=False, max_length=schema.MAX_STRING_LENGTH)
-    picture = url_field(label=_("picture URL"), required=False, max_length=2048)
+    user = forms.ModelChoiceField(label=_("Site user"), queryset=None, required=False)
+    preset_name = forms.CharField(label=_("Preset"), max_length=255)
+    name = forms.CharField(label=_("Display name"), required=False, max_length=schema.MAX_STRING_LENGTH)
+    picture = url_field(label=_("Picture URL"), required=False, max_length=2048)
 
     def __init__(self, *args: Any, meeting: Meeting, admin_site=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -382,7 +395,7 @@ class ParticipantForm(forms.ModelForm):
 
     EDITABLE = ("name", "picture", "preset_name")
 
-    picture = url_field(label=_("picture"), required=False, max_length=2048)
+    picture = url_field(label=_("Picture"), required=False, max_length=2048)
 
     class Meta:
         model = Participant

@@ -414,6 +414,20 @@ def test_change_form_api_error_keeps_the_row(admin_client, realtimekit_emulator)
     assert Meeting.objects.get().title == "Before"
 
 
+def test_a_page_with_a_broken_inline_sends_nothing(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(realtimekit_emulator, title="Before")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    data = {k: v for k, v in _form_data(admin_client.get(url)).items() if not k.startswith("participants-")}
+    data["title"] = "After"
+    realtimekit_emulator.requests.clear()
+    for target in (url, reverse("admin:realtimekit_meeting_add")):
+        response = admin_client.post(target, data)
+        assert response.status_code == 200
+        assert "Nothing was sent" in str(response.context["adminform"].form.non_field_errors())
+    assert realtimekit_emulator.requests == []
+    assert list(Meeting.objects.values_list("title", flat=True)) == ["Before"]
+
+
 def test_meetings_cannot_be_deleted(admin_client, realtimekit_emulator):
     meeting = _remote_meeting(realtimekit_emulator, title="Keep")
     assert admin_client.get(reverse("admin:realtimekit_meeting_delete", args=[meeting.pk])).status_code == 403
@@ -454,6 +468,7 @@ def test_sync_everything_only_queues_the_task(admin_client, realtimekit_emulator
     realtimekit_emulator.requests.clear()
     response = _run_action(admin_client, CHANGELIST, "sync_everything", [meeting])
     assert queued == [((), {})]
+    assert b"Sync everything from RealtimeKit" in admin_client.get(reverse(CHANGELIST)).content
     assert realtimekit_emulator.requests == []  # no walk inside the request
     assert any("queued" in message for message in _messages(response))
     response = admin_client.post(reverse("admin:realtimekit_meeting_sync_all"), follow=True)
@@ -511,6 +526,7 @@ def test_meeting_actions_need_change_meeting(client, django_user_model, realtime
     assert queued == []
     assert Meeting.objects.get().status == MeetingStatus.ACTIVE
     assert client.post(reverse("admin:realtimekit_meeting_sync_all")).status_code == 403
+    assert b"Sync everything from RealtimeKit" not in client.get(reverse(CHANGELIST)).content
     url = reverse("admin:realtimekit_meeting_add_participant", args=[meeting.pk])
     assert client.get(url).status_code == 403
     assert client.post(url, {"custom_participant_id": "x", "preset_name": "p"}).status_code == 403
