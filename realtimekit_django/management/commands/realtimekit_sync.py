@@ -1,0 +1,147 @@
+"""``manage.py realtimekit_sync``: run the reconcile walks by hand, from cron, or in CI.
+
+It calls :mod:`realtimekit_django.reconcile` directly (no Celery, no lock), shows a progress bar
+on a terminal and plain lines otherwise (logs stay readable), prints one summary line per walk,
+and exits with status 1 when any walk did not complete, so cron and CI notice.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import reconcile
+from ...conf import get_settings
+from ...models import Meeting
+
+BAR_WIDTH = 30
+
+
+class Command(BaseCommand):
+    help = (
+        "Make the local RealtimeKit meetings (and, on request, participants) equal to the remote ones. "
+        "Exits non-zero when a walk did not complete."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--participants",
+            action="store_true",
+            help="After the meetings, also walk the participants of every meeting stored locally.",
+        )
+        parser.add_argument(
+            "--meeting",
+            metavar="ID",
+            help="Walk only this meeting's participants (the meetings listing is not walked).",
+        )
+        parser.add_argument(
+            "--per-page",
+            type=int,
+            metavar="N",
+            help="Items per page, 1 to 100 (default: the PAGE_SIZE setting).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Walk and count what would change, then roll everything back.",
+        )
+
+    def handle(self, *args, **options):
+        per_page = options["per_page"]
+        if per_page is not None and not 1 <= per_page <= 100:
+            raise CommandError("--per-page must be between 1 and 100.")
+        self.dry_run = options["dry_run"]
+        self.tty = self.stdout.isatty()
+        self.verbosity = options["verbosity"]
+        reports = []
+        if options["meeting"]:
+            reports.append(self._walk_participants(options["meeting"], per_page))
+        else:
+            reports.append(self._walk_meetings(per_page))
+            if options["participants"]:
+                reports.extend(self._walk_all_participants(per_page))
+        self._summarise(reports)
+
+    # -- the walks --------------------------------------------------------------------------
+
+    def _walk_meetings(self, per_page: int | None) -> reconcile.ReconcileReport:
+        report = reconcile.reconcile_meetings(
+            per_page=per_page, dry_run=self.dry_run, progress=self._page_progress
+        )
+        self._end_line(report)
+        return report
+
+    def _walk_participants(self, meeting_id: str, per_page: int | None) -> reconcile.ReconcileReport:
+        report = reconcile.reconcile_participants(
+            meeting_id, per_page=per_page, dry_run=self.dry_run, progress=self._page_progress
+        )
+        self._end_line(report)
+        return report
+
+    def _walk_all_participants(self, per_page: int | None) -> list[reconcile.ReconcileReport]:
+        meetings = Meeting.objects.filter(app_id=get_settings().app_id).present_remotely().order_by("pk")
+        total = meetings.count()
+        reports = []
+        for done, meeting in enumerate(meetings.iterator(), start=1):
+            report = reconcile.reconcile_participants(meeting, per_page=per_page, dry_run=self.dry_run)
+            reports.append(report)
+            if self.tty:
+                self._draw(f"participants of {total} meetings", done, total)
+            elif self.verbosity >= 2 or not report.completed:
+                self.stdout.write(report.summary())
+        if self.tty and total:
+            self.stdout.write("")
+        if reports:
+            self.stdout.write(self._participants_total(reports))
+        return reports
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _page_progress(self, report: reconcile.ReconcileReport, total_count: int | None) -> None:
+        what = report.kind if report.meeting_id is None else f"participants of {report.meeting_id}"
+        if self.tty:
+            self._draw(what, report.items, total_count)
+        elif self.verbosity >= 2:
+            of = f"/{total_count}" if total_count is not None else ""
+            self.stdout.write(f"{what}: page {report.pages}, {report.items}{of} items")
+
+    def _draw(self, what: str, done: int, total: int | None) -> None:
+        """Rewrite one terminal line: ``what [#####-----] done/total``."""
+        if total:
+            filled = min(BAR_WIDTH, BAR_WIDTH * done // total)
+            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+            line = f"\r{what} [{bar}] {done}/{total}"
+        else:
+            line = f"\r{what} {done}"
+        self.stdout.write(line, ending="")
+        self.stdout.flush()
+
+    def _end_line(self, report: reconcile.ReconcileReport) -> None:
+        if self.tty and report.pages:
+            self.stdout.write("")  # leave the bar's line
+        self.stdout.write(report.summary())
+
+    @staticmethod
+    def _participants_total(reports: list[reconcile.ReconcileReport]) -> str:
+        incomplete = sum(not r.completed for r in reports)
+        totals = {
+            key: sum(getattr(r, key) for r in reports)
+            for key in ("pages", "http_requests", "created", "updated", "unchanged", "stale", "removed")
+        }
+        return (
+            f"participants of {len(reports)} meetings: {len(reports) - incomplete} complete, "
+            f"{incomplete} incomplete; "
+            f"{totals['pages']} pages, {totals['http_requests']} HTTP requests, {totals['created']} created, "
+            f"{totals['updated']} updated, {totals['unchanged']} unchanged, {totals['stale']} stale, "
+            f"{totals['removed']} removed"
+        )
+
+    def _summarise(self, reports: list[reconcile.ReconcileReport]) -> None:
+        incomplete = [r for r in reports if not r.completed]
+        if self.dry_run:
+            self.stdout.write("Dry run: every change above was rolled back.")
+        if incomplete:
+            raise CommandError(
+                f"{len(incomplete)} of {len(reports)} walks did not complete; nothing was deleted or flagged "
+                f"for them. First error: {incomplete[0].error}"
+            )
+        self.stdout.write(self.style.SUCCESS(f"Sync complete ({len(reports)} walks)."))

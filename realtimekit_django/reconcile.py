@@ -1,0 +1,250 @@
+"""Paged walks that make the local tables equal to what RealtimeKit holds.
+
+A walk reads every page of a listing and hands each page to one bulk upsert in
+:mod:`~realtimekit_django.services` (one SELECT and at most one INSERT ... ON CONFLICT per page,
+whatever its size), so the cost per page is constant and rows whose payload did not change are
+not written at all. Only a walk that reached the end of its listing may act on what it did *not*
+see: missing participants are deleted, missing meetings are flagged (``missing_since``; the API
+cannot delete meetings). A walk that fails part way reports ``completed=False`` and deletes or
+flags nothing; whether to try again is the caller's decision (the Celery tasks retry).
+
+Pages are committed one by one: a walk over tens of thousands of meetings never holds one long
+transaction, and a walk that dies half way has still stored the pages it read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import router, transaction
+from django.utils import timezone
+
+from . import services, signals
+from .client import RealtimeKitClient, get_client
+from .exceptions import NotFound, RealtimeKitError
+from .models import Meeting, Participant
+
+logger = logging.getLogger("realtimekit_django.reconcile")
+
+#: What stops a walk without being a bug: the API failing (after the client's own retries),
+#: or Celery's soft time limit. Anything else is a bug and propagates.
+_WALK_STOPPERS = (RealtimeKitError, SoftTimeLimitExceeded)
+
+ProgressCallback = Callable[["ReconcileReport", "int | None"], Any]
+
+
+@dataclass
+class ReconcileReport:
+    """What one walk did. ``as_dict()`` is what tasks return (JSON-serialisable).
+
+    ``flagged`` counts meetings newly marked missing, ``removed`` participants deleted; both stay
+    0 unless the walk completed. ``stale`` counts payloads older than the stored row (ignored).
+    ``skipped`` is set by the tasks when another run held the lock and this one did nothing.
+    """
+
+    kind: str
+    meeting_id: str | None = None
+    pages: int = 0
+    items: int = 0
+    http_requests: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    removed: int = 0
+    flagged: int = 0
+    duration_seconds: float = 0.0
+    completed: bool = False
+    error: str | None = None
+    skipped: bool = False
+    dry_run: bool = False
+    #: The exception that stopped the walk, for the tasks' retry decision; never serialised.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("exception")
+        return data
+
+    def summary(self) -> str:
+        """One line for logs and the command's output."""
+        what = self.kind if self.meeting_id is None else f"{self.kind} of meeting {self.meeting_id}"
+        if self.skipped:
+            return f"{what}: skipped ({self.error or 'another run holds the lock'})"
+        outcome = "complete" if self.completed else f"INCOMPLETE ({self.error or 'stopped early'})"
+        gone = f"{self.flagged} flagged missing" if self.kind == "meetings" else f"{self.removed} removed"
+        prefix = "dry run, nothing written: " if self.dry_run else ""
+        return (
+            f"{prefix}{what}: {outcome}; {self.pages} pages, {self.http_requests} HTTP requests, "
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.stale} stale, "
+            f"{gone}, {self.duration_seconds:.2f}s"
+        )
+
+
+class _DryRunRollback(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised at the end of a dry run to roll back everything the walk wrote."""
+
+
+def _add(report: ReconcileReport, result: services.UpsertResult) -> None:
+    report.created += result.created
+    report.updated += result.updated
+    report.unchanged += result.unchanged
+    report.stale += result.stale
+
+
+def _walk(
+    report: ReconcileReport,
+    walk,
+    store: Callable[[list[dict]], services.UpsertResult],
+    progress: ProgressCallback | None,
+) -> set:
+    """Store every page of ``walk``; returns the ids seen. Sets ``report.completed``."""
+    seen: set = set()
+    for page in walk:
+        result = store(page.items)
+        seen |= result.seen
+        _add(report, result)
+        report.pages += 1
+        report.items += len(page.items)
+        if progress is not None:
+            progress(report, walk.total_count)
+    report.completed = walk.completed
+    if not walk.completed:
+        report.error = f"the listing still had pages after {walk.max_pages} pages (MAX_PAGES)"
+    return seen
+
+
+def _run(
+    report: ReconcileReport, body: Callable[[], None], *, client: RealtimeKitClient, dry_run: bool, model
+) -> ReconcileReport:
+    """Run ``body`` and fill in the report's costs; a dry run happens in a rolled-back transaction.
+
+    The dry run really writes and then rolls back (rather than simulating the upsert), so its
+    counts are exactly what a real run would have done at that moment; it does hold row locks on
+    the touched rows until it ends.
+    """
+    started, requests_before = time.monotonic(), client.request_count
+    report.dry_run = dry_run
+    try:
+        if dry_run:
+            try:
+                with transaction.atomic(using=router.db_for_write(model)):
+                    _guarded(report, body)
+                    raise _DryRunRollback
+            except _DryRunRollback:
+                pass
+        else:
+            _guarded(report, body)
+    finally:
+        report.http_requests = client.request_count - requests_before
+        report.duration_seconds = round(time.monotonic() - started, 3)
+    log = logger.info if report.completed else logger.warning
+    log("reconcile %s", report.summary())
+    signals.reconcile_finished.send(sender=None, report=report)
+    return report
+
+
+def _guarded(report: ReconcileReport, body: Callable[[], None]) -> None:
+    try:
+        body()
+    except _WALK_STOPPERS as exc:
+        report.completed = False
+        report.exception = exc
+        report.error = str(exc) if isinstance(exc, RealtimeKitError) else "stopped: soft time limit exceeded"
+
+
+def reconcile_meetings(
+    *,
+    per_page: int | None = None,
+    client: RealtimeKitClient | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+    **filters: Any,
+) -> ReconcileReport:
+    """Walk every page of the meetings listing into the ``Meeting`` table.
+
+    ``filters`` (``search``, ``status``, ``start_time``, ``end_time``) narrow the listing; a
+    filtered walk never flags anything, since a meeting it did not see may simply not match.
+    ``progress(report, total_count)`` is called after every page.
+    """
+    api = client or get_client()
+    report = ReconcileReport(kind="meetings")
+
+    def body() -> None:
+        walk_started = timezone.now()
+        walk = api.meetings.walk_meetings(per_page=per_page, **filters)
+        seen = _walk(report, walk, lambda items: services.upsert_meetings(items, app_id=api.app_id), progress)
+        if report.completed and not filters:
+            report.flagged = services.flag_missing_meetings(
+                seen, app_id=api.app_id, walk_started=walk_started
+            )
+
+    return _run(report, body, client=api, dry_run=dry_run, model=Meeting)
+
+
+def reconcile_participants(
+    meeting: Meeting | uuid.UUID | str,
+    *,
+    per_page: int | None = None,
+    client: RealtimeKitClient | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ReconcileReport:
+    """Walk every page of one meeting's participants into the ``Participant`` table.
+
+    ``meeting`` may be a ``Meeting`` or its id; a meeting not stored locally yet is fetched
+    first (one GET). After a complete walk, local participants the walk did not see are looked
+    up one by one and deleted when the API says they are gone (404), except rows written after
+    the walk began (a join meanwhile: the walk could not see them).
+    """
+    api = client or get_client()
+    meeting_id = str(meeting.pk if isinstance(meeting, Meeting) else meeting)
+    report = ReconcileReport(kind="participants", meeting_id=meeting_id)
+
+    def body() -> None:
+        target = meeting if isinstance(meeting, Meeting) else _local_meeting(meeting_id, api)
+        walk_started = timezone.now()
+        walk = api.meetings.walk_participants(meeting_id, per_page=per_page)
+        seen = _walk(report, walk, lambda items: services.upsert_participants(target, items), progress)
+        if report.completed:
+            seen |= _still_present(report, target, seen, walk_started, api)
+            report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
+
+    return _run(report, body, client=api, dry_run=dry_run, model=Participant)
+
+
+def _still_present(report: ReconcileReport, meeting: Meeting, seen: set, walk_started, api) -> set:
+    """Ids of local participants the walk missed that still exist remotely (and stores them).
+
+    Offset paging shifts under deletions: a participant deleted on a page already read pulls
+    the next ones back onto it, so a complete walk can miss participants that are still there.
+    Each one the walk did not see is therefore looked up (one GET); only a 404 lets it be
+    deleted. The cost is one request per participant actually gone, usually a handful.
+    """
+    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started)
+    candidates = [pk for pk in local.values_list("pk", flat=True) if pk not in seen]
+    found = []
+    for pk in candidates:
+        try:
+            envelope = api.meetings.get_meeting_participant(str(pk), meeting_id=str(meeting.pk))
+        except NotFound:
+            continue
+        if isinstance(envelope.get("data"), dict):
+            found.append(envelope["data"])
+    if not found:
+        return set()
+    result = services.upsert_participants(meeting, found)
+    _add(report, result)
+    return result.seen
+
+
+def _local_meeting(meeting_id: str, api: RealtimeKitClient) -> Meeting:
+    found = Meeting.objects.filter(pk=meeting_id).first()
+    return found if found is not None else services.refresh_meeting(meeting_id, client=api)

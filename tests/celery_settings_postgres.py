@@ -1,0 +1,41 @@
+"""Settings of the real Celery worker that the ``celery_worker`` tests start.
+
+The suite's PostgreSQL settings, pointed at what the test process hands over in the
+environment: the test database pytest-django created (``REALTIMEKIT_WORKER_DB_NAME``, e.g.
+``test_test``), the emulator it serves on loopback (``REALTIMEKIT_WORKER_BASE_URL``) and a queue
+of its own (``REALTIMEKIT_WORKER_QUEUE``), so that a stale message from an earlier run is never
+picked up. Tasks really go through Redis: no eager mode.
+"""
+
+import os
+
+from tests.settings_postgres import *  # noqa: F403
+from tests.settings_postgres import DATABASES, REALTIMEKIT
+
+REDIS_URL = os.environ.get("REALTIMEKIT_WORKER_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+DATABASES = {
+    "default": {**DATABASES["default"], "NAME": os.environ.get("REALTIMEKIT_WORKER_DB_NAME", "test_test")}
+}
+
+REALTIMEKIT = {
+    **REALTIMEKIT,
+    "BASE_URL": os.environ.get("REALTIMEKIT_WORKER_BASE_URL", "http://127.0.0.1:8765/client/v4"),
+    "MAX_RETRIES": 1,
+}
+
+# The overlap lock must live in a cache every worker shares.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("REALTIMEKIT_WORKER_QUEUE", "realtimekit-tests"),
+    }
+}
+
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("REALTIMEKIT_WORKER_QUEUE", "celery")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
