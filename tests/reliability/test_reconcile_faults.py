@@ -47,18 +47,18 @@ def client_from_settings(sleeps: list | None = None, **overrides) -> RealtimeKit
     )
 
 
-def seed_remote(emulator, meetings: int = 55, participants: int = 33) -> str:
+def seed_remote(remote, meetings: int = 55, participants: int = 33) -> str:
     """Remote meetings, and participants on the first one; returns that meeting's id."""
-    created = [emulator.create_meeting(title=f"Meeting {n:03d}") for n in range(meetings)]
+    created = [remote.create_meeting(title=f"Meeting {n:03d}") for n in range(meetings)]
     first = created[0]["id"]
     for n in range(participants):
-        emulator.add_participant(
+        remote.add_participant(
             first, custom_participant_id=f"person-{n:03d}", preset_name="group_call_participant"
         )
     return first
 
 
-def seed_local_ghosts(emulator, meeting_id: str) -> tuple[uuid.UUID, uuid.UUID]:
+def seed_local_ghosts(remote, meeting_id: str) -> tuple[uuid.UUID, uuid.UUID]:
     """A local meeting and a local participant that the remote does not have: a complete walk
     must flag / delete them, an incomplete one must leave them alone."""
     stamp = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -75,7 +75,7 @@ def seed_local_ghosts(emulator, meeting_id: str) -> tuple[uuid.UUID, uuid.UUID]:
         ],
         app_id=APP_ID,
     )
-    services.upsert_meetings([emulator.get_meeting(meeting_id)], app_id=APP_ID)  # no HTTP: faults may be on
+    services.upsert_meetings([remote.get_meeting(meeting_id)], app_id=APP_ID)  # no HTTP: faults may be on
     meeting = Meeting.objects.get(pk=meeting_id)
     ghost_participant = uuid.uuid4()
     services.upsert_participants(
@@ -110,25 +110,23 @@ def walk_until_complete(walk, ghost_is_untouched) -> tuple[list, int]:
     return reports, honest_incomplete
 
 
-def converge_and_check(
-    emulator, reliability, scenario: str, client: RealtimeKitClient, *, faults_seen
-) -> None:
+def converge_and_check(remote, reliability, scenario: str, client: RealtimeKitClient, *, faults_seen) -> None:
     """Walk meetings and one meeting's participants until complete; assert the exact mirror."""
-    first = emulator.meetings(app_id=APP_ID)[0]["id"]
-    ghost_meeting, ghost_participant = seed_local_ghosts(emulator, first)
-    requests_before = len(emulator.requests)
+    first = remote.meetings(app_id=APP_ID)[0]["id"]
+    ghost_meeting, ghost_participant = seed_local_ghosts(remote, first)
+    requests_before = len(remote.requests)
 
     meeting_reports, meetings_incomplete = walk_until_complete(
         lambda: reconcile_meetings(per_page=PER_PAGE, client=client),
-        lambda: Meeting.objects.get(pk=ghost_meeting).missing_since is None and local_rows_agree(emulator),
+        lambda: Meeting.objects.get(pk=ghost_meeting).missing_since is None and local_rows_agree(remote),
     )
     participant_reports, participants_incomplete = walk_until_complete(
         lambda: reconcile_participants(first, per_page=PER_PAGE, client=client),
         lambda: Participant.objects.filter(pk=ghost_participant).exists(),
     )
 
-    meetings = meeting_diff(emulator)
-    people = participant_diff(emulator, first)
+    meetings = meeting_diff(remote)
+    people = participant_diff(remote, first)
     reports = meeting_reports + participant_reports
     reliability(
         "faults",
@@ -136,7 +134,7 @@ def converge_and_check(
         "converged to the exact remote state; every incomplete walk deleted and flagged nothing",
         runs=len(reports),
         incomplete=meetings_incomplete + participants_incomplete,
-        requests=len(emulator.requests) - requests_before,
+        requests=len(remote.requests) - requests_before,
         faults=faults_seen(),
         lost=meetings["lost"] + meetings["wrong"] + people["lost"] + people["wrong"],
         duplicates=people["duplicates"] + people["extra"] + meetings["extra"],
@@ -147,19 +145,19 @@ def converge_and_check(
     assert Meeting.objects.get(pk=ghost_meeting).missing_since is not None
     assert not Participant.objects.filter(pk=ghost_participant).exists()
     # Every page of the last, complete walks was stored: nothing was skipped to "complete".
-    assert sum(r.items for r in [meeting_reports[-1]]) == len(emulator.meetings(app_id=APP_ID))
+    assert sum(r.items for r in [meeting_reports[-1]]) == len(remote.meetings(app_id=APP_ID))
 
 
-def failed_requests(emulator, pages_stored: callable) -> callable:
-    return lambda: len(emulator.requests) - pages_stored()
+def failed_requests(remote, pages_stored: callable) -> callable:
+    return lambda: len(remote.requests) - pages_stored()
 
 
 class FaultCounter:
-    """Counts the answers the emulator's fault injector replaced (wraps ``Faults.decide``)."""
+    """Counts the answers the remote's fault injector replaced (wraps ``Faults.decide``)."""
 
-    def __init__(self, emulator) -> None:
+    def __init__(self, remote) -> None:
         self.count = 0
-        decide = emulator.faults.decide
+        decide = remote.faults.decide
 
         def counting():
             try:
@@ -171,7 +169,7 @@ class FaultCounter:
                 self.count += 1
             return answer
 
-        emulator.faults.decide = counting
+        remote.faults.decide = counting
 
     def __call__(self) -> int:
         return self.count
@@ -325,3 +323,88 @@ def test_the_in_process_fixture_cannot_fire_read_timeouts(realtimekit_emulator, 
         requests=len(realtimekit_emulator.requests),
     )
     assert report.completed and report.http_requests == 1
+
+
+# -- a real worker killed mid-walk ----------------------------------------------------------------
+
+# The worker fixtures of tests/test_celery_worker.py: a ``celery worker`` subprocess (threads pool,
+# Redis broker, the PostgreSQL test database) and the emulator it talks to over loopback.
+from tests.test_celery_worker import WAIT, emulator, worker  # noqa: E402, F401  (fixtures)
+
+
+def _worker_pid(app) -> int:
+    stats = app.control.inspect(timeout=5).stats() or {}
+    assert len(stats) == 1, f"expected one worker, saw {sorted(stats)}"
+    return next(iter(stats.values()))["pid"]
+
+
+def _listing_pages(remote) -> int:
+    return sum(1 for r in remote.requests if r.method == "GET" and r.path.endswith("/meetings"))
+
+
+@pytest.mark.celery_worker
+@pytest.mark.postgres
+def test_a_worker_killed_mid_walk_loses_and_duplicates_nothing(worker, emulator, settings, reliability):  # noqa: F811
+    """SIGKILL the worker after its first pages; the dead run's lock stays behind until it expires
+    (``SYNC_LOCK_SECONDS``), so the next task run skips; deleting the lock key (or the lock-free
+    ``realtimekit_sync`` command) lets a run go ahead, and it converges exactly."""
+    import os
+    import signal
+    import time
+
+    from realtimekit_django import tasks
+
+    queue = worker.conf.task_default_queue
+    # This process shares the worker's lock cache (same Redis db and key prefix) and emulator.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+            "KEY_PREFIX": queue,
+        }
+    }
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "BASE_URL": emulator.base_url}
+    from django.core.cache import caches
+
+    lock_key = tasks.LOCK_PREFIX + f"meetings:{APP_ID}"
+    for n in range(40):
+        emulator.create_meeting(title=f"Killed {n:02d}")
+    first = emulator.meetings()[0]["id"]
+    ghost_meeting, _ = seed_local_ghosts(emulator, first)
+    pid = _worker_pid(worker)
+    emulator.faults.latency = 0.3  # 8 pages of 5: the walk takes seconds
+
+    worker.send_task("realtimekit.reconcile_meetings", kwargs={"per_page": 5})
+    deadline = time.monotonic() + WAIT
+    while _listing_pages(emulator) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    pages_before_kill = _listing_pages(emulator)
+    time.sleep(0.5)
+    emulator.faults.latency = 0.0
+
+    after_kill = Meeting.objects.filter(app_id=APP_ID).count()
+    ghost_untouched = Meeting.objects.get(pk=ghost_meeting).missing_since is None
+    lock_left = caches["default"].get(lock_key) is not None
+    skipped = tasks.reconcile_meetings.apply(kwargs={"per_page": 5}).get()
+    caches["default"].delete(lock_key)  # the operator's way out: delete the dead run's lock
+    rerun = tasks.reconcile_meetings.apply(kwargs={"per_page": 5}).get()
+    diff = meeting_diff(emulator)
+    reliability(
+        "faults",
+        "Celery worker SIGKILLed mid-walk (real worker, Redis, PostgreSQL)",
+        f"killed after {pages_before_kill} of 9 pages: {after_kill - 2} rows stored, none flagged; "
+        f"dead run's lock {'left until SYNC_LOCK_SECONDS' if lock_left else 'gone'}; "
+        "after clearing it the next run completed exactly",
+        runs=3,
+        incomplete=1,
+        requests=len(emulator.requests),
+        faults=1,
+        lost=diff["lost"] + diff["wrong"] + int(not ghost_untouched),
+        duplicates=diff["extra"],
+    )
+    assert 3 <= pages_before_kill < 9 and ghost_untouched
+    assert lock_left and skipped["skipped"] is True, "the killed run's lock should make the next run skip"
+    assert rerun["completed"] and rerun["flagged"] == 1
+    assert diff == {"lost": 0, "wrong": 0, "extra": 0}
+    assert Meeting.objects.get(pk=ghost_meeting).missing_since is not None
