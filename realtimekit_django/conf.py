@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_PRESET": "group_call_participant",
     "HOST_PRESET": "group_call_host",
     "SYNC_INTERVAL_SECONDS": 300,
-    "SYNC_LOCK_SECONDS": 1800,
+    "SYNC_LOCK_SECONDS": 300,
     "SYNC_LOCK_CACHE": "default",
     "TASK_SOFT_TIME_LIMIT": 1500,
     "TASK_TIME_LIMIT": 1800,
@@ -190,7 +190,7 @@ def get_settings() -> RealtimeKitSettings:
     if _cached is not None:
         return _cached
     # Unknown keys are only a warning (realtimekit.W001): a typo must not break every request.
-    problems = [(key, sentence) for key, sentence in find_problems() if key in DEFAULTS or key == SETTING_NAME]
+    problems = [(key, why) for key, why in find_problems() if key in DEFAULTS or key == SETTING_NAME]
     if problems:
         raise ImproperlyConfigured(problems[0][1])
     values = raw_settings()

@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 from . import schema, signals
 from .client import RealtimeKitClient, get_client
 from .conf import get_settings
-from .exceptions import InvalidResponse, JoinRefused, MeetingInactive, NotFound
+from .exceptions import InvalidResponse, JoinRefused, MeetingInactive, NotFound, ValidationError
 from .models import Meeting, MeetingStatus, Participant
 
 logger = logging.getLogger("realtimekit_django.services")
@@ -298,15 +298,23 @@ def add_participant(
     """Add a remote participant and store it. Returns ``(participant, token)``; the token is
     not stored anywhere: hand it to the person and forget it."""
     api = _client(client)
+    if user is not None and Participant.objects.filter(meeting=meeting, user=user).exists():
+        raise ValidationError([("user", "already has a participant in this meeting")])
     optional = {key: value for key, value in (("name", name), ("picture", picture)) if value is not None}
     envelope = api.meetings.add_participant(
         str(meeting.pk), custom_participant_id=custom_participant_id, preset_name=preset_name, **optional
     )
     payload = _data(envelope, "add participant")
     token = _token_from(payload, "add participant")
-    with transaction.atomic():
-        participant = _save_participant(meeting, payload, user=user)
-        signals.participant_added.send(sender=Participant, participant=participant)
+    try:
+        with transaction.atomic():
+            participant = _save_participant(meeting, payload, user=user)
+            signals.participant_added.send(sender=Participant, participant=participant)
+    except IntegrityError:
+        # Another add for this user won meanwhile: take back the remote participant just made,
+        # so that no orphan with a working token is left behind.
+        api.meetings.delete_meeting_participant(str(payload["id"]), meeting_id=str(meeting.pk))
+        raise ValidationError([("user", "already has a participant in this meeting")]) from None
     return participant, token
 
 

@@ -12,8 +12,9 @@ Why these safety nets:
 
 - **Overlap lock.** Two runs of one walk would each pay for the whole walk and could race each
   other's deletions. The lock is a cache ``add`` (atomic on Redis, Memcached and the database
-  cache) of a random owner token that expires after ``SYNC_LOCK_SECONDS``, so a worker killed
-  mid-walk cannot block syncing for ever; only the owner deletes it. Use a cache shared by
+  cache) of a random owner token that expires after ``SYNC_LOCK_SECONDS`` and is renewed after
+  every page, so a long walk keeps it and a worker killed mid-walk blocks the next run for at
+  most ``SYNC_LOCK_SECONDS``; only the owner renews or deletes it. Use a cache shared by
   every worker (``SYNC_LOCK_CACHE``): a per-process cache (locmem) locks nothing across hosts.
 - **Retries.** The client already retries each request a few times; when a walk still fails on
   a transport error, a 5xx or a 429, the task is retried later with exponential backoff and
@@ -96,25 +97,57 @@ class ReconcileTask(Task):
 # -- the overlap lock -------------------------------------------------------------------------
 
 
-@contextmanager
-def overlap_lock(name: str) -> Iterator[bool]:
-    """Yields True when this run holds the lock ``name``, False when another run does.
+class OverlapLock:
+    """A cache lock with an owner token, renewed by its owner after every page.
 
-    Release is compare-and-delete: a run whose lock already expired (and was taken by another
-    run) must not delete the new owner's lock. The compare and the delete are two cache calls;
-    the gap only matters for a lock that expired during this very run, which
-    ``SYNC_LOCK_SECONDS`` >= ``TASK_TIME_LIMIT`` rules out.
+    Truthy when this run holds it. Release and renewal are compare-then-act: a run whose lock
+    expired (and was taken by another run) must not delete or extend the new owner's lock. The
+    compare and the act are two cache calls; the gap only matters for a lock that expired during
+    this very run, which renewing after every page makes unlikely.
     """
-    config = get_settings()
-    cache = caches[config.sync_lock_cache]
-    key = LOCK_PREFIX + name
-    token = uuid.uuid4().hex
-    acquired = cache.add(key, token, timeout=config.sync_lock_seconds)
+
+    def __init__(self, name: str) -> None:
+        config = get_settings()
+        self.cache = caches[config.sync_lock_cache]
+        self.key = LOCK_PREFIX + name
+        self.ttl = config.sync_lock_seconds
+        self.token = uuid.uuid4().hex
+        self.acquired = bool(self.cache.add(self.key, self.token, timeout=self.ttl))
+
+    def __bool__(self) -> bool:
+        return self.acquired
+
+    def renew(self, *_progress: Any) -> bool:
+        """Push the expiry ``SYNC_LOCK_SECONDS`` ahead again (the walk's progress callback).
+
+        So a live walk keeps its lock however long it runs, and a worker killed mid-walk
+        blocks the next run for at most ``SYNC_LOCK_SECONDS`` after its last page.
+        """
+        if self.acquired and self.cache.get(self.key) == self.token:
+            return bool(self.cache.touch(self.key, timeout=self.ttl))
+        if self.acquired:
+            logger.warning("reconcile lock %s expired or was taken over during the walk", self.key)
+        return False
+
+    def release(self) -> None:
+        if self.acquired and self.cache.get(self.key) == self.token:
+            self.cache.delete(self.key)
+
+
+@contextmanager
+def overlap_lock(name: str) -> Iterator[OverlapLock]:
+    """Yields the lock ``name``: truthy when this run holds it, falsy when another run does."""
+    lock = OverlapLock(name)
     try:
-        yield acquired
+        yield lock
     finally:
-        if acquired and cache.get(key) == token:
-            cache.delete(key)
+        lock.release()
+
+
+def break_lock(name: str) -> bool:
+    """Delete a lock whoever holds it (for an operator sure that no run is alive)."""
+    config = get_settings()
+    return bool(caches[config.sync_lock_cache].delete(LOCK_PREFIX + name))
 
 
 def _skipped(kind: str, meeting_id: str | None = None) -> dict[str, Any]:
@@ -128,7 +161,11 @@ def _skipped(kind: str, meeting_id: str | None = None) -> dict[str, Any]:
 
 
 def _locked_walk(
-    task: ReconcileTask, lock_name: str, kind: str, walk: Callable[[], Any], meeting_id: str | None = None
+    task: ReconcileTask,
+    lock_name: str,
+    kind: str,
+    walk: Callable[[Callable[..., Any]], Any],
+    meeting_id: str | None = None,
 ) -> Any:
     """Run ``walk`` under the lock; returns the report, or the skipped result as a dict.
 
@@ -137,11 +174,11 @@ def _locked_walk(
     """
     from . import reconcile
 
-    with overlap_lock(lock_name) as acquired:
-        if not acquired:
+    with overlap_lock(lock_name) as lock:
+        if not lock:
             return _skipped(kind, meeting_id)
         try:
-            report = walk()
+            report = walk(lock.renew)
         except SoftTimeLimitExceeded:  # hit outside the walk itself (between pages' bookkeeping)
             report = reconcile.ReconcileReport(
                 kind=kind, meeting_id=meeting_id, error="stopped: soft time limit exceeded"
@@ -165,7 +202,10 @@ def reconcile_meetings(self: ReconcileTask, per_page: int | None = None, **filte
     from . import reconcile
 
     result = _locked_walk(
-        self, _meetings_lock(), "meetings", lambda: reconcile.reconcile_meetings(per_page=per_page, **filters)
+        self,
+        _meetings_lock(),
+        "meetings",
+        lambda renew: reconcile.reconcile_meetings(per_page=per_page, progress=renew, **filters),
     )
     return result if isinstance(result, dict) else result.as_dict()
 
@@ -182,7 +222,7 @@ def reconcile_participants(
         self,
         f"participants:{meeting_id}",
         "participants",
-        lambda: reconcile.reconcile_participants(meeting_id, per_page=per_page),
+        lambda renew: reconcile.reconcile_participants(meeting_id, per_page=per_page, progress=renew),
         meeting_id=meeting_id,
     )
     return result if isinstance(result, dict) else result.as_dict()
@@ -201,7 +241,10 @@ def reconcile_all(self: ReconcileTask, per_page: int | None = None) -> dict[str,
     from .models import Meeting
 
     result = _locked_walk(
-        self, _meetings_lock(), "meetings", lambda: reconcile.reconcile_meetings(per_page=per_page)
+        self,
+        _meetings_lock(),
+        "meetings",
+        lambda renew: reconcile.reconcile_meetings(per_page=per_page, progress=renew),
     )
     if isinstance(result, dict):
         return result

@@ -22,6 +22,8 @@ REALTIMEKIT = {
     **REALTIMEKIT,
     "BASE_URL": os.environ.get("REALTIMEKIT_WORKER_BASE_URL", "http://127.0.0.1:8765/client/v4"),
     "MAX_RETRIES": 1,
+    # Short, so that a test can watch a killed worker's lock expire (walks renew it every page).
+    "SYNC_LOCK_SECONDS": int(os.environ.get("REALTIMEKIT_WORKER_LOCK_SECONDS", "4")),
 }
 
 # The overlap lock must live in a cache every worker shares.

@@ -415,3 +415,27 @@ def test_token_issued_signal_never_carries_the_token(realtimekit_emulator, meeti
         signals.token_issued.disconnect(dispatch_uid="t-issued")
     assert received and all(joined.token not in repr(kwargs) for kwargs in received)
     assert received[0]["expires_at"] == joined.expires_at
+
+
+def test_add_participant_refuses_a_second_participant_for_the_same_user(realtimekit_emulator, meeting, user):
+    services.add_participant(meeting, custom_participant_id="cp", preset_name="a", user=user)
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(ValidationError, match="user: already has a participant"):
+        services.add_participant(meeting, custom_participant_id="cp2", preset_name="a", user=user)
+    assert len(realtimekit_emulator.requests) == before
+
+
+def test_add_participant_losing_a_race_leaves_no_remote_orphan(
+    realtimekit_emulator, meeting, user, monkeypatch
+):
+    services.add_participant(meeting, custom_participant_id="cp", preset_name="a", user=user)
+    exists = Participant.objects.filter(meeting=meeting, user=user).exists
+    # As if the other add committed between our check and our insert.
+    monkeypatch.setattr(
+        services.Participant.objects, "filter", lambda **kw: type("Q", (), {"exists": lambda s: False})()
+    )
+    with pytest.raises(ValidationError):
+        services.add_participant(meeting, custom_participant_id="cp2", preset_name="a", user=user)
+    monkeypatch.undo()
+    assert exists()
+    assert [p["custom_participant_id"] for p in realtimekit_emulator.participants(str(meeting.pk))] == ["cp"]

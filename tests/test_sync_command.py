@@ -161,3 +161,27 @@ def test_success_raises_nothing(realtimekit_emulator):
 
     assert "Sync complete (1 walks)." in output
     assert Meeting.objects.count() == 1
+
+
+def test_the_command_will_not_walk_while_a_worker_holds_the_lock(realtimekit_emulator):
+    from django.core.cache import caches
+
+    from realtimekit_django import tasks
+
+    _seed(realtimekit_emulator, 2)
+    key = tasks.LOCK_PREFIX + "meetings:" + REALTIMEKIT["APP_ID"]
+    caches["default"].add(key, "a-worker", 60)
+    try:
+        with pytest.raises(CommandError, match="--break-lock"):
+            _run()
+        assert realtimekit_emulator.requests == [] and Meeting.objects.count() == 0
+        _run("--break-lock")
+        assert Meeting.objects.count() == 2
+        assert caches["default"].get(key) is None  # released after the walk
+    finally:
+        caches["default"].delete(key)
+
+
+def test_a_meeting_id_that_is_not_a_uuid_is_refused(realtimekit_emulator):
+    with pytest.raises(CommandError, match="UUID"):
+        _run("--meeting", "not-a-uuid")

@@ -238,3 +238,36 @@ def test_beat_schedule_defaults_to_the_sync_interval():
     with override_settings(REALTIMEKIT={**REALTIMEKIT, "SYNC_INTERVAL_SECONDS": 900}):
         assert tasks.beat_schedule()["realtimekit-reconcile-all"]["schedule"] == 900.0
     assert tasks.beat_schedule()["realtimekit-reconcile-all"]["task"] in app.tasks
+
+
+def test_the_lock_is_renewed_after_every_page(realtimekit_emulator, monkeypatch):
+    """A long walk keeps its lock; a dead one loses it SYNC_LOCK_SECONDS after its last page."""
+    _seed(realtimekit_emulator, meetings=5, participants=0)
+    touched: list[tuple[str, int]] = []
+    cache = caches["default"]
+    real_touch = cache.touch
+    monkeypatch.setattr(
+        cache, "touch", lambda key, timeout=None: touched.append((key, timeout)) or real_touch(key, timeout)
+    )
+
+    result = tasks.reconcile_meetings.delay(per_page=2).get()
+
+    assert result["pages"] == 3
+    assert touched == [(MEETINGS_LOCK, 300)] * 3
+
+
+def test_a_lock_taken_over_is_not_renewed(realtimekit_emulator, caplog):
+    with tasks.overlap_lock("meetings:x") as lock:
+        assert lock and lock.renew() is True
+        caches["default"].set(tasks.LOCK_PREFIX + "meetings:x", "the-next-owner", 60)
+        with caplog.at_level("WARNING", logger="realtimekit_django.tasks"):
+            assert lock.renew() is False
+    assert "taken over" in caplog.text
+    assert caches["default"].get(tasks.LOCK_PREFIX + "meetings:x") == "the-next-owner"
+
+
+def test_break_lock_frees_a_dead_runs_lock(realtimekit_emulator):
+    caches["default"].add(MEETINGS_LOCK, "a-dead-worker", 60)
+    assert tasks.reconcile_meetings.delay().get()["skipped"] is True
+    assert tasks.break_lock("meetings:" + REALTIMEKIT["APP_ID"]) is True
+    assert tasks.reconcile_meetings.delay().get()["skipped"] is False

@@ -346,8 +346,8 @@ def _listing_pages(remote) -> int:
 @pytest.mark.postgres
 def test_a_worker_killed_mid_walk_loses_and_duplicates_nothing(worker, emulator, settings, reliability):  # noqa: F811
     """SIGKILL the worker after its first pages; the dead run's lock stays behind until it expires
-    (``SYNC_LOCK_SECONDS``), so the next task run skips; deleting the lock key (or the lock-free
-    ``realtimekit_sync`` command) lets a run go ahead, and it converges exactly."""
+    (``SYNC_LOCK_SECONDS`` after the last page renewed it: 4 s in the worker's settings), so a run
+    started at once skips; once it has expired, the next run goes ahead and converges exactly."""
     import os
     import signal
     import time
@@ -363,7 +363,7 @@ def test_a_worker_killed_mid_walk_loses_and_duplicates_nothing(worker, emulator,
             "KEY_PREFIX": queue,
         }
     }
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "BASE_URL": emulator.base_url}
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "BASE_URL": emulator.base_url, "SYNC_LOCK_SECONDS": 4}
     from django.core.cache import caches
 
     lock_key = tasks.LOCK_PREFIX + f"meetings:{APP_ID}"
@@ -387,15 +387,19 @@ def test_a_worker_killed_mid_walk_loses_and_duplicates_nothing(worker, emulator,
     ghost_untouched = Meeting.objects.get(pk=ghost_meeting).missing_since is None
     lock_left = caches["default"].get(lock_key) is not None
     skipped = tasks.reconcile_meetings.apply(kwargs={"per_page": 5}).get()
-    caches["default"].delete(lock_key)  # the operator's way out: delete the dead run's lock
+    expiry = time.monotonic() + 15
+    while caches["default"].get(lock_key) is not None and time.monotonic() < expiry:
+        time.sleep(0.2)  # nobody renews a dead run's lock: it expires by itself
+    lock_expired = caches["default"].get(lock_key) is None
     rerun = tasks.reconcile_meetings.apply(kwargs={"per_page": 5}).get()
     diff = meeting_diff(emulator)
     reliability(
         "faults",
         "Celery worker SIGKILLed mid-walk (real worker, Redis, PostgreSQL)",
         f"killed after {pages_before_kill} of 9 pages: {after_kill - 2} rows stored, none flagged; "
-        f"dead run's lock {'left until SYNC_LOCK_SECONDS' if lock_left else 'gone'}; "
-        "after clearing it the next run completed exactly",
+        f"dead run's lock {'held' if lock_left else 'gone'} at once, "
+        f"{'expired by itself' if lock_expired else 'still held'} within SYNC_LOCK_SECONDS; "
+        "the next run completed exactly",
         runs=3,
         incomplete=1,
         requests=len(emulator.requests),
@@ -405,6 +409,7 @@ def test_a_worker_killed_mid_walk_loses_and_duplicates_nothing(worker, emulator,
     )
     assert 3 <= pages_before_kill < 9 and ghost_untouched
     assert lock_left and skipped["skipped"] is True, "the killed run's lock should make the next run skip"
+    assert lock_expired, "nobody renews a dead run's lock: it must expire after SYNC_LOCK_SECONDS"
     assert rerun["completed"] and rerun["flagged"] == 1
     assert diff == {"lost": 0, "wrong": 0, "extra": 0}
     assert Meeting.objects.get(pk=ghost_meeting).missing_since is not None

@@ -1,15 +1,18 @@
 """``manage.py realtimekit_sync``: run the reconcile walks by hand, from cron, or in CI.
 
-It calls :mod:`realtimekit_django.reconcile` directly (no Celery, no lock), shows a progress bar
+It calls :mod:`realtimekit_django.reconcile` directly (no Celery) under the same overlap locks
+as the tasks, so it never runs a walk a worker is running; it shows a progress bar
 on a terminal and plain lines otherwise (logs stay readable), prints one summary line per walk,
 and exits with status 1 when any walk did not complete, so cron and CI notice.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import reconcile
+from ... import reconcile, tasks
 from ...conf import get_settings
 from ...models import Meeting
 
@@ -40,6 +43,12 @@ class Command(BaseCommand):
             help="Items per page, 1 to 100 (default: the PAGE_SIZE setting).",
         )
         parser.add_argument(
+            "--break-lock",
+            action="store_true",
+            help="First delete the locks of the walks this run makes (only when no other run is alive: "
+            "a worker killed mid-walk otherwise blocks them for SYNC_LOCK_SECONDS).",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Walk and count what would change, then roll everything back.",
@@ -52,6 +61,7 @@ class Command(BaseCommand):
         self.dry_run = options["dry_run"]
         self.tty = self.stdout.isatty()
         self.verbosity = options["verbosity"]
+        self.break_lock = options["break_lock"]
         reports = []
         if options["meeting"]:
             reports.append(self._walk_participants(options["meeting"], per_page))
@@ -63,19 +73,44 @@ class Command(BaseCommand):
 
     # -- the walks --------------------------------------------------------------------------
 
-    def _walk_meetings(self, per_page: int | None) -> reconcile.ReconcileReport:
-        report = reconcile.reconcile_meetings(
-            per_page=per_page, dry_run=self.dry_run, progress=self._page_progress
-        )
+    def _locked(self, lock_name: str, walk) -> reconcile.ReconcileReport:
+        """Run ``walk(progress)`` holding the task's lock, renewing it after every page."""
+        if self.break_lock:
+            tasks.break_lock(lock_name)
+        with tasks.overlap_lock(lock_name) as lock:
+            if not lock:
+                raise CommandError(
+                    f"Another run holds the lock {tasks.LOCK_PREFIX}{lock_name}; nothing was walked. "
+                    "If no run is alive (a killed worker), wait SYNC_LOCK_SECONDS or pass --break-lock."
+                )
+
+            def progress(report, total_count):
+                lock.renew()
+                self._page_progress(report, total_count)
+
+            report = walk(progress)
         self._end_line(report)
         return report
 
-    def _walk_participants(self, meeting_id: str, per_page: int | None) -> reconcile.ReconcileReport:
-        report = reconcile.reconcile_participants(
-            meeting_id, per_page=per_page, dry_run=self.dry_run, progress=self._page_progress
+    def _walk_meetings(self, per_page: int | None) -> reconcile.ReconcileReport:
+        return self._locked(
+            f"meetings:{get_settings().app_id}",
+            lambda progress: reconcile.reconcile_meetings(
+                per_page=per_page, dry_run=self.dry_run, progress=progress
+            ),
         )
-        self._end_line(report)
-        return report
+
+    def _walk_participants(self, meeting_id: str, per_page: int | None) -> reconcile.ReconcileReport:
+        try:
+            meeting_id = str(uuid.UUID(meeting_id))
+        except ValueError:
+            raise CommandError(f"--meeting must be a meeting id (a UUID), not {meeting_id!r}.") from None
+        return self._locked(
+            f"participants:{meeting_id}",
+            lambda progress: reconcile.reconcile_participants(
+                meeting_id, per_page=per_page, dry_run=self.dry_run, progress=progress
+            ),
+        )
 
     def _walk_all_participants(self, per_page: int | None) -> list[reconcile.ReconcileReport]:
         meetings = Meeting.objects.filter(app_id=get_settings().app_id).present_remotely().order_by("pk")
