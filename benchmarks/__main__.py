@@ -1,0 +1,84 @@
+"""``python -m benchmarks [--scenario NAME] [--size N] [--database sqlite|postgres] [--json] [--small]``.
+
+Prints a table of figures with the issue's targets beside them (``--json``: one JSON object per
+scenario instead). Missed targets never change the exit status: only a crash does, so CI
+(``--small``) keeps the benchmarks running without judging the machine's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: scenario -> (default size, size with --small, rounds, rounds with --small)
+SCENARIOS = {
+    "reconcile": (10_000, 300, 3, 2),
+    "reconcile_noop": (10_000, 300, 3, 2),
+    "participants": (200, 10, 3, 1),
+    "join": (1_000, 40, 1, 1),
+    "memory": (100_000, 2_000, 1, 1),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        choices=[*SCENARIOS, "all"],
+        default="all",
+        help="one scenario (default: all of them, in order)",
+    )
+    parser.add_argument(
+        "--size", type=int, help="meetings (reconcile, noop, memory, participants) or joins (join)"
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per scenario (default 3; join and memory run once)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per scenario instead of the table"
+    )
+    parser.add_argument("--small", action="store_true", help="every scenario at a small size (CI)")
+    args = parser.parse_args(argv)
+    if args.size is not None and args.size < 1:
+        parser.error("--size must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from .database import bench_database, migrate
+
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    with bench_database(args.database):
+        import django
+
+        django.setup()
+        from . import celery_app  # noqa: F401 - makes the eager Celery app current
+        from .report import json_lines, notes, table
+
+        migrate()
+        results = []
+        for name in names:
+            size, small_size, rounds, small_rounds = SCENARIOS[name]
+            size = args.size or (small_size if args.small else size)
+            rounds = args.rounds or (small_rounds if args.small else rounds)
+            module = importlib.import_module(f"benchmarks.scenarios.{name}")
+            if not args.json:
+                print(
+                    f"running {name} on {args.database}, size {size:,}, {rounds} round(s) ...",
+                    file=sys.stderr,
+                )
+            results.append(module.run(args.database, size, rounds))
+    if args.json:
+        print(json_lines(results))
+    else:
+        print(table(results))
+        print()
+        print(notes(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""``join``: join tokens through the DRF endpoint, and what the endpoint adds to its HTTP call.
+
+Every join costs one RealtimeKit call (add participant on a user's first join, refresh token
+afterwards). Right beside each join, the same call is made directly with ``requests`` against
+the same loopback emulator; ``overhead_ms`` is the median of (join - direct): what Django, DRF,
+the policy, the service and the database add. Half the joins are first joins, half rejoins.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import requests
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from realtimekit_django.client import get_client
+from realtimekit_django.reconcile import reconcile_meetings
+
+from ..emulator import ACCOUNT_ID, API_TOKEN, APP_ID, seed_meetings, served
+from ..measure import count_queries, median, percentile
+from ..report import Result, Target
+
+WARM_UP = 5
+
+
+class _Direct:
+    """The RealtimeKit call a join makes, made with bare ``requests`` (one Session)."""
+
+    def __init__(self, base_url: str, meeting_id: str) -> None:
+        self.session = requests.Session()
+        self.headers = {"Authorization": f"Bearer {API_TOKEN}", "Accept": "application/json"}
+        self.participants = (
+            f"{base_url}/accounts/{ACCOUNT_ID}/realtime/kit/{APP_ID}/meetings/{meeting_id}/participants"
+        )
+
+    def call(self, index: int, participant_id: str | None) -> float:
+        started = time.perf_counter()
+        if participant_id is None:
+            body = {
+                "custom_participant_id": f"direct-{index}",
+                "preset_name": "group_call_participant",
+                "name": f"direct-{index}",
+            }
+            response = self.session.post(self.participants, json=body, headers=self.headers, timeout=30)
+        else:
+            url = f"{self.participants}/{participant_id}/token"
+            response = self.session.post(url, headers=self.headers, timeout=30)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed * 1000
+
+
+def _clients(users) -> list[Client]:
+    clients = []
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        clients.append(client)
+    return clients
+
+
+def _join(client: Client, url: str) -> tuple[float, dict, int, int]:
+    with count_queries() as queries:
+        started = time.perf_counter()
+        response = client.post(url)
+        elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise AssertionError(f"join answered {response.status_code}: {response.content[:200]!r}")
+    return elapsed * 1000, response.json(), queries.total, queries.queries
+
+
+def _statements(client: Client, url: str) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        client.post(url)
+    return [q["sql"].split(" WHERE ")[0][:70] for q in captured.captured_queries]
+
+
+def run(database: str, size: int, rounds: int) -> Result:
+    result = Result("join", database, size, 1)
+    users_needed = (size + 1) // 2
+    User = get_user_model()
+    with served() as (emulator, server):
+        meeting_id = seed_meetings(emulator, 1)[0]
+        reconcile_meetings(client=get_client())
+        User.objects.filter(username__startswith="bench-").delete()
+        users = User.objects.bulk_create(
+            [User(username=f"bench-{i}") for i in range(users_needed + WARM_UP + 1)]
+        )
+        users = list(User.objects.filter(username__startswith="bench-").order_by("pk"))
+        clients = _clients(users)
+        url = reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting_id})
+        direct = _Direct(server.base_url, meeting_id)
+
+        for client in clients[:WARM_UP]:  # first requests import and compile; not measured
+            _join(client, url)
+        probe = clients[WARM_UP]
+        first_join_sql, rejoin_sql = _statements(probe, url), _statements(probe, url)
+        clients = clients[WARM_UP + 1 :]
+
+        joins, directs, overheads, totals, queries = [], [], [], [], []
+        first, again = [], []
+        participant_of: dict[int, str] = {}
+        gc.collect()
+        for index in range(size):
+            slot = index % users_needed
+            rejoin = slot in participant_of
+            direct_first = index % 2 == 1  # alternate which of the pair runs first
+            if direct_first:
+                direct_ms = direct.call(index, participant_of.get(slot))
+            join_ms, body, total, data = _join(clients[slot], url)
+            if not direct_first:
+                direct_ms = direct.call(index, participant_of.get(slot))
+            participant_of.setdefault(slot, body["participant_id"])
+            joins.append(join_ms)
+            directs.append(direct_ms)
+            overheads.append(join_ms - direct_ms)
+            (again if rejoin else first).append(join_ms - direct_ms)
+            totals.append(total)
+            queries.append(data)
+
+    result.figures = {
+        "join_median_ms": median(joins),
+        "join_p95_ms": percentile(joins, 0.95),
+        "direct_call_median_ms": median(directs),
+        "overhead_ms": median(overheads),
+        "overhead_p95_ms": percentile(overheads, 0.95),
+        "first_join_overhead_ms": median(first),
+        "rejoin_overhead_ms": median(again) if again else None,
+        "queries_per_join": max(queries),
+        "statements_per_join": max(totals),
+    }
+    result.targets = [Target("overhead_ms", "<=", 3), Target("queries_per_join", "<=", 4)]
+    result.notes.append(
+        f"{size} joins by {users_needed} users to one meeting ({len(first)} first joins, "
+        f"{len(again)} rejoins); Django test client with force_login (database sessions); "
+        "queries_per_join is the maximum over all joins, without BEGIN/SAVEPOINT/RELEASE; "
+        "statements_per_join includes them (what CaptureQueriesContext counts)"
+    )
+    result.notes.append("first join SQL: " + " | ".join(first_join_sql))
+    result.notes.append("rejoin SQL: " + " | ".join(rejoin_sql))
+    return result

@@ -1,0 +1,84 @@
+"""The benchmarks run end to end at a tiny size and report every figure issue 7 names.
+
+Times are never judged here (they say more about the machine than the code); the test only
+proves the harness works and reports what it must, so the benchmarks cannot rot. It runs
+``python -m benchmarks`` in a subprocess: the harness configures Django with its own settings
+and database, which cannot share this process with the test settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NAMED_FIGURES = {
+    "reconcile": {
+        "project_seconds",
+        "floor_seconds",
+        "naive_seconds",
+        "ratio_to_floor",
+        "speedup_over_naive",
+        "queries_per_page",
+        "http_requests",
+        "peak_rss_mb",
+    },
+    "reconcile_noop": {"noop_seconds", "rows_written", "ratio_to_first_run"},
+    "participants": {"seconds", "queries_per_meeting"},
+    "join": {"join_median_ms", "join_p95_ms", "overhead_ms", "queries_per_join"},
+    "memory": {"growth_mb"},
+}
+TARGETS = {
+    "reconcile": {"ratio_to_floor", "speedup_over_naive"},
+    "reconcile_noop": {"rows_written", "write_statements", "ratio_to_first_run"},
+    "join": {"overhead_ms", "queries_per_join"},
+    "memory": {"growth_mb"},
+}
+SIZE = 12
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, dict]:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--small", "--size", str(SIZE), "--rounds", "1", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return {line["scenario"]: line for line in lines}
+
+
+def test_every_scenario_reports_its_named_figures(results):
+    assert set(results) == set(NAMED_FIGURES)
+    for name, figures in NAMED_FIGURES.items():
+        missing = figures - set(results[name]["figures"])
+        assert not missing, f"{name} lacks {sorted(missing)}"
+        assert results[name]["size"] == SIZE
+        assert results[name]["database"] == "sqlite"
+
+
+def test_targets_are_printed_and_judged(results):
+    for name, targets in TARGETS.items():
+        judged = results[name]["targets"]
+        assert set(judged) == targets, name
+        assert all(isinstance(t["met"], bool) for t in judged.values()), judged
+
+
+def test_figures_that_are_counts_not_times(results):
+    reconcile = results["reconcile"]["figures"]
+    pages = -(-SIZE // 100)
+    assert reconcile["pages"] == pages
+    assert reconcile["http_requests"] == reconcile["floor_http_requests"] == pages
+    assert results["reconcile_noop"]["figures"]["rows_written"] == 0
+    assert results["participants"]["figures"]["participants"] == SIZE * 50
