@@ -10,7 +10,6 @@ drops it whenever a meeting is created or changed; filtered listings use the sto
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
 from realtimekit_django.emulator import Emulator, serve
@@ -46,14 +45,6 @@ class BenchEmulator(Emulator):
     def _update_meeting(self, app_id, meeting_id, body, *, replace):
         self._sorted_ids.clear()
         return super()._update_meeting(app_id, meeting_id, body, replace=replace)
-
-
-def listing_cost_ms(emulator: Emulator, app_id: str = APP_ID, pages: int = 5) -> float:
-    """Milliseconds the emulator spends answering one unfiltered 100-item listing page."""
-    started = time.perf_counter()
-    for page_no in range(1, pages + 1):
-        emulator._list_meetings(app_id, {"page_no": str(page_no), "per_page": "100"})
-    return (time.perf_counter() - started) * 1000 / pages
 
 
 def seed_meetings(emulator: Emulator, count: int, *, offset: int = 0) -> list[str]:
