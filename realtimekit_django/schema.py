@@ -512,6 +512,8 @@ def _plain_copy(value: Any) -> Any:
         return {key: _plain_copy(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain_copy(item) for item in value]
+    if value is None or isinstance(value, str | int | float):  # immutable: nothing to copy
+        return value
     return copy.deepcopy(value)
 
 

@@ -16,12 +16,14 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -194,13 +196,52 @@ def _upsert(model, columns: tuple[str, ...], rows: list[dict], *, keep: dict[str
         f"ON CONFLICT ({connection.ops.quote_name('id')}) DO UPDATE SET {updates} "
         f"WHERE {table}.{guard} IS NULL OR EXCLUDED.{guard} IS NULL OR EXCLUDED.{guard} >= {table}.{guard}"
     )
+    adapters = [_db_adapter(f, connection) for f in fields]
     params: list[Any] = []
     for row in rows:
-        for column, f in zip(columns, fields, strict=True):
-            params.append(f.get_db_prep_save(row[column], connection))
+        for column, adapt in zip(columns, adapters, strict=True):
+            value = row[column]
+            params.append(None if value is None else adapt(value))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
+
+
+def _db_adapter(field, connection) -> Callable[[Any], Any]:
+    """How one column's values become query parameters, decided once per statement.
+
+    ``Field.get_db_prep_save`` per value is correct but slow (its generic path costs several
+    microseconds even for ``None``, and a page has thousands of values); the values here are
+    already of the column's Python type, so most need nothing, and the rest need exactly the
+    backend step Django itself would apply.
+    """
+    target = field.target_field if field.is_relation else field
+    kind = target.get_internal_type()
+    if kind in (
+        "BooleanField",
+        "CharField",
+        "TextField",
+        "URLField",
+        "FloatField",
+        "BigAutoField",
+        "AutoField",
+    ):
+        return _same
+    if kind == "DateTimeField":
+        return connection.ops.adapt_datetimefield_value
+    if kind == "UUIDField":
+        return _same if connection.features.has_native_uuid_field else _uuid_hex
+    if kind == "JSONField" and hasattr(connection.ops, "adapt_json_value"):
+        return lambda value: connection.ops.adapt_json_value(value, target.encoder)
+    return lambda value: target.get_db_prep_save(value, connection)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _uuid_hex(value: uuid.UUID) -> str:
+    return value.hex
 
 
 _KEEP_USER = {"user_id": "COALESCE({table}.{column}, EXCLUDED.{column})"}
@@ -527,44 +568,93 @@ def _join_lock(connection, meeting_id: uuid.UUID, custom_participant_id: str) ->
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
-def issue_join_token(meeting: Meeting, user, *, client: RealtimeKitClient | None = None) -> JoinToken:
+def issue_join_token(
+    meeting: Meeting | uuid.UUID | str,
+    user,
+    *,
+    meetings=None,
+    client: RealtimeKitClient | None = None,
+) -> JoinToken:
     """A join token for ``user``: one HTTP call, the preset chosen by the site's policy.
 
     The first join adds one remote participant for the (meeting, user); later joins refresh
     that participant's token (or edit it, when the policy's preset or the user's name changed,
     which also returns a token). An INACTIVE meeting or a refusing policy costs no HTTP call.
+
+    ``meeting`` may be a ``Meeting`` or its id. Given an id, the meeting and the user's
+    participant are read in one query, from ``meetings`` (a queryset, default all meetings:
+    views pass the meetings a user may join); ``Meeting.DoesNotExist`` if it is not there.
+
+    On PostgreSQL every join holds a transaction-scoped advisory lock on (meeting, person)
+    while it looks the participant up and, if need be, adds it, so concurrent first joins make
+    exactly one remote participant. Elsewhere the unique (meeting, user) constraint settles a
+    race and the loser deletes the remote participant it made.
     """
-    if meeting.status != MeetingStatus.ACTIVE:
-        raise MeetingInactive("this meeting is inactive: nobody can join it")
     config = get_settings()
-    preset = config.preset_policy(user, meeting)
-    if not preset:
-        raise JoinRefused("you may not join this meeting")
-    custom_id = config.participant_id_function(user)
-    wanted = {
-        "preset_name": preset,
-        "name": config.display_name_function(user),
-        "picture": config.picture_function(user),
-    }
     api = _client(client)
-
-    existing = _find_join_participant(meeting, custom_id)
-    if existing is not None:
-        issued = _rejoin(meeting, existing, wanted, user, api)
-        if issued is not None:
-            return issued
-
     connection = connections[router.db_for_write(Participant)]
-    if connection.vendor != "postgresql":
-        return _add_for_join(meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=True)
-    with transaction.atomic(using=connection.alias):
-        _join_lock(connection, meeting.pk, custom_id)
-        existing = _find_join_participant(meeting, custom_id)
+    preset = None
+    if isinstance(meeting, Meeting):
+        preset = _check_joinable(meeting, user, config)  # before any query: a refusal costs nothing
+    custom_id = config.participant_id_function(user)
+    meeting_id = meeting.pk if isinstance(meeting, Meeting) else meeting
+    locking = connection.vendor == "postgresql"
+    with transaction.atomic(using=connection.alias) if locking else nullcontext():
+        if locking:
+            _join_lock(connection, meeting_id, custom_id)
+        if isinstance(meeting, Meeting):
+            existing = _find_join_participant(meeting, custom_id)
+        else:
+            meeting, existing = _meeting_and_join_participant(meetings, meeting_id, custom_id)
+            preset = _check_joinable(meeting, user, config)
+        wanted = {
+            "preset_name": preset,
+            "name": config.display_name_function(user),
+            "picture": config.picture_function(user),
+        }
         if existing is not None:
             issued = _rejoin(meeting, existing, wanted, user, api)
             if issued is not None:
                 return issued
-        return _add_for_join(meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=False)
+        return _add_for_join(
+            meeting, user, custom_id, wanted, api, alias=connection.alias, guard_race=not locking
+        )
+
+
+def _check_joinable(meeting: Meeting, user, config) -> str:
+    """The preset the policy gives ``user`` in ``meeting``; raises when they may not join."""
+    if meeting.status != MeetingStatus.ACTIVE:
+        raise MeetingInactive("this meeting is inactive: nobody can join it")
+    preset = config.preset_policy(user, meeting)
+    if not preset:
+        raise JoinRefused("you may not join this meeting")
+    return preset
+
+
+def _meeting_and_join_participant(meetings, meeting_id, custom_id: str) -> tuple[Meeting, Participant | None]:
+    """The meeting and this person's participant in it, in one query (a filtered LEFT JOIN)."""
+    meeting_fields = [f.attname for f in Meeting._meta.concrete_fields]
+    participant_fields = [f.attname for f in Participant._meta.concrete_fields]
+    queryset = meetings if meetings is not None else Meeting.objects.all()
+    rows = (
+        queryset.filter(pk=meeting_id)
+        .annotate(
+            _mine=FilteredRelation("participants", condition=Q(participants__custom_participant_id=custom_id))
+        )
+        .order_by("_mine__remote_created_at", "_mine__id")
+        .values_list(*meeting_fields, *[f"_mine__{name}" for name in participant_fields])[:1]
+    )
+    row = next(iter(rows), None)
+    if row is None:
+        raise Meeting.DoesNotExist(f"no joinable meeting {meeting_id}")
+    db = queryset.db
+    meeting = Meeting.from_db(db, meeting_fields, row[: len(meeting_fields)])
+    mine = row[len(meeting_fields) :]
+    if mine[0] is None:
+        return meeting, None
+    participant = Participant.from_db(db, participant_fields, mine)
+    participant.meeting = meeting
+    return meeting, participant
 
 
 def _add_for_join(

@@ -1,11 +1,15 @@
 """The service layer against the emulator: the right HTTP call, the row as the API returned
 it, and on any failure nothing written."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from realtimekit_django import services, signals
 from realtimekit_django.exceptions import (
@@ -26,6 +30,20 @@ SECRETS = {"access_key": "AKIA-LEAK-ME-NOT", "secret": "s3cr3t-LEAK-ME-NOT"}
 def last_call(emulator):
     record = emulator.requests[-1]
     return record.method, record.path.split("/kit/test-app", 1)[1], record.json
+
+
+@contextmanager
+def statements():
+    """The SQL a block runs, without transaction control (BEGIN, SAVEPOINT, RELEASE, COMMIT),
+    which depends on whether the caller is already inside a transaction, not on the code."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    with CaptureQueriesContext(connection) as captured:
+        result = SimpleNamespace(sql=[])
+        yield result
+    result.sql = [q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(control)]
+
+
+LOCK = 1 if connection.vendor == "postgresql" else 0  # the advisory lock each join takes there
 
 
 def snapshot():
@@ -317,12 +335,12 @@ def test_add_participant_refuses_bad_input_before_any_call(realtimekit_emulator,
 # -- join tokens ------------------------------------------------------------------------------------
 
 
-def test_first_join_adds_one_participant_with_one_call(
-    realtimekit_emulator, meeting, user, django_assert_max_num_queries
-):
+def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, meeting, user):
     before = len(realtimekit_emulator.requests)
-    with django_assert_max_num_queries(4):
+    with statements() as run:
         joined = services.issue_join_token(meeting, user)
+    # SELECT the participant, INSERT it (plus the advisory lock on PostgreSQL): within 4.
+    assert len(run.sql) == 2 + LOCK <= 4 and run.sql[-1].startswith("INSERT")
     assert len(realtimekit_emulator.requests) == before + 1
     remote = realtimekit_emulator.participants(str(meeting.pk))
     assert len(remote) == 1 and remote[0]["id"] == str(joined.participant.pk)
@@ -336,13 +354,12 @@ def test_first_join_adds_one_participant_with_one_call(
     assert joined.token not in repr(joined)
 
 
-def test_returning_user_refreshes_with_one_call(
-    realtimekit_emulator, meeting, user, django_assert_max_num_queries
-):
+def test_returning_user_refreshes_with_one_call(realtimekit_emulator, meeting, user):
     first = services.issue_join_token(meeting, user)
     before = len(realtimekit_emulator.requests)
-    with django_assert_max_num_queries(3):
+    with statements() as run:
         again = services.issue_join_token(meeting, user)
+    assert len(run.sql) == 1 + LOCK <= 3  # SELECT the participant (after the lock on PostgreSQL)
     assert len(realtimekit_emulator.requests) == before + 1
     assert realtimekit_emulator.requests[-1].path.endswith("/token")
     assert again.participant.pk == first.participant.pk and again.token != first.token
@@ -439,3 +456,21 @@ def test_add_participant_losing_a_race_leaves_no_remote_orphan(
     monkeypatch.undo()
     assert exists()
     assert [p["custom_participant_id"] for p in realtimekit_emulator.participants(str(meeting.pk))] == ["cp"]
+
+
+def test_join_by_id_reads_meeting_and_participant_in_one_query(realtimekit_emulator, meeting, user):
+    first = services.issue_join_token(meeting.pk, user)
+    with statements() as run:
+        again = services.issue_join_token(str(meeting.pk), user)
+    assert len(run.sql) == 1 + LOCK and "LEFT OUTER JOIN" in run.sql[-1]
+    assert again.participant.pk == first.participant.pk and again.participant.user_id == user.pk
+    assert again.participant.meeting == meeting
+
+
+def test_join_by_id_honours_the_queryset_it_is_given(realtimekit_emulator, meeting, user):
+    before = len(realtimekit_emulator.requests)
+    with pytest.raises(Meeting.DoesNotExist):
+        services.issue_join_token(meeting.pk, user, meetings=Meeting.objects.filter(app_id="another-app"))
+    with pytest.raises(MeetingInactive):
+        services.issue_join_token(services.set_meeting_status(meeting, "INACTIVE").pk, user)
+    assert len(realtimekit_emulator.requests) == before + 1  # only the status PATCH

@@ -110,17 +110,18 @@ class JoinMeetingView(APIView):
     throttle_scope = JOIN_THROTTLE_SCOPE
 
     def post(self, request, meeting_id):
-        # Only this app's meetings that still exist remotely: anything else would cost a call
-        # that can only fail.
-        meeting = get_object_or_404(candidate_meetings(), pk=meeting_id)
         try:
-            issued = services.issue_join_token(meeting, request.user)
+            # The meeting and the user's participant come in one query. Only this app's
+            # meetings that still exist remotely: anything else would cost a call that can only fail.
+            issued = services.issue_join_token(meeting_id, request.user, meetings=candidate_meetings())
+        except Meeting.DoesNotExist:
+            raise Http404("No such meeting.")
         except MeetingInactive:
             raise MeetingNotJoinable()
         except JoinRefused:
             raise JoinForbidden()
         except RealtimeKitError as exc:
-            raise _upstream_failure(exc, meeting)
+            raise _upstream_failure(exc, meeting_id)
         return Response(JoinTokenSerializer(issued).data)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -129,13 +130,13 @@ class JoinMeetingView(APIView):
         return response
 
 
-def _upstream_failure(exc: RealtimeKitError, meeting: Meeting) -> UpstreamError:
+def _upstream_failure(exc: RealtimeKitError, meeting_id) -> UpstreamError:
     """The API exception for a failed RealtimeKit call, after logging what ops need to know.
 
     The log line names the error class, status and code; ``str(exc)`` carries only the method,
     path and the API's message (never headers, so never the API token), and no token is in scope.
     """
-    logger.warning("join to meeting %s failed upstream: %s: %s", meeting.pk, type(exc).__name__, exc)
+    logger.warning("join to meeting %s failed upstream: %s: %s", meeting_id, type(exc).__name__, exc)
     if isinstance(exc, RateLimited):
         error = UpstreamUnavailable("RealtimeKit is rate limiting this site. Please try again shortly.")
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
