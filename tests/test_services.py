@@ -1,6 +1,7 @@
 """The service layer against the emulator: the right HTTP call, the row as the API returned
 it, and on any failure nothing written."""
 
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
@@ -474,3 +475,23 @@ def test_join_by_id_honours_the_queryset_it_is_given(realtimekit_emulator, meeti
     with pytest.raises(MeetingInactive):
         services.issue_join_token(services.set_meeting_status(meeting, "INACTIVE").pk, user)
     assert len(realtimekit_emulator.requests) == before + 1  # only the status PATCH
+
+
+def test_join_by_id_finds_only_this_apps_meetings_still_present_remotely(realtimekit_emulator, meeting, user):
+    Meeting.objects.filter(pk=meeting.pk).update(missing_since=meeting.synced_at)
+    with pytest.raises(Meeting.DoesNotExist):
+        services.issue_join_token(meeting.pk, user)
+    Meeting.objects.filter(pk=meeting.pk).update(missing_since=None, app_id="another-app")
+    with pytest.raises(Meeting.DoesNotExist):
+        services.issue_join_token(meeting.pk, user)
+    with pytest.raises(Meeting.DoesNotExist):
+        services.issue_join_token("not-a-uuid", user)
+    Meeting.objects.filter(pk=meeting.pk).update(app_id="test-app")
+    joined = services.issue_join_token(meeting.pk, user)
+    again = services.issue_join_token(meeting.pk, user)  # found by the cached one-query lookup
+    assert again.participant.pk == joined.participant.pk
+    # Values come back converted (UUIDs, aware datetimes, decoded JSON), not as raw columns.
+    assert again.participant.meeting.pk == meeting.pk and again.participant.meeting.ai_config == {}
+    assert isinstance(again.participant.pk, uuid.UUID)
+    assert again.participant.remote_created_at == joined.participant.remote_created_at
+    assert again.participant.meeting.remote_created_at.tzinfo is not None

@@ -74,6 +74,16 @@ def _join(client: Client, url: str) -> tuple[float, dict, int, int]:
     return elapsed * 1000, response.json(), queries.total, queries.queries
 
 
+def _bare(client: Client, url: str) -> float:
+    """One request to the bare view: the same client, session, user and DRF dispatch, no work."""
+    started = time.perf_counter()
+    response = client.post(url)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise AssertionError(f"bare view answered {response.status_code}")
+    return elapsed * 1000
+
+
 def _statements(client: Client, url: str) -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         client.post(url)
@@ -102,7 +112,8 @@ def run(database: str, size: int, rounds: int) -> Result:
         first_join_sql, rejoin_sql = _statements(probe, url), _statements(probe, url)
         clients = clients[WARM_UP + 1 :]
 
-        joins, directs, overheads, totals, queries = [], [], [], [], []
+        bare_url = reverse("bare", kwargs={"meeting_id": meeting_id})
+        joins, directs, overheads, totals, queries, bares = [], [], [], [], [], []
         first, again = [], []
         participant_of: dict[int, str] = {}
         gc.collect()
@@ -116,6 +127,7 @@ def run(database: str, size: int, rounds: int) -> Result:
             if not direct_first:
                 direct_ms = direct.call(index, participant_of.get(slot))
             participant_of.setdefault(slot, body["participant_id"])
+            bares.append(_bare(clients[slot], bare_url))
             joins.append(join_ms)
             directs.append(direct_ms)
             overheads.append(join_ms - direct_ms)
@@ -131,6 +143,8 @@ def run(database: str, size: int, rounds: int) -> Result:
         "overhead_p95_ms": percentile(overheads, 0.95),
         "first_join_overhead_ms": median(first),
         "rejoin_overhead_ms": median(again) if again else None,
+        "framework_floor_ms": median(bares),
+        "app_overhead_ms": median(overheads) - median(bares),
         "queries_per_join": max(queries),
         "statements_per_join": max(totals),
     }
@@ -140,6 +154,12 @@ def run(database: str, size: int, rounds: int) -> Result:
         f"{len(again)} rejoins); Django test client with force_login (database sessions); "
         "queries_per_join is the maximum over all joins, without BEGIN/SAVEPOINT/RELEASE; "
         "statements_per_join includes them (what CaptureQueriesContext counts)"
+    )
+    result.notes.append(
+        "framework_floor_ms is a bare DRF view with the join's authentication and permission "
+        "classes, requested by the same client right after each join: the part of overhead_ms no "
+        "join endpoint can avoid on this machine; app_overhead_ms = overhead_ms - framework_floor_ms "
+        "is what the join itself adds (policy, lookup, service, upsert, serializer)"
     )
     result.notes.append("first join SQL: " + " | ".join(first_join_sql))
     result.notes.append("rejoin SQL: " + " | ".join(rejoin_sql))

@@ -111,9 +111,9 @@ class JoinMeetingView(APIView):
 
     def post(self, request, meeting_id):
         try:
-            # The meeting and the user's participant come in one query. Only this app's
-            # meetings that still exist remotely: anything else would cost a call that can only fail.
-            issued = services.issue_join_token(meeting_id, request.user, meetings=candidate_meetings())
+            # The meeting and the user's participant come in one query, from this app's meetings
+            # that still exist remotely (candidate_meetings): a join elsewhere can only fail.
+            issued = services.issue_join_token(meeting_id, request.user)
         except Meeting.DoesNotExist:
             raise Http404("No such meeting.")
         except MeetingInactive:
