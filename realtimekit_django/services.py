@@ -106,14 +106,28 @@ def _typed(payload: Mapping, key: str, types: tuple[type, ...], what: str, defau
     return value
 
 
+_STATUSES = frozenset(MeetingStatus.values)
+
+
+def _storable(payload: Mapping) -> dict:
+    """The payload fit to store: storage secrets removed (the API never returns them, but a
+    payload built elsewhere might carry them). Copied deeply only when there is one to remove:
+    a page of payloads parsed from JSON is ours alone, and copying it dominated no-op syncs."""
+    recording = payload.get("recording_config")
+    storage = recording.get("storage_config") if isinstance(recording, Mapping) else None
+    if isinstance(storage, Mapping) and any(key in storage for key in schema.STORAGE_WRITE_ONLY_KEYS):
+        return schema.strip_write_only(payload)
+    return dict(payload)
+
+
 def meeting_row(payload: Mapping, *, app_id: str, now: datetime) -> dict:
     """The column values for a meeting payload; raises ``InvalidResponse`` on a malformed one."""
     if not isinstance(payload, Mapping):
         raise InvalidResponse("meeting payload is not an object")
-    data = schema.strip_write_only(payload)
+    data = _storable(payload)
     what = f"meeting {str(payload.get('id'))[:40]}"
     status = _typed(data, "status", (str,), what, MeetingStatus.ACTIVE)
-    if status not in MeetingStatus.values:
+    if status not in _STATUSES:
         raise InvalidResponse(f"{what}: unknown status {status[:20]!r}")
     row = {
         "id": _uuid(data, "meeting payload"),

@@ -206,6 +206,7 @@ class Emulator:
         self._secrets: dict[str, dict] = {}  # meeting_id -> last write-only storage secrets
         self._tokens: dict[str, dict] = {}  # token -> claims (+ app id) for token_is_valid()
         self._apps_seen: list[str] = []
+        self._orders: dict[str, tuple[int, list[str]]] = {}  # app_id -> (meeting count, sorted ids)
         self.issued_tokens: list[str] = []
         self.requests: list[RequestRecord] = []
 
@@ -274,6 +275,20 @@ class Emulator:
             self._clock.advance_past(max(stamps, key=parse_timestamp))
 
     # ---------------------------------------------------------------- helpers
+
+    def _meeting_order(self, app_id: str) -> list[str]:
+        """An app's meeting ids in listing order, sorted again only when a meeting was added.
+
+        Meetings are never deleted and ``created_at`` never changes, so the count alone says
+        whether the order is stale. Sorting on every listing request made a walk over n
+        meetings cost O(n² log n): seconds per page at 100,000 meetings.
+        """
+        meetings = self._app(app_id)["meetings"]
+        cached = self._orders.get(app_id)
+        if cached is None or cached[0] != len(meetings):
+            cached = (len(meetings), [m["id"] for m in self._sorted(list(meetings.values()))])
+            self._orders[app_id] = cached
+        return cached[1]
 
     @staticmethod
     def _sorted(items: list[dict]) -> list[dict]:
@@ -348,15 +363,21 @@ class Emulator:
                 except ValueError:
                     raise _ApiError(400, f"{name}: must be an ISO 8601 date-time")
         search = (query.get("search") or "").strip().lower()
+        meetings = self._app(app_id)["meetings"]
+        order = self._meeting_order(app_id)
+        if status is None and not bounds and not search:  # a plain walk: page the ids directly
+            ids, paging = _page(order, page_no, per_page)
+            return [self._public_meeting(meetings[i]) for i in ids], paging
         matching = []
-        for meeting in self._sorted(list(self._app(app_id)["meetings"].values())):
+        for meeting in (meetings[i] for i in order):
             if status is not None and meeting.get("status") != status:
                 continue
-            created = parse_timestamp(meeting["created_at"])
-            if "start_time" in bounds and created < bounds["start_time"]:
-                continue
-            if "end_time" in bounds and created > bounds["end_time"]:
-                continue
+            if bounds:
+                created = parse_timestamp(meeting["created_at"])
+                if "start_time" in bounds and created < bounds["start_time"]:
+                    continue
+                if "end_time" in bounds and created > bounds["end_time"]:
+                    continue
             title = (meeting.get("title") or "").lower()
             if search and search not in title and search != meeting["id"].lower():
                 continue
