@@ -578,26 +578,31 @@ _local = threading.local()
 _generation = 0
 
 
-def get_client() -> RealtimeKitClient:
-    """The client built from ``settings.REALTIMEKIT``, one per thread (a Session each)."""
+def client_from_settings(base_url: str | None = None) -> RealtimeKitClient:
+    """A new client built from ``settings.REALTIMEKIT`` (``base_url`` overrides ``BASE_URL``)."""
     from .conf import get_settings
 
+    config = get_settings()
+    return RealtimeKitClient(
+        config.account_id,
+        config.app_id,
+        config.api_token,
+        base_url or config.base_url,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_retries=config.max_retries,
+        backoff_base=config.retry_backoff_base,
+        backoff_max=config.retry_backoff_max,
+        retry_after_max=config.retry_after_max,
+        page_size=config.page_size,
+        max_pages=config.max_pages,
+    )
+
+
+def get_client() -> RealtimeKitClient:
+    """The client built from ``settings.REALTIMEKIT``, one per thread (a Session each)."""
     if getattr(_local, "generation", None) != _generation or getattr(_local, "client", None) is None:
-        config = get_settings()
-        _local.client = RealtimeKitClient(
-            config.account_id,
-            config.app_id,
-            config.api_token,
-            config.base_url,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            max_retries=config.max_retries,
-            backoff_base=config.retry_backoff_base,
-            backoff_max=config.retry_backoff_max,
-            retry_after_max=config.retry_after_max,
-            page_size=config.page_size,
-            max_pages=config.max_pages,
-        )
+        _local.client = client_from_settings()
         _local.generation = _generation
     return _local.client
 

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from realtimekit_django import services
-from realtimekit_django.client import RealtimeKitClient, get_client
+from realtimekit_django.client import RealtimeKitClient, client_from_settings, get_client
 from realtimekit_django.conf import get_settings
 from realtimekit_django.emulator import Emulator, serve
 from realtimekit_django.exceptions import NotFound
@@ -107,18 +107,4 @@ class Command(BaseCommand):
 
 def _client_for(base_url: str) -> RealtimeKitClient:
     """A client like the site's, but aimed at this command's own loopback emulator."""
-    config = get_settings()
-    return RealtimeKitClient(
-        config.account_id,
-        config.app_id,
-        config.api_token,
-        base_url,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        max_retries=config.max_retries,
-        backoff_base=config.retry_backoff_base,
-        backoff_max=config.retry_backoff_max,
-        retry_after_max=config.retry_after_max,
-        page_size=config.page_size,
-        max_pages=config.max_pages,
-    )
+    return client_from_settings(base_url)
