@@ -25,11 +25,12 @@ def create_function(apps, schema_editor):
     table = quote(participant._meta.db_table)
     column = {f.name: quote(f.column) for f in participant._meta.concrete_fields}
     # $1 lock key, $2 meeting id, $3 custom participant id. The ORDER BY is the one
-    # services._find_join_participant and services._join_queryset use.
+    # services._find_join_participant and services._join_queryset use. ROWS 1 (it returns at
+    # most one) instead of the planner's default guess of 1000 for a set-returning function.
     schema_editor.execute(
         f"""
         CREATE OR REPLACE FUNCTION {FUNCTION}(lock_key bigint, meeting uuid, custom_id text)
-        RETURNS SETOF {table} LANGUAGE sql VOLATILE AS $body$
+        RETURNS SETOF {table} LANGUAGE sql VOLATILE ROWS 1 AS $body$
             SELECT pg_advisory_xact_lock($1);
             SELECT * FROM {table}
              WHERE {column["meeting"]} = $2 AND {column["custom_participant_id"]} = $3
