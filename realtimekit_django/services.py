@@ -667,12 +667,35 @@ class JoinToken:
     expires_at: datetime | None
 
 
-def _join_lock(connection, meeting_id: uuid.UUID, custom_participant_id: str) -> None:
-    """Serialise joins of one person to one meeting (PostgreSQL advisory lock, released at
-    commit). Other databases rely on the unique constraint and a compensating delete."""
+JOIN_PARTICIPANT_FUNCTION = "realtimekit_join_participant"  # created by migration 0002, PostgreSQL only
+
+
+def _join_lock_key(meeting_id, custom_participant_id: str) -> int:
+    """The advisory lock key of (meeting, person): 64 bits of a hash of both.
+
+    A meeting id given as text is read as a UUID first, so ``"ABC…"``, ``"abc…"`` and the
+    ``UUID`` all lock the same meeting (text that is no UUID is hashed as it is).
+    """
+    try:
+        meeting_id = meeting_id if isinstance(meeting_id, uuid.UUID) else uuid.UUID(str(meeting_id))
+    except ValueError:
+        pass
     digest = hashlib.blake2b(f"{meeting_id}:{custom_participant_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _join_lock(connection, meeting_id, custom_participant_id: str) -> None:
+    """Serialise joins of one person to one meeting (PostgreSQL advisory lock, released at
+    commit), as a statement of its own. Other databases rely on the unique constraint and a
+    compensating delete.
+
+    Only a join given its own ``meetings`` queryset needs this: the others take the same lock
+    inside ``realtimekit_join_participant``, in the statement that reads the participant.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [_join_lock_key(meeting_id, custom_participant_id)]
+        )
 
 
 def issue_join_token(
@@ -695,8 +718,15 @@ def issue_join_token(
 
     On PostgreSQL every join holds a transaction-scoped advisory lock on (meeting, person)
     while it looks the participant up and, if need be, adds it, so concurrent first joins make
-    exactly one remote participant. Elsewhere the unique (meeting, user) constraint settles a
-    race and the loser deletes the remote participant it made.
+    exactly one remote participant. The lock is taken by the statement that reads the
+    participant, through the VOLATILE function ``realtimekit_join_participant`` (migration
+    0002): a plain ``SELECT`` that locked and read at once would read from the snapshot taken
+    before it waited, and miss the participant the previous lock holder just committed; each
+    query inside a VOLATILE function gets a fresh snapshot. So a rejoin costs one query and a
+    first join two (plus Django's own). With a caller's ``meetings`` queryset, whose SQL this
+    function cannot see into, the lock is a statement of its own before the ORM query.
+    Elsewhere the unique (meeting, user) constraint settles a race and the loser deletes the
+    remote participant it made.
     """
     config = get_settings()
     api = _client(client)
@@ -708,12 +738,15 @@ def issue_join_token(
     meeting_id = meeting.pk if isinstance(meeting, Meeting) else meeting
     locking = connection.vendor == "postgresql"
     with transaction.atomic(using=connection.alias) if locking else nullcontext():
-        if locking:
-            _join_lock(connection, meeting_id, custom_id)
         if isinstance(meeting, Meeting):
-            existing = _find_join_participant(meeting, custom_id)
+            if locking:
+                existing = _locked_join_participant(connection, meeting, custom_id)
+            else:
+                existing = _find_join_participant(meeting, custom_id)
         else:
-            meeting, existing = _meeting_and_join_participant(meetings, meeting_id, custom_id)
+            meeting, existing = _meeting_and_join_participant(
+                meetings, meeting_id, custom_id, locking=connection if locking else None
+            )
             preset = _check_joinable(meeting, user, config)
         wanted = {
             "preset_name": preset,
@@ -739,15 +772,23 @@ def _check_joinable(meeting: Meeting, user, config) -> str:
     return preset
 
 
-def _meeting_and_join_participant(meetings, meeting_id, custom_id: str) -> tuple[Meeting, Participant | None]:
+def _meeting_and_join_participant(
+    meetings, meeting_id, custom_id: str, *, locking=None
+) -> tuple[Meeting, Participant | None]:
     """The meeting and this person's participant in it, in one query (a filtered LEFT JOIN).
 
     ``meetings`` narrows where the meeting may be found; ``None`` means this app's meetings
     that the last complete sync still found remotely, the only ones a join can succeed in.
+    ``locking`` is the PostgreSQL connection whose transaction must hold the join lock: the
+    default lookup takes it in its one query (``_LockedJoinLookup``); a caller's queryset is
+    preceded by the lock as a statement of its own.
     """
     if meetings is None:
-        lookup = _JoinLookup.for_app(get_settings().app_id)
-        return lookup.run(meeting_id, custom_id)
+        if locking is not None:
+            return _LockedJoinLookup.for_app(get_settings().app_id, locking.alias).run(meeting_id, custom_id)
+        return _JoinLookup.for_app(get_settings().app_id).run(meeting_id, custom_id)
+    if locking is not None:
+        _join_lock(locking, meeting_id, custom_id)
     rows = _join_queryset(meetings, meeting_id, custom_id)
     return _join_row(next(iter(rows), None), meeting_id, meetings.db)
 
@@ -804,28 +845,76 @@ class _JoinLookup:
         self.converters = self.compiler.get_converters([column for column, _, _ in self.compiler.select])
 
     @classmethod
-    def for_app(cls, app_id: str) -> _JoinLookup:
-        alias = router.db_for_read(Meeting)
+    def for_app(cls, app_id: str, alias: str | None = None) -> _JoinLookup:
+        alias = alias or router.db_for_read(Meeting)
         cache = cls._local.__dict__.setdefault("lookups", {})
-        lookup = cache.get((alias, app_id))
+        lookup = cache.get((cls, alias, app_id))
         if lookup is None or lookup.connection is not connections[alias]:
-            lookup = cache[(alias, app_id)] = cls(app_id, alias)
+            lookup = cache[(cls, alias, app_id)] = cls(app_id, alias)
         return lookup
+
+    def bind(self, meeting_uuid: uuid.UUID, custom_id: str) -> list:
+        params = list(self.params)
+        params[self.id_at] = self.pk_field.get_db_prep_value(meeting_uuid, self.connection)
+        params[self.custom_id_at] = custom_id
+        return params
 
     def run(self, meeting_id, custom_id: str) -> tuple[Meeting, Participant | None]:
         try:
             meeting_uuid = meeting_id if isinstance(meeting_id, uuid.UUID) else uuid.UUID(str(meeting_id))
         except ValueError:
             raise Meeting.DoesNotExist(f"no joinable meeting {str(meeting_id)[:40]!r}") from None
-        params = list(self.params)
-        params[self.id_at] = self.pk_field.get_db_prep_value(meeting_uuid, self.connection)
-        params[self.custom_id_at] = custom_id
         with self.connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(self.sql, self.bind(meeting_uuid, custom_id))
             rows = cursor.fetchall()
         if self.converters:
             rows = list(self.compiler.apply_converters(rows, self.converters))
         return _join_row(rows[0] if rows else None, meeting_uuid, self.alias)
+
+
+class _LockedJoinLookup(_JoinLookup):
+    """PostgreSQL's join query: the lock, the meeting and the participant in one statement.
+
+    The meeting comes from the same ORM filters as ``_JoinLookup`` (compiled once, as a derived
+    table); the participant from ``realtimekit_join_participant``, joined ``LATERAL`` so it
+    runs for the meeting found, once, and not at all for an unknown meeting (which needs no
+    lock: it raises). The function takes the advisory lock and only then reads the participant
+    with a fresh snapshot, so a participant committed by the join that held the lock before
+    is found. The meeting's columns come from the statement's own snapshot, taken before any
+    wait for the lock; a join reads nothing from them that the lock protects.
+    """
+
+    def __init__(self, app_id: str, alias: str) -> None:
+        self.alias = alias
+        self.connection = connections[alias]
+        meetings = (
+            Meeting.objects.using(alias)
+            .filter(app_id=app_id, missing_since__isnull=True, pk=self._SENTINEL_ID)
+            .order_by()
+            .values_list(*_MEETING_FIELDS)
+        )
+        self.compiler = meetings.query.get_compiler(using=alias)
+        meeting_sql, params = self.compiler.as_sql()
+        self.params = [*params, None, self._SENTINEL_CUSTOM_ID]
+        self.pk_field = Meeting._meta.pk
+        self.id_at = self.params.index(self.pk_field.get_db_prep_value(self._SENTINEL_ID, self.connection))
+        self.key_at, self.custom_id_at = len(params), len(params) + 1
+        qn = self.connection.ops.quote_name
+        meeting_columns = [f"m.{qn(f.column)}" for f in Meeting._meta.concrete_fields]
+        participant_columns = [f"mine.{qn(f.column)}" for f in Participant._meta.concrete_fields]
+        join = f"LEFT JOIN LATERAL {JOIN_PARTICIPANT_FUNCTION}(%s, m.{qn(self.pk_field.column)}, %s) mine"
+        self.sql = (
+            f"SELECT {', '.join(meeting_columns + participant_columns)} FROM ({meeting_sql}) m {join} ON TRUE"
+        )
+        self.converters = self.compiler.get_converters(
+            [column for column, _, _ in self.compiler.select]
+            + [f.get_col("mine") for f in Participant._meta.concrete_fields]
+        )
+
+    def bind(self, meeting_uuid: uuid.UUID, custom_id: str) -> list:
+        params = super().bind(meeting_uuid, custom_id)
+        params[self.key_at] = _join_lock_key(meeting_uuid, custom_id)
+        return params
 
 
 def _add_for_join(
@@ -873,6 +962,23 @@ def _find_join_participant(meeting: Meeting, custom_id: str) -> Participant | No
         .order_by("remote_created_at", "id")
         .first()
     )
+
+
+def _locked_join_participant(connection, meeting: Meeting, custom_id: str) -> Participant | None:
+    """``_find_join_participant`` under the join lock, in one statement (PostgreSQL).
+
+    ``realtimekit_join_participant`` locks first and reads after, with a fresh snapshot: see
+    ``issue_join_token``.
+    """
+    rows = Participant.objects.using(connection.alias).raw(
+        f"SELECT * FROM {JOIN_PARTICIPANT_FUNCTION}(%s, %s, %s)",
+        [
+            _join_lock_key(meeting.pk, custom_id),
+            Meeting._meta.pk.get_db_prep_value(meeting.pk, connection),
+            custom_id,
+        ],
+    )
+    return next(iter(rows), None)
 
 
 def _rejoin(

@@ -105,6 +105,21 @@ def test_allowed_join_returns_a_token_with_one_http_call(realtimekit_emulator, m
     assert "no-store" in response["Cache-Control"]
 
 
+def test_join_costs_at_most_four_queries_on_any_database(realtimekit_emulator, meeting, user):
+    """Session, user, the one lookup (which also takes the join lock on PostgreSQL), INSERT;
+    a rejoin has no INSERT. Transaction control (BEGIN, SAVEPOINT, ...) is not counted."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    api = APIClient()
+    api.force_login(user)  # real session authentication: its queries count
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            response = api.post(join_url(meeting.pk))
+        assert response.status_code == 200, response.content
+        counts.append(len([q for q in queries.captured_queries if not q["sql"].upper().startswith(control)]))
+    assert counts == [4, 3]
+
+
 def test_staff_join_as_hosts(realtimekit_emulator, meeting, staff, client_for):
     response = client_for(staff).post(join_url(meeting.pk))
     assert response.status_code == 200

@@ -1,9 +1,11 @@
 """Concurrent joins for one (meeting, user) make exactly one remote participant and one row."""
 
+import json
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from realtimekit_django import services
 from realtimekit_django.models import Participant
@@ -76,7 +78,10 @@ def _statements(captured) -> list[str]:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_join_query_bounds_hold_on_postgresql_with_the_lock(realtimekit_emulator, django_user_model):
-    """First join = lock, meeting and participant in one SELECT, INSERT; a rejoin = lock, SELECT."""
+    """First join = one SELECT (lock, meeting and participant), INSERT; a rejoin = that SELECT.
+
+    The lock is taken inside ``realtimekit_join_participant``, in the statement that reads the
+    participant, so it costs no round trip of its own."""
     from django.test.utils import CaptureQueriesContext
 
     meeting = services.create_meeting(title="Counted")
@@ -86,9 +91,169 @@ def test_join_query_bounds_hold_on_postgresql_with_the_lock(realtimekit_emulator
     with CaptureQueriesContext(connection) as rejoin:
         again = services.issue_join_token(meeting.pk, user)
     first_sql, rejoin_sql = _statements(first_join), _statements(rejoin)
-    assert (
-        len(first_sql) == 3 and "pg_advisory_xact_lock" in first_sql[0] and first_sql[2].startswith("INSERT")
-    )
-    assert len(rejoin_sql) == 2 and "pg_advisory_xact_lock" in rejoin_sql[0]
+    assert len(first_sql) == 2 and first_sql[1].startswith("INSERT"), first_sql
+    assert len(rejoin_sql) == 1, rejoin_sql
+    for lookup in (first_sql[0], rejoin_sql[0]):
+        assert "realtimekit_join_participant" in lookup and "pg_advisory_xact_lock" not in lookup
     assert again.participant.pk == first.participant.pk
     assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
+    # Given a Meeting, the same: the function alone, then the INSERT for a first join.
+    other = django_user_model.objects.create_user("counted-too")
+    with CaptureQueriesContext(connection) as first_join:
+        services.issue_join_token(meeting, other)
+    with CaptureQueriesContext(connection) as rejoin:
+        services.issue_join_token(meeting, other)
+    first_sql, rejoin_sql = _statements(first_join), _statements(rejoin)
+    assert len(first_sql) == 2 and first_sql[1].startswith("INSERT"), first_sql
+    assert len(rejoin_sql) == 1 and "realtimekit_join_participant" in rejoin_sql[0], rejoin_sql
+
+
+def _other_connection():
+    """A connection of its own to the test database, outside Django (another process's join)."""
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"],
+        port=settings["PORT"],
+    )
+
+
+def _wait_until_someone_waits_for_an_advisory_lock(other, waiter: threading.Thread) -> None:
+    """Until another backend of this database is blocked on an advisory lock (ours)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        waiting = other.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND pid <> pg_backend_pid()"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()[0]
+        if waiting:
+            assert waiter.is_alive()
+            return
+        assert waiter.is_alive(), "the lookup did not wait for the lock"
+        time.sleep(0.01)
+    raise AssertionError("the lookup never waited for the advisory lock")
+
+
+def _commit_a_participant_while_holding_the_join_lock(emulator, meeting, user, lookup):
+    """Another connection takes the join's lock and adds (meeting, user)'s participant, remote
+    and local, as a concurrent first join would; ``lookup`` runs in a thread meanwhile and must
+    block on the lock; the other connection commits. Returns (``lookup``'s result, row id)."""
+    from realtimekit_django.conf import get_settings
+
+    config = get_settings()
+    custom_id = config.participant_id_function(user)
+    remote = emulator.add_participant(
+        str(meeting.pk),
+        custom_participant_id=custom_id,
+        preset_name=config.preset_policy(user, meeting),
+        name=config.display_name_function(user),
+    )
+    remote = {key: value for key, value in remote.items() if key != "token"}
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(lookup())
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with _other_connection() as other:  # psycopg: a transaction begins with the first statement
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [services._join_lock_key(meeting.pk, custom_id)])
+        other.execute(
+            "INSERT INTO realtimekit_participant (id, meeting_id, custom_participant_id, preset_name, name,"
+            " picture, user_id, remote_created_at, remote_updated_at, synced_at, remote_data)"
+            " VALUES (%s, %s, %s, %s, %s, NULL, %s, %s, %s, now(), %s::jsonb)",
+            [
+                remote["id"],
+                meeting.pk,
+                custom_id,
+                remote["preset_name"],
+                remote["name"],
+                user.pk,
+                remote["created_at"],
+                remote["updated_at"],
+                json.dumps(remote),
+            ],
+        )
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            _wait_until_someone_waits_for_an_advisory_lock(other, thread)
+        finally:
+            other.commit()
+            thread.join(timeout=30)
+    assert errors == [] and len(results) == 1
+    return results[0], remote["id"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("given", ["id", "meeting", "queryset"])
+def test_a_join_that_waited_for_the_lock_sees_the_participant_committed_meanwhile(
+    realtimekit_emulator, django_user_model, given
+):
+    """The join reads its participant only once it holds the lock, with a fresh snapshot: a
+    participant committed by the lock's previous holder is refreshed, not added a second time.
+
+    This is why the lookup goes through the VOLATILE ``realtimekit_join_participant``: one
+    plain SELECT that locked and read would read from the snapshot taken before it waited
+    (see the next test), miss that participant and add another."""
+    from realtimekit_django.models import Meeting
+
+    meeting = services.create_meeting(title="Waited")
+    user = django_user_model.objects.create_user("waiter")
+    target = {"id": meeting.pk, "meeting": meeting, "queryset": str(meeting.pk)}[given]
+    meetings = Meeting.objects.all() if given == "queryset" else None
+    before = len(realtimekit_emulator.requests)
+
+    def join():
+        return services.issue_join_token(target, user, meetings=meetings)
+
+    joined, committed_id = _commit_a_participant_while_holding_the_join_lock(
+        realtimekit_emulator, meeting, user, join
+    )
+    assert str(joined.participant.pk) == committed_id
+    assert [r.path.rsplit("/", 1)[-1] for r in realtimekit_emulator.requests[before:]] == ["token"]
+    assert [p["id"] for p in realtimekit_emulator.participants(str(meeting.pk))] == [committed_id]
+    assert Participant.objects.filter(meeting=meeting).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_plain_select_that_locks_and_reads_misses_what_it_waited_for(
+    realtimekit_emulator, django_user_model
+):
+    """The trap the function avoids (and proof that the test above can fail): in READ
+    COMMITTED one statement reads from the snapshot taken when it started, before its wait."""
+    meeting = services.create_meeting(title="Trap")
+    user = django_user_model.objects.create_user("trapped")
+
+    def plain_select():
+        from realtimekit_django.conf import get_settings
+
+        custom_id = get_settings().participant_id_function(user)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.id FROM (SELECT pg_advisory_xact_lock(%s)) AS locked"
+                " LEFT JOIN realtimekit_participant p ON p.meeting_id = %s AND p.custom_participant_id = %s",
+                [services._join_lock_key(meeting.pk, custom_id), meeting.pk, custom_id],
+            )
+            return cursor.fetchall()
+
+    rows, committed_id = _commit_a_participant_while_holding_the_join_lock(
+        realtimekit_emulator, meeting, user, lambda: _in_transaction(plain_select)
+    )
+    assert rows == [(None,)]  # the committed participant was not seen
+    assert Participant.objects.filter(pk=committed_id).exists()  # though it is there
+
+
+def _in_transaction(work):
+    with transaction.atomic():
+        return work()
