@@ -510,13 +510,8 @@ def _diff_page(
     payloads = list(payloads)
     ids = [_payload_id(payload, what) for payload in payloads]
     result = UpsertResult(seen=set(ids))
-    extra = "missing_since" if model is Meeting else "meeting_id"
-    existing = {
-        pk: (updated_at, data, other)
-        for pk, updated_at, data, other in model.objects.filter(pk__in=list(result.seen)).values_list(
-            "pk", "remote_updated_at", "remote_data", extra
-        )
-    }
+    stored_rows = _StoredRows.for_model(model)
+    existing = stored_rows.fetch(result.seen)
     same = _contains if merge else _equals
     # With the same item twice in a page the newer one wins, which needs both built.
     shortcut = len(result.seen) == len(ids)
@@ -537,7 +532,8 @@ def _diff_page(
             result.created += 1
             to_write.append(row)
             continue
-        stored_at, stored_data, other = existing[pk]
+        raw_stored_at, stored_data, other = existing[pk]
+        stored_at = stored_rows.updated_at(raw_stored_at)
         if stored_at and row["remote_updated_at"] and row["remote_updated_at"] < stored_at:
             result.stale += 1
             continue
@@ -553,6 +549,93 @@ def _diff_page(
             result.updated += 1
             to_write.append(row)
     return to_write, result
+
+
+class _StoredRows:
+    """The page upsert's one SELECT: what is stored for a page's ids, compiled once.
+
+    Per page, the ORM's ``filter(pk__in=...).values_list(...)`` cost more than the query: the
+    queryset was compiled again, psycopg parsed a statement with one placeholder per id, and
+    every stored ``remote_updated_at`` was converted although only a changed payload needs it.
+    Here the statement is built once per model and database and takes all the ids as **one**
+    parameter (PostgreSQL ``= ANY(%s)``, SQLite ``IN (SELECT value FROM json_each(%s))``), so
+    its text is the same for every page; ids and payloads are converted with Django's own
+    converters, and ``remote_updated_at`` only on demand (:meth:`updated_at`). Other databases
+    use the ORM query as it is.
+
+    :meth:`fetch` returns ``{pk: (raw remote_updated_at, remote_data, raw extra)}`` where
+    extra is ``missing_since`` for meetings and ``meeting_id`` for participants (callers only
+    ask whether it is NULL, which needs no conversion).
+    """
+
+    _local = threading.local()
+    _SENTINEL_ID = uuid.UUID("00000000-0000-4000-8000-0000000005e1")
+
+    def __init__(self, model, alias: str) -> None:
+        self.model = model
+        self.alias = alias
+        self.connection = connections[alias]
+        extra = "missing_since" if model is Meeting else "meeting_id"
+        self.queryset = model.objects.using(alias).values_list(
+            "pk", "remote_updated_at", "remote_data", extra
+        )
+        compiler = self.queryset.filter(pk__in=[self._SENTINEL_ID]).query.get_compiler(using=alias)
+        compiler.as_sql()  # sets up compiler.select, which the converters are read from
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        self._converters = [converters.get(index) for index in range(4)]
+        qn = self.connection.ops.quote_name
+        pk, updated, data = (
+            model._meta.get_field(n).column for n in ("id", "remote_updated_at", "remote_data")
+        )
+        select = ", ".join(qn(c) for c in (pk, updated, data, model._meta.get_field(extra).column))
+        table = qn(model._meta.db_table)
+        self.sql = None
+        if self.connection.vendor == "postgresql":
+            self.sql = f"SELECT {select} FROM {table} WHERE {qn(pk)} = ANY(%s)"
+            self._ids_param = lambda ids: list(ids)
+        elif self.connection.vendor == "sqlite" and not self.connection.features.has_native_uuid_field:
+            self.sql = f"SELECT {select} FROM {table} WHERE {qn(pk)} IN (SELECT value FROM json_each(%s))"
+            self._ids_param = lambda ids: json.dumps([pk.hex for pk in ids])
+
+    @classmethod
+    def for_model(cls, model) -> _StoredRows:
+        alias = router.db_for_read(model)
+        cache = cls._local.__dict__.setdefault("lookups", {})
+        lookup = cache.get((model, alias))
+        if lookup is None or lookup.connection is not connections[alias]:
+            lookup = cache[(model, alias)] = cls(model, alias)
+        return lookup
+
+    def fetch(self, ids: set) -> dict:
+        if not ids:
+            return {}
+        if self.sql is None:
+            return {
+                pk: (updated, data, extra)
+                for pk, updated, data, extra in self.queryset.filter(pk__in=list(ids))
+            }
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.sql, [self._ids_param(ids)])
+            rows = cursor.fetchall()
+        pk_at, data_at = self._converters[0], self._converters[2]
+        return {
+            self._convert(pk_at, pk): (updated, self._convert(data_at, data), extra)
+            for pk, updated, data, extra in rows
+        }
+
+    def updated_at(self, raw):
+        """A stored ``remote_updated_at`` from :meth:`fetch`, as a datetime (or None)."""
+        if raw is None or self.sql is None:
+            return raw
+        return self._convert(self._converters[1], raw)
+
+    def _convert(self, converters, value):
+        if converters is None or value is None:
+            return value
+        functions, expression = converters
+        for convert in functions:
+            value = convert(value, expression, self.connection)
+        return value
 
 
 def _payload_id(payload: Any, what: str) -> uuid.UUID:

@@ -219,3 +219,33 @@ def test_an_unchanged_participant_page_builds_no_row(realtimekit_emulator, monke
     # A payload with a token is never "the same" as a stored one (tokens are never stored).
     result = services.upsert_participants(meeting, payloads[:1])
     assert len(calls) == 1 and "token" not in Participant.objects.get(pk=payloads[0]["id"]).remote_data
+
+
+def test_the_compiled_page_select_reads_what_the_orm_reads(realtimekit_emulator):
+    payloads = [realtimekit_emulator.create_meeting(title=f"m{i}") for i in range(7)]
+    services.upsert_meetings(payloads, app_id=APP)
+    Meeting.objects.filter(pk=payloads[0]["id"]).update(missing_since=timezone.now())
+    ids = {uuid.UUID(p["id"]) for p in payloads[:5]} | {uuid.uuid4()}  # one unknown id
+    orm = {
+        pk: (updated, data, missing)
+        for pk, updated, data, missing in Meeting.objects.filter(pk__in=ids).values_list(
+            "pk", "remote_updated_at", "remote_data", "missing_since"
+        )
+    }
+    lookup = services._StoredRows.for_model(Meeting)
+
+    with CaptureQueriesContext(connection) as captured:
+        fetched = lookup.fetch(ids)
+
+    assert len(captured.captured_queries) == 1
+    assert set(fetched) == set(orm) and len(fetched) == 5
+    for pk, (raw_updated, data, raw_missing) in fetched.items():
+        updated, orm_data, missing = orm[pk]
+        assert lookup.updated_at(raw_updated) == updated and data == orm_data
+        assert (raw_missing is None) == (missing is None)
+    # Other databases take the ORM's query: same answer.
+    lookup.sql = None
+    try:
+        assert lookup.fetch(ids) == orm
+    finally:
+        services._StoredRows._local.__dict__.clear()
