@@ -595,7 +595,7 @@ class _StoredRows:
             self._ids_param = lambda ids: list(ids)
         elif self.connection.vendor == "sqlite" and not self.connection.features.has_native_uuid_field:
             self.sql = f"SELECT {select} FROM {table} WHERE {qn(pk)} IN (SELECT value FROM json_each(%s))"
-            self._ids_param = lambda ids: json.dumps([pk.hex for pk in ids])
+            self._ids_param = lambda ids: json.dumps([value.hex for value in ids])
 
     @classmethod
     def for_model(cls, model) -> _StoredRows:
