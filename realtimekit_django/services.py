@@ -551,6 +551,19 @@ def _diff_page(
     return to_write, result
 
 
+_compiled = threading.local()
+
+
+def _compiled_for_thread(key: tuple, alias: str, build: Callable[[], Any]) -> Any:
+    """A statement compiled once per thread (``_StoredRows``, ``_JoinLookup``), rebuilt when the
+    thread's connection for ``alias`` is a new object (the compiled form holds that connection)."""
+    cache = _compiled.__dict__.setdefault("statements", {})
+    found = cache.get(key)
+    if found is None or found.connection is not connections[alias]:
+        found = cache[key] = build()
+    return found
+
+
 class _StoredRows:
     """The page upsert's one SELECT: what is stored for a page's ids, compiled once.
 
@@ -568,12 +581,9 @@ class _StoredRows:
     ask whether it is NULL, which needs no conversion).
     """
 
-    _local = threading.local()
     _SENTINEL_ID = uuid.UUID("00000000-0000-4000-8000-0000000005e1")
 
     def __init__(self, model, alias: str) -> None:
-        self.model = model
-        self.alias = alias
         self.connection = connections[alias]
         extra = "missing_since" if model is Meeting else "meeting_id"
         self.queryset = model.objects.using(alias).values_list(
@@ -600,11 +610,7 @@ class _StoredRows:
     @classmethod
     def for_model(cls, model) -> _StoredRows:
         alias = router.db_for_read(model)
-        cache = cls._local.__dict__.setdefault("lookups", {})
-        lookup = cache.get((model, alias))
-        if lookup is None or lookup.connection is not connections[alias]:
-            lookup = cache[(model, alias)] = cls(model, alias)
-        return lookup
+        return _compiled_for_thread((cls, model, alias), alias, lambda: cls(model, alias))
 
     def fetch(self, ids: set) -> dict:
         if not ids:
@@ -912,7 +918,6 @@ class _JoinLookup:
 
     _SENTINEL_ID = uuid.UUID("00000000-0000-4000-8000-00000000cafe")
     _SENTINEL_CUSTOM_ID = "\x00realtimekit-join-sentinel"
-    _local = threading.local()
 
     def __init__(self, app_id: str, alias: str) -> None:
         self.alias = alias
@@ -930,11 +935,7 @@ class _JoinLookup:
     @classmethod
     def for_app(cls, app_id: str, alias: str | None = None) -> _JoinLookup:
         alias = alias or router.db_for_read(Meeting)
-        cache = cls._local.__dict__.setdefault("lookups", {})
-        lookup = cache.get((cls, alias, app_id))
-        if lookup is None or lookup.connection is not connections[alias]:
-            lookup = cache[(cls, alias, app_id)] = cls(app_id, alias)
-        return lookup
+        return _compiled_for_thread((cls, alias, app_id), alias, lambda: cls(app_id, alias))
 
     def bind(self, meeting_uuid: uuid.UUID, custom_id: str) -> list:
         params = list(self.params)

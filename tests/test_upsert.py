@@ -248,4 +248,4 @@ def test_the_compiled_page_select_reads_what_the_orm_reads(realtimekit_emulator)
     try:
         assert lookup.fetch(ids) == orm
     finally:
-        services._StoredRows._local.__dict__.clear()
+        services._compiled.__dict__.clear()
