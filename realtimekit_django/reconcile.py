@@ -32,9 +32,19 @@ from .models import Meeting, Participant
 
 logger = logging.getLogger("realtimekit_django.reconcile")
 
+
+
+class StopWalk(Exception):  # noqa: N818 - a request to stop, not an error of the walk
+    """Raised by a ``progress`` callback to end the walk now, as incomplete.
+
+    The walk stores nothing more, deletes and flags nothing, and reports ``str(exc)`` as its
+    ``error``: for example a task whose overlap lock was lost, or a budget that ran out.
+    """
+
+
 #: What stops a walk without being a bug: the API failing (after the client's own retries),
-#: or Celery's soft time limit. Anything else is a bug and propagates.
-_WALK_STOPPERS = (RealtimeKitError, SoftTimeLimitExceeded)
+#: Celery's soft time limit, or a progress callback asking to stop.
+_WALK_STOPPERS = (RealtimeKitError, SoftTimeLimitExceeded, StopWalk)
 
 ProgressCallback = Callable[["ReconcileReport", "int | None"], Any]
 
@@ -142,12 +152,18 @@ def _run(
                 pass
         else:
             _guarded(report, body)
+    except BaseException as exc:
+        # Whatever stopped it (a lock cache or broker down, a bug), the walk is reported.
+        report.completed = False
+        report.exception = exc
+        report.error = report.error or f"stopped by {type(exc).__name__}"
+        raise
     finally:
         report.http_requests = client.request_count - requests_before
         report.duration_seconds = round(time.monotonic() - started, 3)
-    log = logger.info if report.completed else logger.warning
-    log("reconcile %s", report.summary())
-    signals.reconcile_finished.send(sender=None, report=report)
+        log = logger.info if report.completed else logger.warning
+        log("reconcile %s", report.summary())
+        signals.reconcile_finished.send(sender=None, report=report)
     return report
 
 
@@ -157,7 +173,10 @@ def _guarded(report: ReconcileReport, body: Callable[[], None]) -> None:
     except _WALK_STOPPERS as exc:
         report.completed = False
         report.exception = exc
-        report.error = str(exc) if isinstance(exc, RealtimeKitError) else "stopped: soft time limit exceeded"
+        if isinstance(exc, SoftTimeLimitExceeded):
+            report.error = "stopped: soft time limit exceeded"
+        else:
+            report.error = str(exc)
 
 
 def reconcile_meetings(
@@ -172,7 +191,8 @@ def reconcile_meetings(
 
     ``filters`` (``search``, ``status``, ``start_time``, ``end_time``) narrow the listing; a
     filtered walk never flags anything, since a meeting it did not see may simply not match.
-    ``progress(report, total_count)`` is called after every page.
+    ``progress(report, total_count)`` is called after every request the walk makes; it may
+    raise :class:`StopWalk` to end the walk as incomplete.
     """
     api = client or get_client()
     report = ReconcileReport(kind="meetings")
@@ -214,13 +234,15 @@ def reconcile_participants(
         walk = api.meetings.walk_participants(meeting_id, per_page=per_page)
         seen = _walk(report, walk, lambda items: services.upsert_participants(target, items), progress)
         if report.completed:
-            seen |= _still_present(report, target, seen, walk_started, api)
+            seen |= _still_present(report, target, seen, walk_started, api, progress)
             report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
 
 
-def _still_present(report: ReconcileReport, meeting: Meeting, seen: set, walk_started, api) -> set:
+def _still_present(
+    report: ReconcileReport, meeting: Meeting, seen: set, walk_started, api, progress=None
+) -> set:
     """Ids of local participants the walk missed that still exist remotely (and stores them).
 
     Offset paging shifts under deletions: a participant deleted on a page already read pulls
@@ -236,6 +258,9 @@ def _still_present(report: ReconcileReport, meeting: Meeting, seen: set, walk_st
             envelope = api.meetings.get_meeting_participant(str(pk), meeting_id=str(meeting.pk))
         except NotFound:
             continue
+        finally:
+            if progress is not None:  # after every request, not only after pages
+                progress(report, None)
         if isinstance(envelope.get("data"), dict):
             found.append(envelope["data"])
     if not found:
