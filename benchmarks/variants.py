@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from realtimekit_django.client import get_client
 from realtimekit_django.models import Meeting
-from realtimekit_django.services import meeting_row
+from realtimekit_django.rows import meeting_row
 
 from .emulator import ACCOUNT_ID, API_TOKEN, APP_ID
 

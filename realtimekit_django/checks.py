@@ -6,13 +6,15 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
 - ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
+- ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
+  on (PostgreSQL and SQLite are supported).
 """
 
 from __future__ import annotations
 
 from django.core import checks
 
-from . import conf
+from . import conf, store
 
 
 @checks.register("realtimekit")
@@ -33,5 +35,32 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         else:
             messages.append(
                 checks.Error(sentence, hint="See docs/settings.md for every key.", id="realtimekit.E002")
+            )
+    return messages
+
+
+@checks.register("realtimekit")
+def check_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse a database the guarded upsert and the join lock cannot run on (the backend's
+    vendor is known without connecting, so this runs with every ``check``)."""
+    from django.db import router
+
+    from .models import Meeting, Participant
+
+    messages: list[checks.CheckMessage] = []
+    for alias in sorted({router.db_for_write(Meeting), router.db_for_write(Participant)}):
+        vendor = store.unsupported_vendor(alias)
+        if vendor is not None:
+            messages.append(
+                checks.Error(
+                    f"realtimekit_django stores meetings and participants on database '{alias}', "
+                    f"which is {vendor}: only PostgreSQL and SQLite are supported.",
+                    hint=(
+                        "Its writes rely on INSERT ... ON CONFLICT ... DO UPDATE ... WHERE, which keeps "
+                        "an older payload from overwriting a newer row; route the app's models to a "
+                        "PostgreSQL or SQLite database."
+                    ),
+                    id="realtimekit.E010",
+                )
             )
     return messages

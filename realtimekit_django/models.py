@@ -31,6 +31,18 @@ class MeetingQuerySet(models.QuerySet):
         """Meetings the last complete sync still found in RealtimeKit."""
         return self.filter(missing_since__isnull=True)
 
+    def of_this_app(self):
+        """Meetings of the RealtimeKit app this site is configured for (``APP_ID``)."""
+        from .conf import get_settings
+
+        return self.filter(app_id=get_settings().app_id)
+
+    def joinable(self):
+        """The meetings a join can succeed in: this app's, still present remotely. (Whether
+        they are ACTIVE is checked by the join itself, which answers "inactive" rather than
+        "no such meeting".)"""
+        return self.of_this_app().present_remotely()
+
 
 class Meeting(models.Model):
     """A RealtimeKit meeting, as the API last described it."""

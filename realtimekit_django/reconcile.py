@@ -3,10 +3,15 @@
 A walk reads every page of a listing and hands each page to one bulk upsert in
 :mod:`~realtimekit_django.services` (one SELECT and at most one INSERT ... ON CONFLICT per page,
 whatever its size), so the cost per page is constant and rows whose payload did not change are
-not written at all. Only a walk that reached the end of its listing may act on what it did *not*
-see: missing participants are deleted, missing meetings are flagged (``missing_since``; the API
-cannot delete meetings). A walk that fails part way reports ``completed=False`` and deletes or
-flags nothing; whether to try again is the caller's decision (the Celery tasks retry).
+not written at all. An item no column can take is rejected alone and reported; the rest of its
+page is stored.
+
+Only a walk whose listing proved consistent (see ``client.PageWalk``) may act on what it did
+*not* see, and even then each row it missed is looked up first (one GET): offset paging shifts
+under concurrent changes, and a listing can lie. Only a 404 deletes a participant or flags a
+meeting missing (``missing_since``; the API cannot delete meetings). A walk that fails part way
+reports ``completed=False`` and deletes or flags nothing; whether to try again is the caller's
+decision (the Celery tasks retry).
 
 Pages are committed one by one: a walk over tens of thousands of meetings never holds one long
 transaction, and a walk that dies half way has still stored the pages it read.
@@ -25,7 +30,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import router, transaction
 from django.utils import timezone
 
-from . import services, signals
+from . import services, signals, store
 from .client import RealtimeKitClient, get_client
 from .exceptions import NotFound, RealtimeKitError
 from .models import Meeting, Participant
@@ -55,6 +60,8 @@ class ReconcileReport:
 
     ``flagged`` counts meetings newly marked missing, ``removed`` participants deleted; both stay
     0 unless the walk completed. ``stale`` counts payloads older than the stored row (ignored).
+    ``rejected`` counts items no column could take (skipped); ``rejections`` says why, for the
+    first few of them.
     ``skipped`` is set by the tasks when another run held the lock and this one did nothing.
     """
 
@@ -69,6 +76,8 @@ class ReconcileReport:
     stale: int = 0
     removed: int = 0
     flagged: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
     completed: bool = False
     error: str | None = None
@@ -93,7 +102,7 @@ class ReconcileReport:
         return (
             f"{prefix}{what}: {outcome}; {self.pages} pages, {self.http_requests} HTTP requests, "
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.stale} stale, "
+            f"{self.stale} stale, {self.rejected} rejected, "
             f"{gone}, {self.duration_seconds:.2f}s"
         )
 
@@ -102,11 +111,25 @@ class _DryRunRollback(Exception):  # noqa: N818 - a control-flow signal, not an 
     """Raised at the end of a dry run to roll back everything the walk wrote."""
 
 
+#: How many rejection reasons a report keeps (the count has them all).
+MAX_REJECTIONS_KEPT = 20
+#: A complete meetings walk looks up each stored meeting it missed before flagging it, up to
+#: this many; beyond, the listing is likelier wrong than that many meetings gone, and nothing
+#: is flagged (the report says so).
+MAX_MISSING_LOOKUPS = 100
+
+
 def _add(report: ReconcileReport, result: services.UpsertResult) -> None:
     report.created += result.created
     report.updated += result.updated
     report.unchanged += result.unchanged
     report.stale += result.stale
+    report.rejected += len(result.rejected)
+    room = MAX_REJECTIONS_KEPT - len(report.rejections)
+    if room > 0:
+        report.rejections.extend(result.rejected[:room])
+    for reason in result.rejected:
+        logger.warning("reconcile %s: item rejected: %s", report.kind, reason)
 
 
 def _walk(
@@ -127,7 +150,9 @@ def _walk(
             progress(report, walk.total_count)
     report.completed = walk.completed
     if not walk.completed:
-        report.error = f"the listing still had pages after {walk.max_pages} pages (MAX_PAGES)"
+        report.error = getattr(walk, "incomplete_reason", None) or (
+            f"the listing still had pages after {walk.max_pages} pages (MAX_PAGES)"
+        )
     return seen
 
 
@@ -202,9 +227,27 @@ def reconcile_meetings(
         walk = api.meetings.walk_meetings(per_page=per_page, **filters)
         seen = _walk(report, walk, lambda items: services.upsert_meetings(items, app_id=api.app_id), progress)
         if report.completed and not filters:
-            report.flagged = services.flag_missing_meetings(
-                seen, app_id=api.app_id, walk_started=walk_started
-            )
+            missing = store.meetings_not_seen(seen, app_id=api.app_id, walk_started=walk_started)
+            if len(missing) > MAX_MISSING_LOOKUPS:
+                # A listing that suddenly lacks that many meetings is likelier wrong than they
+                # are all gone: look none up, flag none.
+                report.completed = False
+                report.error = (
+                    f"the listing lacked {len(missing)} stored meetings, more than the "
+                    f"{MAX_MISSING_LOOKUPS} a walk looks up; nothing flagged"
+                )
+            elif missing:
+                seen |= _still_present(
+                    report,
+                    missing,
+                    api.meetings.get_meeting_by_id,
+                    lambda found: services.upsert_meetings(found, app_id=api.app_id),
+                    progress,
+                )
+            if missing and report.completed:
+                report.flagged = services.flag_missing_meetings(
+                    seen, app_id=api.app_id, walk_started=walk_started
+                )
 
     return _run(report, body, client=api, dry_run=dry_run, model=Meeting)
 
@@ -234,28 +277,40 @@ def reconcile_participants(
         walk = api.meetings.walk_participants(meeting_id, per_page=per_page)
         seen = _walk(report, walk, lambda items: services.upsert_participants(target, items), progress)
         if report.completed:
-            seen |= _still_present(report, target, seen, walk_started, api, progress)
-            report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
+            missing = store.participants_not_seen(target, seen, walk_started=walk_started)
+            if missing:
+                seen |= _still_present(
+                    report,
+                    missing,
+                    lambda pk: api.meetings.get_meeting_participant(pk, meeting_id=meeting_id),
+                    lambda found: services.upsert_participants(target, found),
+                    progress,
+                )
+                report.removed = services.remove_missing_participants(
+                    target, seen, walk_started=walk_started
+                )
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
 
 
 def _still_present(
-    report: ReconcileReport, meeting: Meeting, seen: set, walk_started, api, progress=None
+    report: ReconcileReport,
+    candidates: list,
+    lookup: Callable[[str], dict],
+    store_found: Callable[[list[dict]], services.UpsertResult],
+    progress: ProgressCallback | None,
 ) -> set:
-    """Ids of local participants the walk missed that still exist remotely (and stores them).
+    """Ids of the rows a complete walk missed that still exist remotely (and stores them).
 
-    Offset paging shifts under deletions: a participant deleted on a page already read pulls
-    the next ones back onto it, so a complete walk can miss participants that are still there.
-    Each one the walk did not see is therefore looked up (one GET); only a 404 lets it be
-    deleted. The cost is one request per participant actually gone, usually a handful.
+    Offset paging shifts under concurrent changes (a row deleted on a page already read pulls
+    the next ones back onto it) and a listing can lie, so a complete walk can miss rows that
+    are still there. Each one is therefore looked up (one GET); only a 404 lets it be deleted
+    or flagged. The cost is one request per row actually gone, usually a handful.
     """
-    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started)
-    candidates = [pk for pk in local.values_list("pk", flat=True) if pk not in seen]
     found = []
     for pk in candidates:
         try:
-            envelope = api.meetings.get_meeting_participant(str(pk), meeting_id=str(meeting.pk))
+            envelope = lookup(str(pk))
         except NotFound:
             continue
         finally:
@@ -265,7 +320,7 @@ def _still_present(
             found.append(envelope["data"])
     if not found:
         return set()
-    result = services.upsert_participants(meeting, found)
+    result = store_found(found)
     _add(report, result)
     return result.seen
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from realtimekit_django import services
+from realtimekit_django import services, store
 from realtimekit_django.models import Participant
 
 
@@ -47,22 +47,24 @@ def test_twenty_simultaneous_joins_make_one_participant(realtimekit_emulator, dj
 
 
 @pytest.mark.django_db
-def test_without_advisory_locks_a_lost_race_is_undone(realtimekit_emulator, django_user_model):
-    """Databases without advisory locks (SQLite, MySQL): when two first joins both add
-    remotely, the unique (meeting, user) constraint picks the winner and the loser deletes the
-    remote participant it just made. Driven directly, so it runs on any database."""
-    from realtimekit_django.client import get_client
-    from realtimekit_django.conf import get_settings
-
+def test_a_first_join_that_loses_the_race_is_undone(realtimekit_emulator, django_user_model, monkeypatch):
+    """Without advisory locks (SQLite), two first joins can both add remotely: the unique
+    (meeting, user) constraint picks the winner, the loser deletes the remote participant it
+    just made and joins as the winner's participant. Driven by hiding the winner's row from the
+    loser's lookup, so it runs on any database."""
     meeting = services.create_meeting(title="Race")
     user = django_user_model.objects.create_user("loser")
     winner = services.issue_join_token(meeting, user)
-    custom_id = get_settings().participant_id_function(user)
-    wanted = {"preset_name": winner.preset_name, "name": "loser", "picture": None}
-    # The loser reaches the add as if it had not seen the winner's row (a concurrent join).
-    again = services._add_for_join(
-        meeting, user, custom_id, wanted, get_client(), alias=connection.alias, guard_race=True
-    )
+    find_join = store.find_join
+    blind = iter([True])
+
+    def not_seeing_the_winner(*args, **kwargs):
+        found_meeting, found = find_join(*args, **kwargs)
+        return (found_meeting, None) if next(blind, False) else (found_meeting, found)
+
+    monkeypatch.setattr(store, "find_join", not_seeing_the_winner)
+    again = services.issue_join_token(meeting, user)
+
     remote = realtimekit_emulator.participants(str(meeting.pk))
     assert [p["id"] for p in remote] == [str(winner.participant.pk)]
     assert again.participant.pk == winner.participant.pk
@@ -165,7 +167,7 @@ def _commit_a_participant_while_holding_the_join_lock(emulator, meeting, user, l
             connection.close()
 
     with _other_connection() as other:  # psycopg: a transaction begins with the first statement
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [services._join_lock_key(meeting.pk, custom_id)])
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [store.join_lock_key(meeting.pk, custom_id)])
         other.execute(
             "INSERT INTO realtimekit_participant (id, meeting_id, custom_participant_id, preset_name, name,"
             " picture, user_id, remote_created_at, remote_updated_at, synced_at, remote_data)"
@@ -243,7 +245,7 @@ def test_one_plain_select_that_locks_and_reads_misses_what_it_waited_for(
             cursor.execute(
                 "SELECT p.id FROM (SELECT pg_advisory_xact_lock(%s)) AS locked"
                 " LEFT JOIN realtimekit_participant p ON p.meeting_id = %s AND p.custom_participant_id = %s",
-                [services._join_lock_key(meeting.pk, custom_id), meeting.pk, custom_id],
+                [store.join_lock_key(meeting.pk, custom_id), meeting.pk, custom_id],
             )
             return cursor.fetchall()
 

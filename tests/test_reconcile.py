@@ -19,13 +19,13 @@ from tests.settings import REALTIMEKIT
 
 pytestmark = pytest.mark.django_db
 
-# Per page: the upsert's SELECT of the page's ids, its savepoint, the INSERT ... ON CONFLICT and
-# the savepoint's release (services.upsert_meetings/upsert_participants).
-QUERIES_PER_PAGE = 4
-# A page with nothing to write runs its SELECT alone: no savepoint, no INSERT.
+# Per page: the SELECT of what is stored for the page's ids and one INSERT ... ON CONFLICT
+# (store.upsert_meeting_page / upsert_participant_page), whatever the page size.
+QUERIES_PER_PAGE = 2
+# A page with nothing to write runs its SELECT alone: no INSERT.
 QUERIES_PER_UNCHANGED_PAGE = 1
-# Once per complete walk: the SELECT of local ids the walk may have missed, inside a savepoint.
-QUERIES_AFTER_WALK = 3
+# Once per complete walk: the SELECT of local ids the walk may have missed (none missed: no more).
+QUERIES_AFTER_WALK = 1
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from realtimekit_django import services, signals
+from realtimekit_django import rows, services, signals, store
+from realtimekit_django.conf import get_settings
 from realtimekit_django.exceptions import (
     BadRequest,
     JoinRefused,
@@ -44,9 +45,17 @@ def statements():
     result.sql = [q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(control)]
 
 
-# On PostgreSQL a join also takes an advisory lock, inside the statement that reads the
-# participant (realtimekit_join_participant): no query of its own, so the counts are the same.
+# On PostgreSQL a join first takes an advisory lock, a statement of its own.
 POSTGRES = connection.vendor == "postgresql"
+LOCK = ["SELECT pg_advisory_xact_lock"] if POSTGRES else []
+
+
+def kinds(sql: list[str]) -> list[str]:
+    """Each statement reduced to what it is: the lock, a SELECT, an INSERT ..."""
+    return [
+        "SELECT pg_advisory_xact_lock" if "pg_advisory_xact_lock" in statement else statement.split()[0]
+        for statement in sql
+    ]
 
 
 def snapshot():
@@ -186,17 +195,16 @@ def test_bad_input_is_refused_before_any_call(realtimekit_emulator, meeting):
 
 
 def test_a_stale_payload_never_overwrites_a_newer_row(realtimekit_emulator, meeting):
+    older = meeting.remote_data["updated_at"]
     newer = realtimekit_emulator.update_meeting(str(meeting.pk), title="Newer")
     services.refresh_meeting(meeting)
-    stale = {**newer, "title": "Older", "updated_at": meeting.remote_data["updated_at"]}
+    stale = {**newer, "title": "Older", "updated_at": older}
     result = services.upsert_meetings([stale])
     assert result.stale == 1 and result.updated == 0
     assert Meeting.objects.get().title == "Newer"
     # The guard also holds in the upsert statement itself, not only in the pre-check.
-    services._upsert(
-        Meeting,
-        services.MEETING_COLUMNS,
-        [services.meeting_row(stale, app_id="test-app", now=meeting.synced_at)],
+    store.write_rows(
+        Meeting, rows.MEETING_COLUMNS, [rows.meeting_row(stale, app_id="test-app", now=meeting.synced_at)]
     )
     assert Meeting.objects.get().title == "Newer"
 
@@ -211,16 +219,17 @@ def test_upsert_meetings_counts_created_updated_unchanged(realtimekit_emulator):
     assert Meeting.objects.get(pk=first[0]["id"]).title == "renamed"
 
 
-def test_upsert_keeps_unknown_remote_keys_and_summary_fields(realtimekit_emulator):
+def test_upsert_keeps_unknown_remote_keys_and_drops_removed_configs(realtimekit_emulator):
     remote = realtimekit_emulator.create_meeting(title="t", ai_config={"summarization": {"word_limit": 200}})
     services.upsert_meetings([{**remote, "brand_new_field": {"x": 1}}])
     row = Meeting.objects.get()
     assert row.remote_data["brand_new_field"] == {"x": 1}
-    # A listing that summarises the meeting (no ai_config) does not wipe what it left out.
-    summary = {k: v for k, v in remote.items() if k != "ai_config"}
-    services.upsert_meetings([{**summary, "title": "t2", "updated_at": "2099-01-01T00:00:00.000Z"}])
+    # A listing item is the whole meeting: a config it no longer carries was removed remotely
+    # (a PUT without it), so the row loses it too.
+    removed = {k: v for k, v in remote.items() if k != "ai_config"}
+    services.upsert_meetings([{**removed, "title": "t2", "updated_at": "2099-01-01T00:00:00.000Z"}])
     row.refresh_from_db()
-    assert row.title == "t2" and row.ai_config == {"summarization": {"word_limit": 200}}
+    assert row.title == "t2" and row.ai_config == {} and "ai_config" not in row.remote_data
 
 
 @pytest.mark.parametrize(
@@ -234,13 +243,14 @@ def test_upsert_keeps_unknown_remote_keys_and_summary_fields(realtimekit_emulato
         "a string",
     ],
 )
-def test_a_malformed_page_writes_nothing(realtimekit_emulator, payload):
+def test_a_malformed_item_is_rejected_alone_and_the_rest_of_its_page_stored(realtimekit_emulator, payload):
     good = realtimekit_emulator.create_meeting(title="good")
-    from realtimekit_django.exceptions import InvalidResponse
-
-    with pytest.raises(InvalidResponse):
-        services.upsert_meetings([good, payload])
-    assert Meeting.objects.count() == 0
+    result = services.upsert_meetings([good, payload])
+    assert len(result.rejected) == 1 and result.created == 1
+    assert list(Meeting.objects.values_list("title", flat=True)) == ["good"]
+    # An item whose id could be read exists remotely: it counts as seen (never flagged).
+    identifiable = isinstance(payload, dict) and payload.get("id", "").count("-") == 4
+    assert (uuid.UUID("0b7c3d1e-8a1b-4c8e-9d2f-1a2b3c4d5e6f") in result.seen) == identifiable
 
 
 # -- participants -------------------------------------------------------------------------------
@@ -342,9 +352,8 @@ def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, mee
     before = len(realtimekit_emulator.requests)
     with statements() as run:
         joined = services.issue_join_token(meeting, user)
-    # SELECT the participant (taking the advisory lock on PostgreSQL), INSERT it.
-    assert len(run.sql) == 2 and run.sql[-1].startswith("INSERT")
-    assert ("realtimekit_join_participant" in run.sql[0]) == POSTGRES
+    # (PostgreSQL: the lock,) the meeting with the person's participant, the INSERT.
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
     assert len(realtimekit_emulator.requests) == before + 1
     remote = realtimekit_emulator.participants(str(meeting.pk))
     assert len(remote) == 1 and remote[0]["id"] == str(joined.participant.pk)
@@ -358,14 +367,16 @@ def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, mee
     assert joined.token not in repr(joined)
 
 
-def test_returning_user_refreshes_with_one_call(realtimekit_emulator, meeting, user):
+def test_returning_user_gets_a_token_with_one_call(realtimekit_emulator, meeting, user):
     first = services.issue_join_token(meeting, user)
     before = len(realtimekit_emulator.requests)
     with statements() as run:
         again = services.issue_join_token(meeting, user)
-    assert len(run.sql) == 1  # SELECT the participant (taking the lock on PostgreSQL)
+    # (the lock,) the lookup, and the upsert of what the edit answered.
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
     assert len(realtimekit_emulator.requests) == before + 1
-    assert realtimekit_emulator.requests[-1].path.endswith("/token")
+    # An edit: its answer states the preset the new token grants.
+    assert realtimekit_emulator.requests[-1].method == "PATCH"
     assert again.participant.pk == first.participant.pk and again.token != first.token
     assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
 
@@ -373,7 +384,7 @@ def test_returning_user_refreshes_with_one_call(realtimekit_emulator, meeting, u
 def test_custom_participant_id_is_opaque_and_stable(realtimekit_emulator, meeting, user):
     joined = services.issue_join_token(meeting, user)
     custom_id = joined.participant.custom_participant_id
-    assert custom_id == services.get_settings().participant_id_function(user)
+    assert custom_id == get_settings().participant_id_function(user)
     assert str(user.pk) != custom_id and "alice" not in custom_id.lower()
 
 
@@ -453,7 +464,7 @@ def test_add_participant_losing_a_race_leaves_no_remote_orphan(
     exists = Participant.objects.filter(meeting=meeting, user=user).exists
     # As if the other add committed between our check and our insert.
     monkeypatch.setattr(
-        services.Participant.objects, "filter", lambda **kw: type("Q", (), {"exists": lambda s: False})()
+        Participant.objects, "filter", lambda **kw: type("Q", (), {"exists": lambda s: False})()
     )
     with pytest.raises(ValidationError):
         services.add_participant(meeting, custom_participant_id="cp2", preset_name="a", user=user)
@@ -466,8 +477,8 @@ def test_join_by_id_reads_meeting_and_participant_in_one_query(realtimekit_emula
     first = services.issue_join_token(meeting.pk, user)
     with statements() as run:
         again = services.issue_join_token(str(meeting.pk), user)
-    assert len(run.sql) == 1
-    assert ("LEFT JOIN LATERAL realtimekit_join_participant" if POSTGRES else "LEFT OUTER JOIN") in run.sql[0]
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
+    assert "LEFT OUTER JOIN" in run.sql[len(LOCK)]  # the meeting and the participant together
     assert again.participant.pk == first.participant.pk and again.participant.user_id == user.pk
     assert again.participant.meeting == meeting
 
@@ -492,7 +503,7 @@ def test_join_by_id_finds_only_this_apps_meetings_still_present_remotely(realtim
         services.issue_join_token("not-a-uuid", user)
     Meeting.objects.filter(pk=meeting.pk).update(app_id="test-app")
     joined = services.issue_join_token(meeting.pk, user)
-    again = services.issue_join_token(meeting.pk, user)  # found by the cached one-query lookup
+    again = services.issue_join_token(meeting.pk, user)  # found by the one-query lookup
     assert again.participant.pk == joined.participant.pk
     # Values come back converted (UUIDs, aware datetimes, decoded JSON), not as raw columns.
     assert again.participant.meeting.pk == meeting.pk and again.participant.meeting.ai_config == {}

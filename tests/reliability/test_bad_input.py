@@ -271,7 +271,9 @@ def test_malformed_answers_raise_a_clear_error_and_write_nothing(
         assert "Traceback" not in message and len(message) < 400
         failures += snapshot() != before
         assert snapshot() == before, f"{label} wrote rows from a malformed answer ({name})"
-    # A listing page carrying the malformed item among good ones: the page writes nothing.
+    # A listing page carrying the malformed item among good ones: that item alone is rejected
+    # (and reported), the good ones are stored, nothing is flagged. A listing that is not a
+    # list of objects at all writes nothing.
     for n in range(3):
         emulator.create_meeting(title=f"listed {n}")
     listing = emulator.handle(
@@ -281,7 +283,8 @@ def test_malformed_answers_raise_a_clear_error_and_write_nothing(
         b"",
         {"authorization": "Bearer test-api-token-s3cr3t-value"},
     ).json()
-    if isinstance(MALFORMED[name], dict) and isinstance(MALFORMED[name].get("data"), dict):
+    item_level = isinstance(MALFORMED[name], dict) and isinstance(MALFORMED[name].get("data"), dict)
+    if item_level:
         listing["data"].insert(1, MALFORMED[name]["data"])
         body = listing
     else:
@@ -289,17 +292,28 @@ def test_malformed_answers_raise_a_clear_error_and_write_nothing(
     before = snapshot()
     emulator.faults.fail_next(1, status=_status_for(name), body=body)
     report = reconcile_meetings()
-    failures += snapshot() != before
+    if item_level:
+        stored_titles = set(Meeting.objects.values_list("title", flat=True))
+        failures += not ({"listed 0", "listed 1", "listed 2"} <= stored_titles and report.rejected == 1)
+    else:
+        failures += snapshot() != before
     reliability(
         "bad input",
         f"malformed API answer: {name}",
-        "a clear RealtimeKitError; nothing written",
+        "a clear RealtimeKitError, nothing written; in a listing, that item alone rejected",
         runs=len(operations) + 1,
         faults=len(operations) + 1,
         lost=failures,
     )
-    assert not report.completed and report.error and report.flagged == 0
-    assert snapshot() == before
+    assert report.flagged == 0 and not Meeting.objects.filter(missing_since__isnull=False).exists()
+    if item_level:
+        assert report.rejected == 1 and report.rejections and report.created == 3
+        bad_id = MALFORMED[name]["data"]["id"]
+        if isinstance(bad_id, str):
+            assert not Meeting.objects.filter(pk=bad_id).exists()
+    else:
+        assert not report.completed and report.error
+        assert snapshot() == before
 
 
 def test_unknown_extra_keys_on_good_answers_are_kept(realtimekit_emulator, reliability):
@@ -309,7 +323,7 @@ def test_unknown_extra_keys_on_good_answers_are_kept(realtimekit_emulator, relia
     extras = {"breakout_rooms": {"enabled": True, "max": 4}, "region_hint": "weur"}
     emulator.faults.fail_next(1, status=200, body={"success": True, "data": {**remote, **extras}})
     refreshed = services.refresh_meeting(meeting)
-    listed = {**emulator.get_meeting(str(meeting.pk)), "listing_only_field": [1, 2]}
+    listed = {**emulator.get_meeting(str(meeting.pk)), **extras, "listing_only_field": [1, 2]}
     emulator.faults.fail_next(
         1,
         status=200,

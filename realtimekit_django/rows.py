@@ -1,0 +1,211 @@
+"""Turning API payloads into row values: the one place a remote value is judged storable.
+
+Anything from the API is untrusted: a field of the wrong type, a timestamp no database can
+hold or render, a string with a NUL that PostgreSQL refuses, a float that is not finite. Each
+``*_row`` function either returns a complete row (a dict of column values, ready for
+:mod:`realtimekit_django.store`) or raises ``InvalidResponse`` naming the item and the field,
+before anything is written. A page therefore rejects its bad items one by one and stores the
+rest; a single service call refuses the answer as a whole.
+
+What a row keeps of its payload (``remote_data``) is the payload minus what must never be
+stored: write-only storage secrets and participant tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import schema
+from .exceptions import InvalidResponse
+from .models import MeetingStatus, Participant
+
+MEETING_COLUMNS = (
+    "id",
+    "app_id",
+    "title",
+    "status",
+    *schema.MEETING_BOOLEAN_FIELDS,
+    "session_keep_alive_time_in_secs",
+    "ai_config",
+    "recording_config",
+    "remote_created_at",
+    "remote_updated_at",
+    "synced_at",
+    "missing_since",
+    "remote_data",
+)
+PARTICIPANT_COLUMNS = (
+    "id",
+    "meeting_id",
+    "custom_participant_id",
+    "preset_name",
+    "name",
+    "picture",
+    "user_id",
+    "remote_created_at",
+    "remote_updated_at",
+    "synced_at",
+    "remote_data",
+)
+
+#: Stored instants stay a day inside what ``datetime`` holds, so that showing one in any time
+#: zone (UTC-12 to UTC+14) can never step past year 1 or 9999 and fail a page render.
+EARLIEST_STORABLE = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_STORABLE = datetime(9999, 12, 30, tzinfo=UTC)
+
+_STATUSES = frozenset(MeetingStatus.values)
+
+
+def _max_length(model, name: str) -> int | None:
+    return model._meta.get_field(name).max_length
+
+
+_PARTICIPANT_LIMITS = {
+    name: _max_length(Participant, name) for name in ("custom_participant_id", "preset_name", "picture")
+}
+
+
+def _what(kind: str, payload: Mapping) -> str:
+    return f"{kind} {str(payload.get('id'))[:40]}"
+
+
+def payload_id(payload: Any, kind: str) -> uuid.UUID:
+    """The item's id as a UUID; raises ``InvalidResponse`` when it has none."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse(f"{kind} payload is not an object")
+    try:
+        return uuid.UUID(str(payload["id"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise InvalidResponse(f"{kind} payload: missing or malformed 'id'") from None
+
+
+def _refuse_unstorable(payload: Mapping, what: str) -> None:
+    problems = schema.unstorable(payload)
+    if problems:
+        path, problem = problems[0]
+        raise InvalidResponse(f"{what}: '{path}' {problem}")
+
+
+def _timestamp(payload: Mapping, key: str, what: str) -> datetime | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such date (month 13, hour 25)
+        parsed = None
+    if parsed is None:
+        raise InvalidResponse(f"{what}: '{key}' is not an ISO 8601 date-time: {str(value)[:40]!r}")
+    try:
+        moment = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+        in_range = EARLIEST_STORABLE <= moment <= LATEST_STORABLE
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise InvalidResponse(f"{what}: '{key}' is outside the date-times this site can store: {value[:40]!r}")
+    return moment.astimezone(UTC)
+
+
+def _typed(payload: Mapping, key: str, types: tuple[type, ...], what: str, default: Any = None) -> Any:
+    value = payload.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+        raise InvalidResponse(f"{what}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _text(payload: Mapping, key: str, what: str, *, limit: int | None = None, default=None) -> str | None:
+    value = _typed(payload, key, (str,), what, default)
+    if value is not None and limit is not None and len(value) > limit:
+        raise InvalidResponse(f"{what}: '{key}' is longer than {limit} characters")
+    return value
+
+
+def _finite(payload: Mapping, key: str, what: str, default: float) -> float:
+    value = _typed(payload, key, (int, float), what, default)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidResponse(f"{what}: '{key}' is not a finite number")
+    return number
+
+
+def meeting_row(payload: Any, *, app_id: str, now: datetime) -> dict:
+    """The column values for a meeting payload (storage secrets removed)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("meeting payload is not an object")
+    what = _what("meeting", payload)
+    data = schema.strip_write_only(payload)
+    _refuse_unstorable(data, what)
+    status = _text(data, "status", what, default=MeetingStatus.ACTIVE)
+    if status not in _STATUSES:
+        raise InvalidResponse(f"{what}: unknown status {status[:20]!r}")
+    row = {
+        "id": payload_id(data, "meeting"),
+        "app_id": app_id,
+        "title": _text(data, "title", what),
+        "status": status,
+        "session_keep_alive_time_in_secs": _finite(data, "session_keep_alive_time_in_secs", what, 60),
+        "ai_config": _typed(data, "ai_config", (dict,), what, {}),
+        "recording_config": _typed(data, "recording_config", (dict,), what, {}),
+        "remote_created_at": _timestamp(data, "created_at", what),
+        "remote_updated_at": _timestamp(data, "updated_at", what),
+        "synced_at": now,
+        "missing_since": None,
+        "remote_data": data,
+    }
+    for name in schema.MEETING_BOOLEAN_FIELDS:
+        row[name] = _typed(data, name, (bool,), what, False)
+    return row
+
+
+def participant_row(payload: Any, *, meeting_id: uuid.UUID, now: datetime, user_id: Any = None) -> dict:
+    """The column values for a participant payload (its token, if any, is dropped here)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("participant payload is not an object")
+    what = _what("participant", payload)
+    data = {key: value for key, value in payload.items() if key != "token"}
+    _refuse_unstorable(data, what)
+    limits = _PARTICIPANT_LIMITS
+    custom_id = _text(data, "custom_participant_id", what, limit=limits["custom_participant_id"])
+    preset_name = _text(data, "preset_name", what, limit=limits["preset_name"])
+    if not custom_id or not preset_name:
+        raise InvalidResponse(f"{what}: 'custom_participant_id' and 'preset_name' are required")
+    return {
+        "id": payload_id(data, "participant"),
+        "meeting_id": meeting_id,
+        "custom_participant_id": custom_id,
+        "preset_name": preset_name,
+        "name": _text(data, "name", what),
+        "picture": _text(data, "picture", what, limit=limits["picture"]),
+        "user_id": user_id,
+        "remote_created_at": _timestamp(data, "created_at", what),
+        "remote_updated_at": _timestamp(data, "updated_at", what),
+        "synced_at": now,
+        "remote_data": data,
+    }
+
+
+def newer_or_equal(row: dict, other: dict) -> bool:
+    """Whether ``row`` describes the same or a later remote state than ``other``."""
+    if row["remote_updated_at"] is None or other["remote_updated_at"] is None:
+        return True
+    return row["remote_updated_at"] >= other["remote_updated_at"]
+
+
+def apply_row(instance, row: dict):
+    """Set a loaded instance's fields to ``row`` (what a save of that row would leave)."""
+    for name, value in row.items():
+        setattr(instance, name, value)
+    return instance
+

@@ -1,0 +1,55 @@
+"""The only code that writes mirrored rows from remote data: validate, call, store, signal.
+
+Every public service reads as one pipeline: the client validates the input (before any
+request), RealtimeKit is called, the answer is stored through :mod:`realtimekit_django.store`,
+and a signal tells other apps. A failed call therefore leaves the database as it was, and a
+failed store after a successful remote add undoes the add (no orphan participant with a
+working token). Services given a model instance update it in place, as ``Model.save()``
+would, and return it.
+
+- :mod:`.meetings`: create, update, replace, (de)activate and refresh meetings.
+- :mod:`.participants`: add, edit, remove participants and refresh their tokens.
+- :mod:`.joins`: the join token a site hands to its users.
+- the page upserts and missing-row bookkeeping the sync walks use.
+"""
+
+from ..store import UpsertResult
+from ..tokens import token_expiry
+from .joins import JoinToken, issue_join_token
+from .meetings import (
+    create_meeting,
+    flag_missing_meetings,
+    refresh_meeting,
+    replace_meeting,
+    set_meeting_status,
+    update_meeting,
+    upsert_meetings,
+)
+from .participants import (
+    add_participant,
+    edit_participant,
+    refresh_participant_token,
+    remove_missing_participants,
+    remove_participant,
+    upsert_participants,
+)
+
+__all__ = [
+    "JoinToken",
+    "UpsertResult",
+    "add_participant",
+    "create_meeting",
+    "edit_participant",
+    "flag_missing_meetings",
+    "issue_join_token",
+    "refresh_meeting",
+    "refresh_participant_token",
+    "remove_missing_participants",
+    "remove_participant",
+    "replace_meeting",
+    "set_meeting_status",
+    "token_expiry",
+    "update_meeting",
+    "upsert_meetings",
+    "upsert_participants",
+]

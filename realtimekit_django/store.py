@@ -1,0 +1,379 @@
+"""The only SQL of this app, and its only vendor checks.
+
+Everything here is the ORM's public API except two statements it cannot express:
+
+- the **guarded upsert** (``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE stored.remote_updated_at
+  <= excluded.remote_updated_at``), which refuses to replace a row with an *older* payload, so
+  that a slow sync page can never undo a newer edit, whatever order the two commit in;
+- the **join lock** on PostgreSQL (``pg_advisory_xact_lock``), which serialises the first joins
+  of one person to one meeting so that they make exactly one remote participant.
+
+Both PostgreSQL and SQLite (3.24+) speak that upsert; other databases are refused, by the
+system check ``realtimekit.E010`` at start-up and by :func:`write_rows` at run time, rather
+than written without the guard. Turning payloads into rows is :mod:`realtimekit_django.rows`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
+from django.db.models import F, FilteredRelation, Q
+from django.utils import timezone
+
+from . import rows
+from .exceptions import InvalidResponse
+from .models import Meeting, Participant
+
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+#: How many ids one ``IN (...)`` list carries (below SQLite's old 999-parameter limit).
+IDS_PER_QUERY = 500
+
+
+def unsupported_vendor(alias: str) -> str | None:
+    """The vendor of database ``alias`` when this app cannot keep its guarantees there."""
+    vendor = connections[alias].vendor
+    return None if vendor in SUPPORTED_VENDORS else vendor
+
+
+def _require_supported(alias: str) -> None:
+    vendor = unsupported_vendor(alias)
+    if vendor is not None:
+        raise ImproperlyConfigured(
+            f"realtimekit_django stores its rows on PostgreSQL or SQLite; database '{alias}' is "
+            f"{vendor} (see the system check realtimekit.E010)."
+        )
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- the guarded upsert ---------------------------------------------------------------------
+
+
+def _parameter_limit(connection) -> int:
+    """How many parameters one statement may carry on this connection.
+
+    Django's SQLite figure (999) is the limit of SQLite before 3.32; the library in use says
+    its own (32,766 by default since), which keeps a full page of 100 rows in one statement.
+    PostgreSQL's wire protocol allows 65,535.
+    """
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        raw = connection.connection
+        if hasattr(raw, "getlimit"):
+            import sqlite3
+
+            return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 65_535
+
+
+def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user: bool = False) -> int:
+    """Insert or update rows; never replace a row with an older payload. Returns rows written.
+
+    ``keep_user`` keeps a participant's site user when the new row has none (a sync page knows
+    nothing of site users). Values are converted by each field's ``get_db_prep_save``, as a
+    ``save()`` would; a page too large for the backend's parameter limit is split into several
+    statements inside one transaction.
+    """
+    if not values:
+        return 0
+    alias = router.db_for_write(model)
+    _require_supported(alias)
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    fields = [model._meta.get_field(column) for column in columns]
+    names = [quote(f.column) for f in fields]
+    updates = ", ".join(
+        f"{name} = COALESCE({table}.{name}, EXCLUDED.{name})"
+        if keep_user and column == "user_id"
+        else f"{name} = EXCLUDED.{name}"
+        for column, name in zip(columns, names, strict=True)
+        if column != "id"
+    )
+    guard = quote(model._meta.get_field("remote_updated_at").column)
+    conflict = (
+        f"ON CONFLICT ({quote(model._meta.pk.column)}) DO UPDATE SET {updates} "
+        f"WHERE {table}.{guard} IS NULL OR EXCLUDED.{guard} IS NULL OR {table}.{guard} <= EXCLUDED.{guard}"
+    )
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, _parameter_limit(connection) // len(columns))
+    written = 0
+    with transaction.atomic(using=alias, savepoint=False):
+        for chunk in _chunks(values, per_statement):
+            params = [
+                field_.get_db_prep_save(row[column], connection)
+                for row in chunk
+                for column, field_ in zip(columns, fields, strict=True)
+            ]
+            sql = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                f"{', '.join([placeholders] * len(chunk))} {conflict}"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                written += max(cursor.rowcount, 0)
+    return written
+
+
+# -- one row, for the services ---------------------------------------------------------------
+
+
+def _save_one(model, columns: tuple[str, ...], row: dict, instance, *, keep_user: bool = False):
+    """Write one row and return the instance that now describes it.
+
+    ``instance`` (the caller's object) is updated in place, as ``Model.save()`` would leave it.
+    When the guard refused the row (a newer payload is stored), the stored row is what the
+    instance shows.
+    """
+    alias = router.db_for_write(model)
+    if not write_rows(model, columns, [row], keep_user=keep_user):
+        stored = model.objects.using(alias).get(pk=row["id"])
+        return stored if instance is None else _copy_fields(stored, instance)
+    if keep_user and row.get("user_id") is None:
+        row = {**row, "user_id": getattr(instance, "user_id", None)}
+    if instance is None:
+        return model.from_db(
+            alias, [f.attname for f in model._meta.concrete_fields], [row[f.attname] for f in model._meta.concrete_fields]
+        )
+    return rows.apply_row(instance, row)
+
+
+def _copy_fields(source, target):
+    for f in type(source)._meta.concrete_fields:
+        setattr(target, f.attname, getattr(source, f.attname))
+    return target
+
+
+def save_meeting(payload: Mapping, *, app_id: str, instance: Meeting | None = None) -> Meeting:
+    """Store one meeting payload (an API answer) and return its row."""
+    row = rows.meeting_row(payload, app_id=app_id, now=timezone.now())
+    return _save_one(Meeting, rows.MEETING_COLUMNS, row, instance)
+
+
+def save_participant(
+    meeting: Meeting, payload: Mapping, *, user_id: Any = None, instance: Participant | None = None
+) -> Participant:
+    """Store one participant payload (an API answer) and return its row."""
+    row = rows.participant_row(payload, meeting_id=meeting.pk, now=timezone.now(), user_id=user_id)
+    participant = _save_one(Participant, rows.PARTICIPANT_COLUMNS, row, instance, keep_user=True)
+    participant.meeting = meeting
+    return participant
+
+
+# -- pages, for the walks ----------------------------------------------------------------------
+
+
+@dataclass
+class UpsertResult:
+    """What one page's upsert did. ``seen`` is every id the page carried, bad items included
+    (they exist remotely: nothing may delete or flag them); ``rejected`` says why each bad
+    item was skipped."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    rejected: list[str] = field(default_factory=list)
+    seen: set = field(default_factory=set)
+
+
+def _build_page(payloads: Iterable[Any], kind: str, build: Callable[[Any], dict], result: UpsertResult) -> dict:
+    """Rows by id, one per id (the newest when a page repeats an item); bad items rejected."""
+    built: dict[uuid.UUID, dict] = {}
+    for index, payload in enumerate(payloads):
+        try:
+            pk = rows.payload_id(payload, kind)
+        except InvalidResponse as exc:
+            result.rejected.append(f"item {index}: {exc.message}")
+            continue
+        result.seen.add(pk)
+        try:
+            row = build(payload)
+        except InvalidResponse as exc:
+            result.rejected.append(exc.message)
+            continue
+        previous = built.get(pk)
+        if previous is None or rows.newer_or_equal(row, previous):
+            built[pk] = row
+    return built
+
+
+def _upsert_page(model, columns, kind: str, payloads, build, *, keep_user: bool = False) -> UpsertResult:
+    """Store a page: one SELECT of what is stored, at most one upsert (per parameter limit).
+
+    A row is written when it is new, when its payload differs from the stored one, or (for a
+    meeting) when it was flagged missing; a payload older than the stored row is counted
+    ``stale`` and skipped. Bad items are rejected one by one and the rest is stored.
+    """
+    result = UpsertResult()
+    built = _build_page(payloads, kind, build, result)
+    extra = "missing_since" if model is Meeting else "pk"
+    stored: dict[uuid.UUID, tuple] = {}
+    for chunk in _chunks(list(built), IDS_PER_QUERY):
+        for pk, updated_at, data, other in model.objects.filter(pk__in=chunk).values_list(
+            "pk", "remote_updated_at", "remote_data", extra
+        ):
+            stored[pk] = (updated_at, data, other if model is Meeting else None)
+    to_write = []
+    for pk, row in built.items():
+        if pk not in stored:
+            result.created += 1
+            to_write.append(row)
+            continue
+        stored_at, stored_data, missing_since = stored[pk]
+        if stored_at and row["remote_updated_at"] and row["remote_updated_at"] < stored_at:
+            result.stale += 1
+        elif stored_data == row["remote_data"] and missing_since is None:
+            result.unchanged += 1
+        else:
+            result.updated += 1
+            to_write.append(row)
+    write_rows(model, columns, to_write, keep_user=keep_user)
+    return result
+
+
+def upsert_meeting_page(payloads: Iterable[Any], *, app_id: str) -> UpsertResult:
+    """Store a page of the meetings listing (each item is a whole meeting: nothing merged)."""
+    now = timezone.now()
+    return _upsert_page(
+        Meeting,
+        rows.MEETING_COLUMNS,
+        "meeting",
+        payloads,
+        lambda payload: rows.meeting_row(payload, app_id=app_id, now=now),
+    )
+
+
+def upsert_participant_page(meeting: Meeting, payloads: Iterable[Any]) -> UpsertResult:
+    """Store a page of one meeting's participants (their site users are kept)."""
+    now = timezone.now()
+    return _upsert_page(
+        Participant,
+        rows.PARTICIPANT_COLUMNS,
+        "participant",
+        payloads,
+        lambda payload: rows.participant_row(payload, meeting_id=meeting.pk, now=now),
+        keep_user=True,
+    )
+
+
+def participants_not_seen(meeting: Meeting, seen: set, *, walk_started: datetime) -> list:
+    """Ids of the meeting's local participants a walk did not see (rows older than the walk)."""
+    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list("pk", flat=True)
+    return [pk for pk in local.iterator(chunk_size=2000) if pk not in seen]
+
+
+def delete_participants(ids: list, *, walk_started: datetime) -> int:
+    """Delete these participants unless they were written after the walk began."""
+    if not ids:
+        return 0
+    removed = 0
+    with transaction.atomic(using=router.db_for_write(Participant)):
+        for chunk in _chunks(ids, IDS_PER_QUERY):
+            removed += Participant.objects.filter(pk__in=chunk, synced_at__lt=walk_started).delete()[0]
+    return removed
+
+
+def meetings_not_seen(seen: set, *, app_id: str, walk_started: datetime) -> list:
+    """Ids of this app's unflagged local meetings a walk did not see (rows older than the walk)."""
+    local = Meeting.objects.filter(app_id=app_id, missing_since__isnull=True, synced_at__lt=walk_started)
+    return [pk for pk in local.values_list("pk", flat=True).iterator(chunk_size=2000) if pk not in seen]
+
+
+def flag_meetings_missing(ids: list, *, walk_started: datetime) -> int:
+    """Mark these meetings missing remotely unless they were written after the walk began."""
+    if not ids:
+        return 0
+    flagged = 0
+    now = timezone.now()
+    with transaction.atomic(using=router.db_for_write(Meeting)):
+        for chunk in _chunks(ids, IDS_PER_QUERY):
+            flagged += Meeting.objects.filter(
+                pk__in=chunk, missing_since__isnull=True, synced_at__lt=walk_started
+            ).update(missing_since=now)
+    return flagged
+
+
+# -- joins -----------------------------------------------------------------------------------
+
+
+def join_lock_key(meeting_id, custom_participant_id: str) -> int:
+    """The advisory lock key of (meeting, person): 64 bits of a hash of both.
+
+    A meeting id given as text is read as a UUID first, so every spelling of one id locks the
+    same meeting.
+    """
+    try:
+        meeting_id = meeting_id if isinstance(meeting_id, uuid.UUID) else uuid.UUID(str(meeting_id))
+    except ValueError:
+        pass
+    digest = hashlib.blake2b(f"{meeting_id}:{custom_participant_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def join_lock(meeting_id, custom_participant_id: str) -> Iterator[None]:
+    """Serialise the joins of one person to one meeting, for the block's duration.
+
+    On PostgreSQL: a transaction around the block holding a transaction-scoped advisory lock
+    (released at commit). Every query after the lock statement sees what the previous holder
+    committed (READ COMMITTED takes a snapshot per statement). Elsewhere no transaction is
+    held open across the join's HTTP call (SQLite would block every other writer): the
+    unique (meeting, user) constraint settles a race, and the loser undoes its remote add.
+    """
+    alias = router.db_for_write(Participant)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [join_lock_key(meeting_id, custom_participant_id)])
+        yield
+
+
+_MEETING_FIELDS = [f.attname for f in Meeting._meta.concrete_fields]
+_PARTICIPANT_FIELDS = [f.attname for f in Participant._meta.concrete_fields]
+
+
+def find_join(meetings, meeting_id, *, user_id, custom_participant_id: str) -> tuple[Meeting, Participant | None]:
+    """The meeting and this person's participant in it, in one query.
+
+    The participant is the one linked to the site user, else an unclaimed one (no site user)
+    with the person's custom participant id; a participant linked to another user is never
+    this person's. ``Meeting.DoesNotExist`` when ``meetings`` has no such meeting.
+    """
+    try:
+        pk = meeting_id if isinstance(meeting_id, uuid.UUID) else uuid.UUID(str(meeting_id))
+    except ValueError:
+        raise Meeting.DoesNotExist(f"no joinable meeting {str(meeting_id)[:40]!r}") from None
+    condition = Q(participants__custom_participant_id=custom_participant_id, participants__user__isnull=True)
+    if user_id is not None:
+        condition |= Q(participants__user=user_id)
+    found = (
+        meetings.filter(pk=pk)
+        .annotate(mine=FilteredRelation("participants", condition=condition))
+        .order_by(F("mine__user").asc(nulls_last=True), "mine__remote_created_at", "mine__id")
+        .values_list(*_MEETING_FIELDS, *[f"mine__{name}" for name in _PARTICIPANT_FIELDS])[:1]
+    )
+    row = next(iter(found), None)
+    if row is None:
+        raise Meeting.DoesNotExist(f"no joinable meeting {pk}")
+    meeting = Meeting.from_db(found.db, _MEETING_FIELDS, row[: len(_MEETING_FIELDS)])
+    mine = row[len(_MEETING_FIELDS) :]
+    if mine[0] is None:
+        return meeting, None
+    participant = Participant.from_db(found.db, _PARTICIPANT_FIELDS, mine)
+    participant.meeting = meeting
+    return meeting, participant
