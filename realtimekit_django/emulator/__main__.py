@@ -47,7 +47,9 @@ def _time_scale(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0 (emulated seconds per real second), not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a number above 0 (emulated seconds per real second), not {text!r}"
+        )
     return value
 
 

@@ -12,6 +12,15 @@ request of that token until the lockout ends are refused (429), and refused requ
 extend the lockout. When the lockout ends, every request counted before it has left the window
 too, so the token starts again with its whole quota.
 
+Headers: ``ratelimit: "default";r=<remaining>;t=<reset>`` and ``ratelimit-policy:
+"default";q=<quota>;w=<window>`` on every answer to an authorised request, ``retry-after`` on a
+refusal. ``t`` is the cautious reading of Cloudflare's "time the next window resets": the whole
+seconds until the token's *full* quota is back, which under a sliding log is one window after its
+newest counted request (so ``t = w`` on an allowed request, and the lockout's end on a refused
+one). ``r`` is a floor until then: it grows as older requests leave the window, never shrinks
+unless requests are made. A client that reads the pair as a fixed window is therefore never led
+to overspend.
+
 :meth:`RateLimit.check` takes the time as an argument: the emulator passes its clock's time, so
 a test that advances the clock moves the windows with it.
 """
@@ -62,7 +71,9 @@ def _positive_int(value: object, what: str) -> int:
 
 def parse_rate_limit(text: str) -> tuple[int, int]:
     """``"1200/300"`` → ``(1200, 300)``; anything else is a ValueError saying what is expected."""
-    expected = f"rate limit must be REQUESTS/SECONDS, two whole numbers above 0 such as 1200/300, not {text!r}"
+    expected = (
+        f"rate limit must be REQUESTS/SECONDS, two whole numbers above 0 such as 1200/300, not {text!r}"
+    )
     match = _RATE_LIMIT_TEXT.fullmatch(text.strip())
     if match is None:
         raise ValueError(expected)
@@ -95,16 +106,15 @@ class RateLimit:
         self.lockouts = 0
         self.refused = 0
         self._windows: dict[str, _Window] = {}
-        self._latest = -math.inf
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never shows a token
-        return f"<RateLimit {self.requests}/{self.seconds}s tokens={len(self._windows)} lockouts={self.lockouts}>"
+        tokens, lockouts = len(self._windows), self.lockouts
+        return f"<RateLimit {self.requests}/{self.seconds}s tokens={tokens} lockouts={lockouts}>"
 
     def check(self, token: str, now: float) -> RateDecision:
         """Count one request of ``token`` at ``now`` (epoch seconds) and say whether it passes."""
         with self._lock:
-            now = self._latest = max(now, self._latest)  # a clock swapped for an earlier one
             window = self._windows.setdefault(token, _Window())
             if now < window.locked_until:
                 return self._refuse(window, now)
@@ -116,7 +126,8 @@ class RateLimit:
                 self.lockouts += 1
                 return self._refuse(window, now)
             log.append(now)
-            return self._decision(True, self.requests - len(log), self._until(log[-1] + self.seconds, now))
+            # The full quota is back when this request, the newest, leaves the window.
+            return self._decision(True, self.requests - len(log), self.seconds)
 
     def clear(self) -> None:
         """Forget every window and lockout (the counters too)."""
@@ -130,7 +141,9 @@ class RateLimit:
         wait = self._until(window.locked_until, now)
         return self._decision(False, 0, wait, retry_after=wait)
 
-    def _decision(self, allowed: bool, remaining: int, reset: int, retry_after: int | None = None) -> RateDecision:
+    def _decision(
+        self, allowed: bool, remaining: int, reset: int, retry_after: int | None = None
+    ) -> RateDecision:
         return RateDecision(allowed, remaining, reset, retry_after, self.requests, self.seconds)
 
     @staticmethod
