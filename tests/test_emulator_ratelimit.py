@@ -322,3 +322,26 @@ def test_cli_runs_a_scaled_clock():
     assert process.returncode == 0
     assert "time scale: 1e+08 emulated seconds per real second" in err
     assert TOKEN not in out + err
+
+
+# ---------------------------------------------------------------------------- the documented example
+
+
+@pytest.mark.django_db
+def test_the_documented_lockout_example(realtimekit_emulator):
+    """docs/emulator.md's example, as written there."""
+    from realtimekit_django import services
+    from realtimekit_django.exceptions import RateLimited
+
+    realtimekit_emulator.clock = ManualClock()
+    realtimekit_emulator.set_rate_limit((5, 300))
+    meeting = services.create_meeting(title="Standup")
+    for _ in range(4):
+        services.refresh_meeting(meeting)
+    with pytest.raises(RateLimited):
+        services.refresh_meeting(meeting)
+    assert realtimekit_emulator.rate_limit.lockouts == 1
+
+    realtimekit_emulator.clock.advance(300)
+    services.refresh_meeting(meeting)
+    assert len(realtimekit_emulator.requests) == 7
