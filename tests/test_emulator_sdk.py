@@ -1,7 +1,12 @@
 """The official ``cloudflare`` SDK, pointed at the emulator over loopback, completes all eleven
-operations: proof that the emulator speaks the SDK's dialect (paths, bodies, response shapes)."""
+operations: proof that the emulator speaks the SDK's dialect (paths, bodies, response shapes),
+its errors and its rate limit included."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import cloudflare
 import pytest
@@ -173,3 +178,37 @@ def test_sdk_retries_recover_from_injected_faults(base_url, emulator):
         result = sdk.realtime_kit.meetings.get(**IDS)
     assert result.success is True
     assert [r.method for r in emulator.requests] == ["GET", "GET", "GET"]
+
+
+@pytest.fixture
+def limited_cli_base_url():
+    """The emulator CLI on a free loopback port with Cloudflare's limit at 2 requests per 300 s."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realtimekit_django.emulator", "--port", "0", "--rate-limit", "2/300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "REALTIMEKIT_API_TOKEN": TOKEN},
+    )
+    try:
+        yield process.stdout.readline().strip().rsplit(" ", 1)[1]
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert "rate limit: 2 requests per 300 s per API token" in err and TOKEN not in err
+
+
+def test_the_emulated_rate_limit_is_the_sdks_rate_limit_error(limited_cli_base_url):
+    with Cloudflare(api_token=TOKEN, base_url=limited_cli_base_url, max_retries=0) as sdk:
+        meetings = sdk.realtime_kit.meetings
+        first = meetings.with_raw_response.get(**IDS)
+        assert first.headers["ratelimit"] == '"default";r=1;t=300'
+        assert first.headers["ratelimit-policy"] == '"default";q=2;w=300'
+        assert meetings.get(**IDS).success is True
+        with pytest.raises(cloudflare.RateLimitError) as caught:
+            meetings.get(**IDS)
+    response = caught.value.response
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "300"
+    assert response.headers["ratelimit"] == '"default";r=0;t=300'
+    assert caught.value.body["error"]["code"] == 429

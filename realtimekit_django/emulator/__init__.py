@@ -1,7 +1,8 @@
 """An in-memory Cloudflare RealtimeKit server, for tests and the demo.
 
 * :class:`Emulator`: the state and the request router (``Emulator.handle``), with Python helpers
-  to seed and inspect it, a request log, hooks and :class:`Faults`.
+  to seed and inspect it, a request log, hooks, :class:`Faults`, Cloudflare's rate limit
+  (:class:`RateLimit`) and a clock tests can drive (:class:`ManualClock`, :class:`ScaledClock`).
 * :func:`make_wsgi_app` / :func:`serve`: the emulator over HTTP (the official SDK works against it
   with ``base_url=server.base_url``).
 * :func:`realtimekit_django.emulator.responses_adapter.mock_requests`: ``requests`` calls routed
@@ -9,17 +10,24 @@
 * ``python -m realtimekit_django.emulator``: the CLI.
 """
 
+from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .core import DEFAULT_APP_ID, Emulator, EmulatorResponse, RequestRecord, decode_token
 from .faults import ConnectionDropped, Faults
+from .ratelimit import RateLimit
 from .wsgi import make_wsgi_app, serve
 
 __all__ = [
     "DEFAULT_APP_ID",
+    "Clock",
     "ConnectionDropped",
     "Emulator",
     "EmulatorResponse",
     "Faults",
+    "ManualClock",
+    "RateLimit",
     "RequestRecord",
+    "ScaledClock",
+    "SystemClock",
     "decode_token",
     "make_wsgi_app",
     "serve",

@@ -13,8 +13,10 @@ import signal
 import sys
 import threading
 
+from .clock import Clock, ScaledClock, SystemClock
 from .core import Emulator
 from .faults import Faults
+from .ratelimit import parse_rate_limit
 from .wsgi import serve
 
 
@@ -30,6 +32,29 @@ def _non_negative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must be at least 0")
     return value
+
+
+def _rate_limit(text: str) -> tuple[int, int]:
+    try:
+        return parse_rate_limit(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number above 0 (emulated seconds per real second), not {text!r}"
+        )
+    return value
+
+
+def _clock(time_scale: float) -> Clock:
+    return SystemClock() if time_scale == 1 else ScaledClock(time_scale)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit-burst", type=int, default=0, help="the first N requests get 429")
     parser.add_argument("--retry-after", type=_non_negative, default=1, help="retry-after of 429 answers")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=None,
+        metavar="REQUESTS/SECONDS",
+        help="Cloudflare's limit per API token, such as 1200/300 (default: no limit)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="N",
+        help="emulated seconds per real second (default 1): timestamps, token expiry, rate windows",
+    )
     return parser
 
 
@@ -67,11 +106,20 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     emulator = Emulator(
-        api_token=token, default_app_id=args.app_id, state_file=args.state_file, faults=faults
+        api_token=token,
+        default_app_id=args.app_id,
+        state_file=args.state_file,
+        faults=faults,
+        rate_limit=args.rate_limit,
+        clock=_clock(args.time_scale),
     )
     server, thread = serve(emulator, args.host, args.port)
     if token is None:
         print("warning: no API token given; any bearer token is accepted", file=sys.stderr)
+    if args.rate_limit is not None:
+        print("rate limit: {} requests per {} s per API token".format(*args.rate_limit), file=sys.stderr)
+    if args.time_scale != 1:
+        print(f"time scale: {args.time_scale:g} emulated seconds per real second", file=sys.stderr)
     print(f"RealtimeKit emulator listening on http://{args.host}:{server.port}/client/v4", flush=True)
 
     stop = threading.Event()

@@ -25,6 +25,9 @@ Choices where the real API is undocumented:
   moves on by 1 ms when it has to).
 * Write-only storage secrets are kept apart (see :meth:`Emulator.received_storage_secrets`),
   never echoed and never written to the state file.
+
+Time comes from ``Emulator.clock`` (see ``clock.py``) and Cloudflare's rate limit, when on, from
+``ratelimit.py``; neither is kept in the state file.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from .clock import Clock, SystemClock
 from .faults import ConnectionDropped, Faults, documented_error
+from .ratelimit import RateDecision, RateLimit
 
 __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord", "DEFAULT_APP_ID"]
 
@@ -105,16 +110,17 @@ class _ApiError(Exception):
         super().__init__(message)
 
 
-class _Clock:
+class _Timestamps:
     """UTC timestamps with millisecond precision that strictly increase, call after call."""
 
     def __init__(self) -> None:
         self._last_ms = 0
         self._lock = threading.Lock()
 
-    def now(self) -> str:
+    def next(self, seconds: float) -> str:
+        """The timestamp for ``seconds`` (epoch), moved on past the last one handed out."""
         with self._lock:
-            ms = max(int(time.time() * 1000), self._last_ms + 1)
+            ms = max(int(seconds * 1000), self._last_ms + 1)
             self._last_ms = ms
         return format_timestamp(ms)
 
@@ -171,7 +177,11 @@ class Emulator:
     header is still required). ``default_app_id``: the app the Python helpers use when not told;
     None means "the only app used so far, else ``emulator-app``". ``state_file``: a JSON file
     loaded at start (if it exists) and rewritten atomically after every change. ``faults``: a
-    :class:`Faults` (one is made, with ``seed``, if not given).
+    :class:`Faults` (one is made, with ``seed``, if not given). ``rate_limit``: ``(requests,
+    seconds)`` per API token, as Cloudflare enforces it (see :meth:`set_rate_limit`); off by
+    default. ``clock``: what every timestamp, token lifetime and rate-limit window reads (a
+    :class:`~realtimekit_django.emulator.clock.Clock`; the wall clock by default). Both can be
+    changed later: ``set_rate_limit(...)``, ``emulator.clock = ManualClock()``.
     """
 
     def __init__(
@@ -182,13 +192,18 @@ class Emulator:
         state_file: str | os.PathLike | None = None,
         faults: Faults | None = None,
         seed: int | None = None,
+        rate_limit: tuple[int, int] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._api_token = api_token
         self.default_app_id = default_app_id
         self.state_file = Path(state_file) if state_file is not None else None
         self.faults = faults if faults is not None else Faults(seed=seed)
         self._lock = threading.RLock()
-        self._clock = _Clock()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._timestamps = _Timestamps()
+        self.rate_limit: RateLimit | None = None
+        self.set_rate_limit(rate_limit)
         self._hooks: list[Callable[[RequestRecord], Any]] = []
         self._init_state()
         if self.state_file is not None and self.state_file.exists():
@@ -211,13 +226,33 @@ class Emulator:
         self.requests: list[RequestRecord] = []
 
     def reset(self) -> None:
-        """Forget everything: meetings, participants, secrets, tokens, the request log, hooks and
-        faults. With a state file, the (now empty) state is written to it."""
+        """Forget everything: meetings, participants, secrets, tokens, the request log, hooks,
+        faults and rate-limit windows (the limit itself stays on). With a state file, the (now
+        empty) state is written to it."""
         with self._lock:
             self._init_state()
             self._hooks.clear()
             self.faults.clear()
+            if self.rate_limit is not None:
+                self.rate_limit.clear()
             self._save_state()
+
+    def set_rate_limit(self, rate_limit: tuple[int, int] | None) -> None:
+        """Limit every API token to ``(requests, seconds)`` from now on, or lift the limit (None).
+
+        Over the quota, every request of that token is answered 429 with ``retry-after`` until a
+        lockout of ``seconds`` ends; while the limit is on, every answer to an authorised request
+        carries ``ratelimit`` and ``ratelimit-policy``. See :mod:`.ratelimit` for the window.
+        """
+        if rate_limit is None:
+            self.rate_limit = None
+            return
+        if not isinstance(rate_limit, (tuple, list)) or len(rate_limit) != 2:
+            raise ValueError(f"rate_limit must be (requests, seconds) or None, not {rate_limit!r}")
+        self.rate_limit = RateLimit(*rate_limit)
+
+    def _now(self) -> str:
+        return self._timestamps.next(self.clock.time())
 
     def _app(self, app_id: str) -> dict[str, dict]:
         if app_id not in self._apps_seen:
@@ -272,7 +307,7 @@ class Emulator:
             for people in state["participants"].values():
                 stamps.extend(person["updated_at"] for person in people.values())
         if stamps:
-            self._clock.advance_past(max(stamps, key=parse_timestamp))
+            self._timestamps.advance_past(max(stamps, key=parse_timestamp))
 
     # ---------------------------------------------------------------- helpers
 
@@ -323,7 +358,7 @@ class Emulator:
         return person
 
     def _issue_token(self, app_id: str, meeting_id: str, participant_id: str) -> str:
-        iat = int(time.time())
+        iat = int(self.clock.time())
         header = {"alg": "RS256", "typ": "JWT"}
         payload = {
             "meetingId": meeting_id,
@@ -387,7 +422,7 @@ class Emulator:
 
     def _create_meeting(self, app_id: str, body: dict, overrides: dict | None = None) -> dict:
         validated = _schema().validate_meeting(body, mode="create")
-        now = self._clock.now()
+        now = self._now()
         meeting = {"id": str(uuid.uuid4()), "created_at": now, "updated_at": now, **MEETING_DEFAULTS}
         meeting.update(validated)
         meeting.update(overrides or {})
@@ -412,7 +447,7 @@ class Emulator:
         for key, value in validated.items():
             if key not in _READ_ONLY_MEETING_KEYS:
                 meeting[key] = value
-        meeting["updated_at"] = self._clock.now()
+        meeting["updated_at"] = self._now()
         self._take_secrets(meeting_id, validated)
         stored = self._public_meeting(meeting)
         self._apps[owner]["meetings"][meeting_id] = stored
@@ -428,7 +463,7 @@ class Emulator:
     def _add_participant(self, app_id: str | None, meeting_id: str, body: dict) -> dict:
         owner, _ = self._find_meeting(meeting_id, app_id)
         validated = _schema().validate_participant(body, mode="add")
-        now = self._clock.now()
+        now = self._now()
         person = {
             "id": str(uuid.uuid4()),
             "created_at": now,
@@ -447,7 +482,7 @@ class Emulator:
         for key in ("name", "picture", "preset_name"):
             if key in validated:
                 person[key] = validated[key]
-        person["updated_at"] = self._clock.now()
+        person["updated_at"] = self._now()
         owner = self._meeting_app[meeting_id]
         return {**copy.deepcopy(person), "token": self._issue_token(owner, meeting_id, participant_id)}
 
@@ -476,7 +511,7 @@ class Emulator:
         with self._lock:
             meeting = self._create_meeting(self._resolve_app_id(app_id), fields, overrides)
             if "updated_at" in overrides:
-                self._clock.advance_past(overrides["updated_at"])
+                self._timestamps.advance_past(overrides["updated_at"])
             self._save_state()
             return meeting
 
@@ -529,7 +564,7 @@ class Emulator:
         participant not deleted and its meeting ACTIVE."""
         with self._lock:
             claims = self._tokens.get(token)
-            if claims is None or claims["exp"] <= time.time():
+            if claims is None or claims["exp"] <= self.clock.time():
                 return False
             meeting_id = claims["meetingId"]
             app = self._apps.get(claims["app_id"], {"meetings": {}, "participants": {}})
@@ -567,7 +602,11 @@ class Emulator:
         body: bytes | str | None = b"",
         headers: dict[str, str] | None = None,
     ) -> EmulatorResponse:
-        """Answer one HTTP request. Raises :class:`ConnectionDropped` when a fault drops it."""
+        """Answer one HTTP request. Raises :class:`ConnectionDropped` when a fault drops it.
+
+        A request meets, in order: the hooks, the latency fault, the rate limit (an authorised
+        request refused by it meets no other fault), the other faults, then routing.
+        """
         method = method.upper()
         query = dict(query or {})
         raw = body.encode() if isinstance(body, str) else (body or b"")
@@ -579,13 +618,38 @@ class Emulator:
         for hook in list(self._hooks):
             hook(record)
         if self.faults.latency:
-            time.sleep(self.faults.latency)
+            time.sleep(self.faults.latency)  # real seconds: latency slows the caller, whatever the clock
+        token = self._authorized_token(headers or {})
+        decision = self._rate_decision(token)
+        if decision is not None and not decision.allowed:
+            return _rate_limited(decision)
+        response = self._answer(method, split, query, parsed, json_error, token)
+        if decision is not None:
+            response.headers.update(decision.headers())
+        return response
+
+    def _rate_decision(self, token: str | None) -> RateDecision | None:
+        """The rate limit's verdict on one request of ``token`` (None: no limit, or no token)."""
+        limit = self.rate_limit
+        if limit is None or token is None:
+            return None
+        return limit.check(token, self.clock.time())
+
+    def _answer(
+        self,
+        method: str,
+        split: tuple[str, str, list[str]] | None,
+        query: dict[str, str],
+        parsed: Any,
+        json_error: bool,
+        token: str | None,
+    ) -> EmulatorResponse:
         fault = self.faults.decide()  # may raise ConnectionDropped
         if fault is not None:
             return EmulatorResponse(fault.status, dict(fault.headers), fault.body)
         if split is None:
             return _error(404, "Not found")
-        if not self._authorized(headers or {}):
+        if token is None:
             return _error(401, "Unauthorized")
         _, app_id, route = split
         try:
@@ -602,14 +666,16 @@ class Emulator:
         except _validation_error_type() as err:
             return _error(400, str(err))
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
+    def _authorized_token(self, headers: dict[str, str]) -> str | None:
+        """The request's bearer token if it is accepted, else None (the answer will be 401)."""
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return False
-        if self._api_token is None:
-            return True
-        return secrets.compare_digest(token.strip().encode(), self._api_token.encode())
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        if self._api_token is None or secrets.compare_digest(token.encode(), self._api_token.encode()):
+            return token
+        return None
 
     def _route(self, method: str, app_id: str, route: list[str], query: dict, body: Any) -> EmulatorResponse:
         def need_object() -> dict:
@@ -731,3 +797,9 @@ def _ok(data: Any, *, status: int = 200, paging: dict | None = None) -> Emulator
 
 def _error(status: int, message: str | None) -> EmulatorResponse:
     return _json_response(status, documented_error(status, message))
+
+
+def _rate_limited(decision: RateDecision) -> EmulatorResponse:
+    """The limit's 429, in the API's documented error shape, with Cloudflare's headers."""
+    message = f"Rate limit exceeded: {decision.quota} requests per {decision.window} seconds; retry later"
+    return _json_response(429, documented_error(429, message), decision.headers())

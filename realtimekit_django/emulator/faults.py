@@ -8,8 +8,10 @@ Every knob is a plain attribute so tests can flip it between two calls::
 
 The order in which a request meets the faults is fixed, so a test can reason about it:
 ``latency`` (always), then the ``fail_next`` queue, then ``rate_limit_burst``, then
-``drop_rate``, then ``error_rate``. Random choices use one ``random.Random`` seeded with
-``seed``, so a run with a seed is reproducible.
+``drop_rate``, then ``error_rate``. When the emulator's rate limit is on
+(``Emulator.set_rate_limit``), it is checked after ``latency``: a request it refuses meets no
+other fault. Random choices use one ``random.Random`` seeded with ``seed``, so a run with a seed
+is reproducible.
 """
 
 from __future__ import annotations
