@@ -80,34 +80,23 @@ def _statements(captured) -> list[str]:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_join_query_bounds_hold_on_postgresql_with_the_lock(realtimekit_emulator, django_user_model):
-    """First join = one SELECT (lock, meeting and participant), INSERT; a rejoin = that SELECT.
-
-    The lock is taken inside ``realtimekit_join_participant``, in the statement that reads the
-    participant, so it costs no round trip of its own."""
+    """A join = the lock (a statement of its own), the meeting with the person's participant,
+    and the upsert of what the API answered: for a first join and a rejoin alike."""
     from django.test.utils import CaptureQueriesContext
 
     meeting = services.create_meeting(title="Counted")
-    user = django_user_model.objects.create_user("counted")
-    with CaptureQueriesContext(connection) as first_join:
-        first = services.issue_join_token(meeting.pk, user)
-    with CaptureQueriesContext(connection) as rejoin:
-        again = services.issue_join_token(meeting.pk, user)
-    first_sql, rejoin_sql = _statements(first_join), _statements(rejoin)
-    assert len(first_sql) == 2 and first_sql[1].startswith("INSERT"), first_sql
-    assert len(rejoin_sql) == 1, rejoin_sql
-    for lookup in (first_sql[0], rejoin_sql[0]):
-        assert "realtimekit_join_participant" in lookup and "pg_advisory_xact_lock" not in lookup
-    assert again.participant.pk == first.participant.pk
-    assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
-    # Given a Meeting, the same: the function alone, then the INSERT for a first join.
-    other = django_user_model.objects.create_user("counted-too")
-    with CaptureQueriesContext(connection) as first_join:
-        services.issue_join_token(meeting, other)
-    with CaptureQueriesContext(connection) as rejoin:
-        services.issue_join_token(meeting, other)
-    first_sql, rejoin_sql = _statements(first_join), _statements(rejoin)
-    assert len(first_sql) == 2 and first_sql[1].startswith("INSERT"), first_sql
-    assert len(rejoin_sql) == 1 and "realtimekit_join_participant" in rejoin_sql[0], rejoin_sql
+    for given in (meeting.pk, meeting):
+        user = django_user_model.objects.create_user(f"counted-{type(given).__name__}")
+        with CaptureQueriesContext(connection) as first_join:
+            first = services.issue_join_token(given, user)
+        with CaptureQueriesContext(connection) as rejoin:
+            again = services.issue_join_token(given, user)
+        for sql in (_statements(first_join), _statements(rejoin)):
+            assert len(sql) == 3, sql
+            assert sql[0].startswith("SELECT pg_advisory_xact_lock")
+            assert "LEFT OUTER JOIN" in sql[1] and sql[2].startswith("INSERT")
+        assert again.participant.pk == first.participant.pk
+    assert len(realtimekit_emulator.participants(str(meeting.pk))) == 2
 
 
 def _other_connection():
@@ -201,12 +190,12 @@ def _commit_a_participant_while_holding_the_join_lock(emulator, meeting, user, l
 def test_a_join_that_waited_for_the_lock_sees_the_participant_committed_meanwhile(
     realtimekit_emulator, django_user_model, given
 ):
-    """The join reads its participant only once it holds the lock, with a fresh snapshot: a
-    participant committed by the lock's previous holder is refreshed, not added a second time.
+    """The join reads its participant only once it holds the lock, in a statement of its own: a
+    participant committed by the lock's previous holder is found, not added a second time.
 
-    This is why the lookup goes through the VOLATILE ``realtimekit_join_participant``: one
-    plain SELECT that locked and read would read from the snapshot taken before it waited
-    (see the next test), miss that participant and add another."""
+    This is why the lock is a statement before the lookup: one plain SELECT that locked and
+    read would read from the snapshot taken before it waited (see the next test), miss that
+    participant and add another."""
     from realtimekit_django.models import Meeting
 
     meeting = services.create_meeting(title="Waited")
@@ -222,7 +211,9 @@ def test_a_join_that_waited_for_the_lock_sees_the_participant_committed_meanwhil
         realtimekit_emulator, meeting, user, join
     )
     assert str(joined.participant.pk) == committed_id
-    assert [r.path.rsplit("/", 1)[-1] for r in realtimekit_emulator.requests[before:]] == ["token"]
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in realtimekit_emulator.requests[before:]] == [
+        ("PATCH", committed_id)
+    ]
     assert [p["id"] for p in realtimekit_emulator.participants(str(meeting.pk))] == [committed_id]
     assert Participant.objects.filter(meeting=meeting).count() == 1
 
@@ -232,8 +223,8 @@ def test_a_join_that_waited_for_the_lock_sees_the_participant_committed_meanwhil
 def test_one_plain_select_that_locks_and_reads_misses_what_it_waited_for(
     realtimekit_emulator, django_user_model
 ):
-    """The trap the function avoids (and proof that the test above can fail): in READ
-    COMMITTED one statement reads from the snapshot taken when it started, before its wait."""
+    """The trap a separate lock statement avoids (and proof that the test above can fail): in
+    READ COMMITTED one statement reads from the snapshot taken when it started, before its wait."""
     meeting = services.create_meeting(title="Trap")
     user = django_user_model.objects.create_user("trapped")
 
