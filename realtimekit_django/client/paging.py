@@ -146,13 +146,13 @@ class PageWalk:
     def _finish(self, page_no: int, count: int) -> None:
         """The listing says page ``page_no`` (of ``count`` items) was its last: is that consistent?"""
         total, seen = self.total_count, len(self._ids)
-        if total is not None and seen < total and count < self.per_page:
+        if self.unidentifiable:
+            self._stop(f"{self.unidentifiable} items had no usable id: the walk cannot prove it saw them all")
+        elif total is not None and seen < total and count < self.per_page:
             what = "empty" if not count else f"short ({count} of {self.per_page} items)"
             self._stop(f"page {page_no} was {what} before total_count ({total}) was reached ({seen} seen)")
         elif total is not None and seen != total:
             self._stop(f"the listing reports total_count {total} but the walk saw {seen} distinct items")
-        elif self.unidentifiable:
-            self._stop(f"{self.unidentifiable} items had no usable id: the walk cannot prove it saw them all")
         else:
             self.completed, self.incomplete_reason = True, None
 
