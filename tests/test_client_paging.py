@@ -42,7 +42,9 @@ def answer(mock, ids: list, *, end=None, total=None, paging: dict | None = None)
     """Register one answer of the meetings listing holding ``ids`` (``None`` ids: no id key)."""
     items = [{"id": item_id} if item_id is not None else {"title": "no id"} for item_id in ids]
     if paging is None:
-        paging = {key: value for key, value in (("end_offset", end), ("total_count", total)) if value is not None}
+        paging = {
+            key: value for key, value in (("end_offset", end), ("total_count", total)) if value is not None
+        }
     mock.add("GET", MEETINGS_URL, json={"success": True, "data": items, "paging": paging})
 
 
@@ -93,7 +95,11 @@ def test_a_listing_that_repeats_itself_stops_after_the_second_page(mocked):
     mocked.add(
         "GET",
         MEETINGS_URL,
-        json={"success": True, "data": [{"id": i} for i in ids(0, 100)], "paging": {"end_offset": 100, "total_count": 10_000}},
+        json={
+            "success": True,
+            "data": [{"id": i} for i in ids(0, 100)],
+            "paging": {"end_offset": 100, "total_count": 10_000},
+        },
     )
     client = make_client(max_pages=10_000)
     walk, pages = walk_all(client)
@@ -153,14 +159,20 @@ def test_an_unusable_total_count_is_incomplete_not_a_crash(mocked, bad):
 
 def test_an_incomplete_walk_flags_no_stored_meeting(mocked, db):
     """The reconcile side of a lying listing: 3 meetings stored, an empty listing of 3."""
-    honest = [{"id": i, "title": i, "created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z",
-               "status": "ACTIVE"} for i in ids(0, 3)]  # fmt: skip
-    mocked.add("GET", MEETINGS_URL, json={"success": True, "data": honest, "paging": {"end_offset": 3, "total_count": 3}})
+    stamp = "2024-01-01T00:00:00.000Z"
+    honest = [{"id": i, "status": "ACTIVE", "created_at": stamp, "updated_at": stamp} for i in ids(0, 3)]
+    mocked.add(
+        "GET",
+        MEETINGS_URL,
+        json={"success": True, "data": honest, "paging": {"end_offset": 3, "total_count": 3}},
+    )
     client = make_client()
     assert reconcile.reconcile_meetings(client=client).completed is True
     assert Meeting.objects.count() == 3
 
-    mocked.replace("GET", MEETINGS_URL, json={"success": True, "data": [], "paging": {"end_offset": 0, "total_count": 3}})
+    mocked.replace(
+        "GET", MEETINGS_URL, json={"success": True, "data": [], "paging": {"end_offset": 0, "total_count": 3}}
+    )
     report = reconcile.reconcile_meetings(client=client)
     assert report.completed is False and report.flagged == 0
     assert not Meeting.objects.filter(missing_since__isnull=False).exists()
@@ -191,7 +203,10 @@ def test_a_walk_not_yet_finished_says_so(mocked):
     answer(mocked, ids(0, 2), end=2, total=4)
     walk = make_client().meetings.walk_meetings(per_page=2)
     next(iter(walk))
-    assert walk.completed is False and walk.incomplete_reason == "the walk has not reached the end of the listing"
+    assert (
+        walk.completed is False
+        and walk.incomplete_reason == "the walk has not reached the end of the listing"
+    )
 
 
 # --- per_page outside 1..100 is refused before any request --------------------------------

@@ -133,7 +133,9 @@ def test_no_secret_in_logs_exceptions_or_reprs(server, emulator, debug_logs, cap
     sleeps: list[float] = []
     client = RealtimeKitClient(ACCOUNT, APP, TOKEN, server.base_url, max_retries=2, sleep=sleeps.append)
     sent_requests: list = []
-    client.after_attempt.append(lambda method, path, response: response and sent_requests.append(response.request))
+    client.after_attempt.append(
+        lambda method, path, response: response and sent_requests.append(response.request)
+    )
     errors, tokens = _run_session(client, emulator)
 
     wrong = RealtimeKitClient(ACCOUNT, APP, WRONG_TOKEN, server.base_url, max_retries=1, sleep=sleeps.append)

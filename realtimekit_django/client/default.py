@@ -42,7 +42,10 @@ def _build(config: RealtimeKitSettings, base_url: str | None = None) -> Realtime
 def get_client() -> RealtimeKitClient:
     """The client built from ``settings.REALTIMEKIT``, one per thread (a Session each)."""
     config = get_settings()
-    if getattr(_local, "built_from", None) is not config or getattr(_local, "generation", None) != _generation:
+    if (
+        getattr(_local, "built_from", None) is not config
+        or getattr(_local, "generation", None) != _generation
+    ):
         _local.client = _build(config)
         _local.built_from, _local.generation = config, _generation
     return _local.client
@@ -52,4 +55,3 @@ def reset_default_client() -> None:
     """Make every thread build a fresh client next time (after a settings change)."""
     global _generation
     _generation += 1
-

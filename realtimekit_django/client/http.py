@@ -341,7 +341,9 @@ class RealtimeKitClient:
                     return self._parse_success(method, full_path, response)
                 error = self._api_error(method, full_path, response)
                 following = retry.after_response(method, url, response)
-                self._log_failure(f"{method} {full_path} -> {response.status_code}", error, attempt, following)
+                self._log_failure(
+                    f"{method} {full_path} -> {response.status_code}", error, attempt, following
+                )
                 if following is None:
                     raise error
             retry, wait = following
@@ -372,11 +374,15 @@ class RealtimeKitClient:
         logger.warning("%s: %s (attempt %s%s)", what, error.message, attempt, then)
 
     @staticmethod
-    def _transport_error(method: str, path: str, exc: requests.exceptions.RequestException) -> RealtimeKitError:
+    def _transport_error(
+        method: str, path: str, exc: requests.exceptions.RequestException
+    ) -> RealtimeKitError:
         """The package error for a ``requests`` failure."""
         if isinstance(exc, requests.exceptions.Timeout):
             phase = (
-                "connecting" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for the answer"
+                "connecting"
+                if isinstance(exc, requests.exceptions.ConnectTimeout)
+                else "waiting for the answer"
             )
             return Timeout(f"timed out {phase}", method=method, path=path)
         if isinstance(exc, requests.exceptions.ConnectionError):
@@ -416,4 +422,6 @@ class RealtimeKitClient:
 
     def walk(self, fetch: Callable[[int, int], dict], per_page: int | None = None) -> PageWalk:
         """A :class:`PageWalk` over ``fetch(page_no, per_page)``; refuses a bad ``per_page`` now."""
-        return PageWalk(fetch=fetch, per_page=self.page_size if per_page is None else per_page, max_pages=self.max_pages)
+        return PageWalk(
+            fetch=fetch, per_page=self.page_size if per_page is None else per_page, max_pages=self.max_pages
+        )

@@ -170,7 +170,9 @@ class MeetingsResource:
         unknown = sorted(set(filters) - set(MEETING_FILTERS))
         if unknown:
             known = ", ".join(MEETING_FILTERS)
-            raise ValidationError([(name, f"is not a meeting listing filter (known: {known})") for name in unknown])
+            raise ValidationError(
+                [(name, f"is not a meeting listing filter (known: {known})") for name in unknown]
+            )
         schema.validate_listing_params(**filters)
         return self._client.walk(
             lambda page_no, size: self.get(page_no=page_no, per_page=size, **filters), per_page
