@@ -315,7 +315,7 @@ class RealtimeKitClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, Any] | Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         json: Any = None,
     ) -> dict:
         """Send one API call (with retries) and return its success envelope.

@@ -85,12 +85,12 @@ class PageWalk:
     items_seen: int = 0
     unidentifiable: int = 0
     total_count: int | None = None
-    _ids: set = field(default_factory=set, repr=False)
+    _ids: set = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.per_page is None:
             raise ValidationError([("per_page", "is required")])
-        schema.validate_listing_params(per_page=self.per_page)
+        self.per_page = schema.validate_listing_params(per_page=self.per_page)["per_page"]
 
     @property
     def distinct_ids(self) -> int:
