@@ -16,6 +16,9 @@ import uuid
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from realtimekit_django import reconcile, schema
 from realtimekit_django.client import PageWalk, RealtimeKitClient, get_client
@@ -300,3 +303,40 @@ def test_full_pages_that_reach_total_count_with_repeated_ids_are_incomplete(mock
     walk, pages = walk_all(make_client())
     assert len(pages) == 3 and walk.completed is False
     assert walk.incomplete_reason == "the listing reports total_count 300 but the walk saw 250 distinct items"
+
+
+# --- any listing at all: a walk never crashes, and never calls a lie complete ---------------
+
+_json_scalars = (
+    st.none() | st.booleans() | st.integers(-5, 400) | st.floats(allow_nan=True) | st.text(max_size=3)
+)
+_items = st.lists(
+    st.one_of(
+        st.builds(lambda n: {"id": str(uuid.UUID(int=n + 1))}, st.integers(0, 40)),
+        _json_scalars,
+        st.dictionaries(st.sampled_from(["id", "title"]), _json_scalars, max_size=2),
+    ),
+    max_size=8,
+)
+_paging = st.dictionaries(st.sampled_from(["start_offset", "end_offset", "total_count"]), _json_scalars)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(pages=st.lists(st.tuples(_items, _paging), min_size=1, max_size=6))
+def test_any_listing_ends_in_a_verdict_never_a_crash(pages):
+    """A complete verdict implies every item had an id and the ids seen number total_count."""
+    answers = iter(pages)
+
+    def fetch(page_no: int, per_page: int) -> dict:
+        items, paging = next(answers, ([], {}))
+        return {"success": True, "data": items, "paging": paging}
+
+    walk = PageWalk(fetch=fetch, per_page=5, max_pages=10)
+    yielded = [page.items for page in walk]
+    assert all(len(items) <= 5 for items in yielded)
+    if walk.completed:
+        assert walk.incomplete_reason is None and walk.unidentifiable == 0
+        assert walk.total_count is None or walk.distinct_ids == walk.total_count
+        assert len(yielded[-1]) < 5 or walk.total_count is not None
+    else:
+        assert walk.incomplete_reason
