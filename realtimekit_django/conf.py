@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from .schema import MAX_PER_PAGE
+
 SETTING_NAME = "REALTIMEKIT"
 API_TOKEN_ENV_VAR = "REALTIMEKIT_API_TOKEN"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -60,7 +62,7 @@ _NON_NEGATIVE_NUMBER_KEYS = ("RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_A
 _INT_KEYS = {
     # key: (minimum, maximum or None)
     "MAX_RETRIES": (0, 10),
-    "PAGE_SIZE": (1, 100),
+    "PAGE_SIZE": (1, MAX_PER_PAGE),
     "MAX_PAGES": (1, None),
     "SYNC_INTERVAL_SECONDS": (1, None),
     "SYNC_LOCK_SECONDS": (1, None),
@@ -212,9 +214,6 @@ def clear_cache(**kwargs: Any) -> None:
     global _cached
     if kwargs.get("setting") in (None, SETTING_NAME):
         _cached = None
-        from . import client  # local import: client depends on conf
-
-        client.reset_default_client()
 
 
 setting_changed.connect(clear_cache, dispatch_uid="realtimekit_django.conf.clear_cache")

@@ -118,7 +118,7 @@ BOUNDS: dict[str, tuple[int, int | None]] = {
 
 MAX_STRING_LENGTH = 10_000
 MAX_KEYWORDS = 1000
-MAX_PER_PAGE = 1000
+MAX_PER_PAGE = 100  # the API's (the emulator clamps to it); conf, the client and the sync command use it
 
 MEETING_MODES = ("create", "update", "replace")
 PARTICIPANT_MODES = ("add", "edit")

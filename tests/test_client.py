@@ -9,9 +9,9 @@ the retry policy (what is repeated, how often, how long it waits); the page walk
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,8 +19,7 @@ import requests
 import responses
 
 from realtimekit_django import __version__
-from realtimekit_django import client as client_module
-from realtimekit_django.client import RealtimeKitClient, RetryPolicy
+from realtimekit_django.client import RealtimeKitClient
 from realtimekit_django.exceptions import (
     APIError,
     AuthenticationError,
@@ -583,7 +582,7 @@ def test_backoff_grows_exponentially_within_jitter_bounds_and_is_capped(mocked, 
 
 @pytest.mark.parametrize("draw, share", [(0.0, 0.5), (1.0, 1.0), (0.5, 0.75)])
 def test_backoff_jitter_spans_half_to_full_ceiling(mocked, sleeps, monkeypatch, draw, share):
-    monkeypatch.setattr(client_module, "random", SimpleNamespace(random=lambda: draw))
+    monkeypatch.setattr(random, "random", lambda: draw)
     mocked.add("GET", ANY_URL, status=500, body="")
     client = make_client(sleeps, max_retries=6, backoff_base=0.5, backoff_max=5.0)
     with pytest.raises(ServerError):
@@ -591,16 +590,20 @@ def test_backoff_jitter_spans_half_to_full_ceiling(mocked, sleeps, monkeypatch, 
     assert sleeps == pytest.approx([share * c for c in (0.5, 1.0, 2.0, 4.0, 5.0, 5.0)])
 
 
-def test_backoff_is_jittered():
-    policy = RetryPolicy(max_retries=50, backoff_base=1.0, backoff_max=1.0)
-    delays = {policy.delay(attempt) for attempt in range(50)}
-    assert len(delays) > 1 and all(0.5 <= d <= 1.0 for d in delays)
+def test_backoff_is_jittered(mocked, sleeps):
+    mocked.add("GET", ANY_URL, status=503, body="")
+    client = make_client(sleeps, max_retries=50, backoff_base=1.0, backoff_max=1.0)
+    with pytest.raises(ServerError):
+        client.meetings.get_meeting_by_id(MEETING)
+    assert len(sleeps) == 50 and len(set(sleeps)) > 1 and all(0.5 <= d <= 1.0 for d in sleeps)
 
 
-def test_retry_policy_gives_up_after_max_retries():
-    policy = RetryPolicy(max_retries=2)
-    assert policy.delay(1) is not None and policy.delay(2) is None
-    assert policy.delay(2, retry_after=1) is None
+def test_a_retry_after_is_not_waited_once_retries_are_spent(mocked, sleeps):
+    mocked.add("GET", ANY_URL, **_rate_limited("1"))
+    client = make_client(sleeps, max_retries=2)
+    with pytest.raises(RateLimited):
+        client.meetings.get_meeting_by_id(MEETING)
+    assert sleeps == [1.0, 1.0] and len(mocked.calls) == 3
 
 
 # --- page walkers -------------------------------------------------------------------------
@@ -627,7 +630,7 @@ def _queries(mock: responses.RequestsMock) -> list[dict[str, list[str]]]:
 
 
 def test_walk_stops_on_a_short_page(mocked):
-    _listing(mocked, [(3, 3, 50), (3, 6, 50), (2, 8, 50), (3, 11, 50)], "/meetings")
+    _listing(mocked, [(3, 3, 8), (3, 6, 8), (2, 8, 8), (3, 11, 8)], "/meetings")
     walk = make_client().meetings.walk_meetings(per_page=3)
     pages = list(walk)
     assert [len(page.items) for page in pages] == [3, 3, 2]

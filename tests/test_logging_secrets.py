@@ -132,6 +132,10 @@ def test_no_secret_in_logs_exceptions_or_reprs(server, emulator, debug_logs, cap
     debuglevel_before = http.client.HTTPConnection.debuglevel
     sleeps: list[float] = []
     client = RealtimeKitClient(ACCOUNT, APP, TOKEN, server.base_url, max_retries=2, sleep=sleeps.append)
+    sent_requests: list = []
+    client.after_attempt.append(
+        lambda method, path, response: response and sent_requests.append(response.request)
+    )
     errors, tokens = _run_session(client, emulator)
 
     wrong = RealtimeKitClient(ACCOUNT, APP, WRONG_TOKEN, server.base_url, max_retries=1, sleep=sleeps.append)
@@ -143,6 +147,7 @@ def test_no_secret_in_logs_exceptions_or_reprs(server, emulator, debug_logs, cap
     # The session really did what it claims, so the logs below are worth searching.
     assert len(tokens) == 3 and all(token.count(".") == 2 for token in tokens)
     assert sleeps, "no retry happened"
+    assert sent_requests and all(sent.headers["Authorization"] == f"Bearer {TOKEN}" for sent in sent_requests)
     assert len(errors) == 5
     messages = debug_logs.text
     assert "realtimekit_django.client" in {record.name for record in debug_logs.records}
@@ -153,7 +158,10 @@ def test_no_secret_in_logs_exceptions_or_reprs(server, emulator, debug_logs, cap
     texts = _formatted(debug_logs)
     texts += [str(error) for error in errors] + [repr(error) for error in errors]
     texts += [str(getattr(error, "__cause__", "")) for error in errors]
-    texts += [repr(client), repr(wrong), repr(client.meetings), repr(client._auth), repr(client.session.auth)]
+    # What a debugger, an error report's frame locals or a careless dump would show of a client.
+    texts += [repr(client), repr(wrong), repr(client.meetings), repr(vars(client)), repr(vars(wrong))]
+    texts += [repr(client.session.auth), repr(client.session.headers), repr(vars(client.session))]
+    texts += [repr(sent) for sent in sent_requests]  # its headers must carry the token: only there
     captured = capfd.readouterr()
     texts += [captured.out, captured.err]
     _assert_absent([TOKEN, WRONG_TOKEN, *STORAGE_SECRETS.values(), *tokens], texts)

@@ -59,7 +59,6 @@ __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord",
 DEFAULT_APP_ID = "emulator-app"
 TOKEN_LIFETIME = timedelta(days=100)
 DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 100
 STATE_FORMAT_VERSION = 1
 
 MEETING_DEFAULTS: dict[str, Any] = {
@@ -767,7 +766,7 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
 
 def _paging_params(query: dict[str, str]) -> tuple[int, int]:
     page_no = _int_param(query, "page_no", 1)
-    per_page = min(_int_param(query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = min(_int_param(query, "per_page", DEFAULT_PER_PAGE), _schema().MAX_PER_PAGE)
     return page_no, per_page
 
 

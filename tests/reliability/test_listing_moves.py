@@ -66,7 +66,9 @@ def test_meetings_created_mid_walk_are_all_stored_by_the_next_run(realtimekit_em
         lost=diff["lost"] + diff["wrong"] + flagged_while_moving,
         duplicates=diff["extra"],
     )
-    assert moving.completed and settled.completed
+    # Meetings inserted ahead of the walk's position push others forward: the moving walk sees
+    # fewer distinct meetings than the listing counts, so it may not call itself complete.
+    assert settled.completed and moving.completed is (where == "after it")
     assert flagged_while_moving == 0 and moving.flagged == 0
     assert diff == {"lost": 0, "wrong": 0, "extra": 0}
     assert len(created) == 6

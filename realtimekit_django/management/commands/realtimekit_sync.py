@@ -12,7 +12,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import reconcile, tasks
+from ... import reconcile, schema, tasks
 from ...conf import get_settings
 from ...models import Meeting
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             "--per-page",
             type=int,
             metavar="N",
-            help="Items per page, 1 to 100 (default: the PAGE_SIZE setting).",
+            help=f"Items per page, 1 to {schema.MAX_PER_PAGE} (default: the PAGE_SIZE setting).",
         )
         parser.add_argument(
             "--break-lock",
@@ -56,8 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         per_page = options["per_page"]
-        if per_page is not None and not 1 <= per_page <= 100:
-            raise CommandError("--per-page must be between 1 and 100.")
+        if per_page is not None and not 1 <= per_page <= schema.MAX_PER_PAGE:
+            raise CommandError(f"--per-page must be between 1 and {schema.MAX_PER_PAGE}.")
         self.dry_run = options["dry_run"]
         self.tty = self.stdout.isatty()
         self.verbosity = options["verbosity"]
