@@ -617,7 +617,9 @@ def validate_listing_params(
         if value is None:
             continue
         parsed = _as_datetime(value)
-        problem = "must be a datetime or an ISO 8601 date-time string" if parsed is None else _utc_problem(parsed)
+        problem = (
+            "must be a datetime or an ISO 8601 date-time string" if parsed is None else _utc_problem(parsed)
+        )
         if problem:
             errors.append((name, problem))
         else:

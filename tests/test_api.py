@@ -260,7 +260,9 @@ def test_join_throttle_has_a_default_when_the_site_set_none(realtimekit_emulator
     assert statuses[limit] == 429
 
 
-def test_a_throttled_join_says_when_the_window_ends(realtimekit_emulator, meeting, user, client_for, settings, monkeypatch):
+def test_a_throttled_join_says_when_the_window_ends(
+    realtimekit_emulator, meeting, user, client_for, settings, monkeypatch
+):
     from realtimekit_django.api.throttling import JoinRateThrottle
 
     settings.REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"realtimekit_join": "1/min"}}
