@@ -35,7 +35,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -155,6 +155,8 @@ MAX_MAGNITUDE = sys.float_info.max
 #: The UTC years a stored date-time may fall in; see :func:`storable_datetime_problem`.
 STORABLE_YEARS = (2, 9998)
 
+_POSTGRESQL_OFFSET_LIMIT = timedelta(hours=16)
+
 # U+0000 (PostgreSQL text and jsonb refuse it) and surrogates (a Python str holds them only
 # unpaired, and UTF-8 cannot encode them).
 _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
@@ -229,15 +231,20 @@ def storable_datetime_problem(value: Any) -> str | None:
     9999-12-31T23:59Z shown in UTC+14 is past year 9999, and the admin's date hierarchy
     computes the next day, month or year of what it shows. No time zone is a day or more
     away from UTC, so a year of margin covers every zone and that calendar arithmetic.
-    Naive datetimes are refused: the mirror stores aware ones.
+    Naive datetimes are refused: the mirror stores aware ones. So are offsets PostgreSQL cannot
+    read back from text (16 hours or more, or a fraction of a second: no real zone has one),
+    since a datetime is stored with the offset it carries.
     """
     if not isinstance(value, datetime):
         return "must be a datetime"
     problem = _utc_problem(value)
     if problem:
         return problem
-    if value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         return "must be aware (carry a time zone)"
+    if abs(offset) >= _POSTGRESQL_OFFSET_LIMIT or offset.microseconds:
+        return "must have a UTC offset of whole seconds under 16 hours"
     low, high = STORABLE_YEARS
     if not low <= value.astimezone(UTC).year <= high:
         return f"must be within years {low} to {high} in UTC"
