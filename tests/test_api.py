@@ -263,6 +263,20 @@ def test_join_throttle_has_a_default_when_the_site_set_none(realtimekit_emulator
     assert statuses[limit] == 429
 
 
+def test_a_throttled_join_says_when_the_window_ends(
+    realtimekit_emulator, meeting, user, client_for, settings, monkeypatch
+):
+    from realtimekit_django.api.throttling import JoinRateThrottle
+
+    settings.REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"realtimekit_join": "1/min"}}
+    monkeypatch.setattr(JoinRateThrottle, "timer", lambda self: 6000 + 15.0)  # 15 s into a minute
+    api = client_for(user)
+    assert api.post(join_url(meeting.pk)).status_code == 200
+    refused = api.post(join_url(meeting.pk))
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "45"
+
+
 # -- meeting list and detail -----------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from ..exceptions import JoinRefused, MeetingInactive, RateLimited, RealtimeKitE
 from ..models import Meeting
 from .permissions import CanUseRealtimeKit, candidate_meetings, may_see, visible_meetings
 from .serializers import JoinTokenSerializer, MeetingSerializer
-from .throttling import JOIN_THROTTLE_SCOPE, JoinRateThrottle
+from .throttling import JoinRateThrottle
 
 logger = logging.getLogger("realtimekit_django.api")
 
@@ -107,7 +107,6 @@ class JoinMeetingView(APIView):
 
     permission_classes = [CanUseRealtimeKit]
     throttle_classes = [JoinRateThrottle]
-    throttle_scope = JOIN_THROTTLE_SCOPE
 
     def post(self, request, meeting_id):
         try:
