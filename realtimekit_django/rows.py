@@ -55,11 +55,6 @@ PARTICIPANT_COLUMNS = (
     "remote_data",
 )
 
-#: Stored instants stay a day inside what ``datetime`` holds, so that showing one in any time
-#: zone (UTC-12 to UTC+14) can never step past year 1 or 9999 and fail a page render.
-EARLIEST_STORABLE = datetime(1, 1, 2, tzinfo=UTC)
-LATEST_STORABLE = datetime(9999, 12, 30, tzinfo=UTC)
-
 _STATUSES = frozenset(MeetingStatus.values)
 
 
@@ -103,13 +98,10 @@ def _timestamp(payload: Mapping, key: str, what: str) -> datetime | None:
         parsed = None
     if parsed is None:
         raise InvalidResponse(f"{what}: '{key}' is not an ISO 8601 date-time: {str(value)[:40]!r}")
-    try:
-        moment = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-        in_range = EARLIEST_STORABLE <= moment <= LATEST_STORABLE
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        raise InvalidResponse(f"{what}: '{key}' is outside the date-times this site can store: {value[:40]!r}")
+    moment = parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    problem = schema.storable_datetime_problem(moment)
+    if problem:
+        raise InvalidResponse(f"{what}: '{key}' {problem}: {value[:40]!r}")
     return moment.astimezone(UTC)
 
 

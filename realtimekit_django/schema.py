@@ -686,23 +686,3 @@ def _without_secrets(recording: Mapping[str, Any]) -> dict:
         }
     return recording
 
-
-def unstorable(value: Any, path: str = "", _depth: int = 0) -> list[tuple[str, str]]:
-    """Provisional: (path, problem) pairs for values no database column can take."""
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-            return [(path or "value", "holds a NUL or a lone surrogate")]
-        return []
-    if isinstance(value, float):
-        return [] if math.isfinite(value) else [(path or "value", "is not a finite number")]
-    if isinstance(value, Mapping):
-        found = []
-        for key, item in value.items():
-            found += unstorable(str(key), _join(path, key)) + unstorable(item, _join(path, key), _depth + 1)
-        return found
-    if isinstance(value, list):
-        found = []
-        for index, item in enumerate(value):
-            found += unstorable(item, f"{path}[{index}]", _depth + 1)
-        return found
-    return []
