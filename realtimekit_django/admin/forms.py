@@ -384,7 +384,9 @@ class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
         initial=60,
     )
 
-    guarded_fields = MEETING_MODEL_FIELDS + tuple(spec.name for spec in CONFIG_FIELDS if spec.kind != "secret")
+    guarded_fields = MEETING_MODEL_FIELDS + tuple(
+        spec.name for spec in CONFIG_FIELDS if spec.kind != "secret"
+    )
 
     class Meta:
         model = Meeting
@@ -433,7 +435,11 @@ class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
                 value = data[name]
                 changes[name] = "" if name == "title" and value is None else value
         for root in ("ai_config", "recording_config"):
-            edits = {spec: data.get(spec.name) for spec in CONFIG_FIELDS if spec.root == root and spec.name in edited}
+            edits = {
+                spec: data.get(spec.name)
+                for spec in CONFIG_FIELDS
+                if spec.root == root and spec.name in edited
+            }
             if edits:
                 changes[root] = apply_config_edits(getattr(self.instance, root), edits)
         return changes

@@ -26,7 +26,14 @@ from django.utils.translation import gettext_lazy as _
 from .. import reconcile, services, tasks
 from ..exceptions import RealtimeKitError
 from ..models import Meeting, MeetingStatus, Participant
-from .forms import AI_FIELDS, RECORDING_FIELDS, SECRET_FIELD_NAMES, STORAGE_FIELDS, AddParticipantForm, MeetingForm
+from .forms import (
+    AI_FIELDS,
+    RECORDING_FIELDS,
+    SECRET_FIELD_NAMES,
+    STORAGE_FIELDS,
+    AddParticipantForm,
+    MeetingForm,
+)
 from .helpers import (
     WritesThroughServices,
     as_uuid,
@@ -256,7 +263,8 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
                 return render_tokens(
                     self, request, _("Participant added"), [(participant, token)], [], back=meeting
                 )
-        adminform = admin_helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=self)
+        fieldsets = [(None, {"fields": list(form.fields)})]
+        adminform = admin_helpers.AdminForm(form, fieldsets, {}, model_admin=self)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Add a participant to %(meeting)s") % {"meeting": meeting},
