@@ -546,6 +546,5 @@ def test_an_add_refused_for_its_inline_formset_writes_no_meeting(
     )
     assert statuses == [200, 200, 200]
     assert remote == 0 and Meeting.objects.count() == 0, (
-        "MeetingForm._post_clean creates the meeting during validation, before the admin validates its "
-        "inline formsets; a page re-rendered with errors has already written it"
+        "a page re-rendered because its inline formset did not validate has already written the meeting"
     )
