@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from realtimekit_django import services
 from realtimekit_django.models import Meeting, MeetingStatus, Participant
+from tests.admin_pages import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -86,28 +87,8 @@ def _count_queries(client, url: str) -> int:
 
 
 def _form_data(response) -> dict:
-    """POST data reproducing the admin form as rendered (unchanged values), inlines included."""
-    form = response.context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        value = form[name].value()
-        widget = type(field.widget).__name__
-        if widget == "CheckboxInput":
-            if value:
-                data[name] = "on"
-        elif widget == "NullBooleanSelect":
-            data[name] = {True: "true", False: "false"}.get(value, "unknown")
-        elif value is not None:
-            data[name] = str(value)
-    for inline in response.context.get("inline_admin_formsets", []):
-        management = inline.formset.management_form
-        for name in management.fields:
-            data[f"{management.prefix}-{name}"] = management[name].value()
-        for index, inline_form in enumerate(inline.formset.forms):
-            data[f"{inline_form.prefix}-id"] = str(inline_form.instance.pk)
-            data[f"{inline_form.prefix}-meeting"] = str(inline_form.instance.meeting_id)
-            assert index < 100
-    return data
+    """POST data reproducing the admin form as rendered (unchanged values), hidden inputs included."""
+    return form_data(response)
 
 
 def _run_action(client, url_name: str, action: str, objects, **extra):
@@ -348,6 +329,10 @@ def test_api_error_is_shown_and_nothing_is_saved(admin_client, realtimekit_emula
     errors = str(response.context["adminform"].form.non_field_errors())
     assert "quota exceeded" in errors
     assert Meeting.objects.count() == 0
+    assert [r.method for r in realtimekit_emulator.requests] == ["POST"]  # tried once, not again
+    from django.contrib.admin.models import LogEntry
+
+    assert LogEntry.objects.count() == 0
     _assert_no_secret(response.content)
 
 
@@ -423,9 +408,129 @@ def test_a_page_with_a_broken_inline_sends_nothing(admin_client, realtimekit_emu
     for target in (url, reverse("admin:realtimekit_meeting_add")):
         response = admin_client.post(target, data)
         assert response.status_code == 200
-        assert "Nothing was sent" in str(response.context["adminform"].form.non_field_errors())
+        [inline] = response.context["inline_admin_formsets"]
+        assert "ManagementForm data is missing" in str(inline.formset.non_form_errors())
+        assert response.context["adminform"].form.is_valid()  # the form alone would have been saved
     assert realtimekit_emulator.requests == []
     assert list(Meeting.objects.values_list("title", flat=True)) == ["Before"]
+
+
+# -- stale change forms: only what this editor changed, and no silent overwrite -------------------
+
+
+def _patches(emulator) -> list[dict]:
+    return [r.json for r in emulator.requests if r.method == "PATCH"]
+
+
+def test_a_stale_form_does_not_reactivate_a_meeting(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(realtimekit_emulator, title="Weekly")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    seen_by_a = _form_data(admin_client.get(url))  # admin A opens the meeting
+    _run_action(admin_client, CHANGELIST, "deactivate", [meeting])  # admin B deactivates it
+    assert realtimekit_emulator.get_meeting(str(meeting.pk))["status"] == "INACTIVE"
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**seen_by_a, "title": "Weekly sync"}, follow=True)  # A saves a title
+    assert response.status_code == 200 and "was changed successfully" in " ".join(_messages(response))
+    assert _patches(realtimekit_emulator) == [{"title": "Weekly sync"}]
+    assert realtimekit_emulator.get_meeting(str(meeting.pk))["status"] == "INACTIVE"
+    meeting.refresh_from_db()
+    assert (meeting.title, meeting.status) == ("Weekly sync", MeetingStatus.INACTIVE)
+
+
+def test_a_conflicting_change_is_an_error_on_its_field_and_sends_nothing(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(realtimekit_emulator, title="Weekly")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    seen_by_a = _form_data(admin_client.get(url))
+    services.update_meeting(Meeting.objects.get(pk=meeting.pk), title="Renamed by B")
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**seen_by_a, "title": "Renamed by A"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "Someone else changed this" in str(errors["title"]) and "Renamed by B" in str(errors["title"])
+    assert realtimekit_emulator.requests == []
+    assert realtimekit_emulator.get_meeting(str(meeting.pk))["title"] == "Renamed by B"
+    assert Meeting.objects.get().title == "Renamed by B"
+    # Reloaded, the page shows B's title, and A's change then goes through.
+    fresh = _form_data(admin_client.get(url))
+    admin_client.post(url, {**fresh, "title": "Renamed by A"})
+    assert _patches(realtimekit_emulator) == [{"title": "Renamed by A"}]
+
+
+def test_both_editors_making_the_same_change_is_no_conflict(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(realtimekit_emulator, title="Weekly")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    seen_by_a = _form_data(admin_client.get(url))
+    services.update_meeting(Meeting.objects.get(pk=meeting.pk), title="Same", persist_chat=True)
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**seen_by_a, "title": "Same"}, follow=True)
+    assert "was changed successfully" in " ".join(_messages(response))
+    assert _patches(realtimekit_emulator) == []  # already so remotely; B's persist_chat is kept
+    assert realtimekit_emulator.get_meeting(str(meeting.pk))["persist_chat"] is True
+
+
+def test_another_editors_config_change_is_kept_when_the_object_is_sent(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(
+        realtimekit_emulator, title="Rec", recording_config={"video_config": {"width": 640, "height": 360}}
+    )
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    seen_by_a = _form_data(admin_client.get(url))
+    services.update_meeting(
+        Meeting.objects.get(pk=meeting.pk),
+        recording_config={"video_config": {"width": 1280, "height": 360}, "file_name_prefix": "b-"},
+    )
+    realtimekit_emulator.requests.clear()
+    admin_client.post(url, {**seen_by_a, "rec_video_height": "720"})
+    assert _patches(realtimekit_emulator) == [
+        {"recording_config": {"video_config": {"width": 1280, "height": 720}, "file_name_prefix": "b-"}}
+    ]
+
+
+def test_a_post_without_what_the_editor_saw_sends_nothing(admin_client, realtimekit_emulator):
+    meeting = _remote_meeting(realtimekit_emulator, title="Weekly")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    data = {k: v for k, v in _form_data(admin_client.get(url)).items() if not k.startswith("initial-")}
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**data, "title": "Blind"})
+    assert "out of date or incomplete" in str(response.context["adminform"].form.non_field_errors())
+    assert realtimekit_emulator.requests == []
+
+
+def test_a_stale_participant_form_sends_only_its_change_and_refuses_a_conflict(
+    admin_client, realtimekit_emulator
+):
+    meeting = _remote_meeting(realtimekit_emulator, title="Panel")
+    ann, _token = services.add_participant(meeting, custom_participant_id="a", preset_name="p", name="Ann")
+    url = reverse("admin:realtimekit_participant_change", args=[ann.pk])
+    seen_by_a = _form_data(admin_client.get(url))
+    services.edit_participant(Participant.objects.get(pk=ann.pk), preset_name="group_call_host")
+    realtimekit_emulator.requests.clear()
+    admin_client.post(url, {**seen_by_a, "name": "Ann Lee"})
+    assert _patches(realtimekit_emulator) == [{"name": "Ann Lee"}]
+    [remote] = realtimekit_emulator.participants(str(meeting.pk))
+    assert (remote["name"], remote["preset_name"]) == ("Ann Lee", "group_call_host")
+
+    seen_by_a = _form_data(admin_client.get(url))
+    services.edit_participant(Participant.objects.get(pk=ann.pk), name="Ann by B")
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**seen_by_a, "name": "Ann by A"})
+    assert "Someone else changed this" in str(response.context["adminform"].form.errors["name"])
+    assert realtimekit_emulator.requests == []
+
+
+def test_a_contract_error_on_the_change_form_is_on_its_field_and_sends_nothing(
+    admin_client, realtimekit_emulator
+):
+    from django.contrib.admin.models import LogEntry
+
+    meeting = _remote_meeting(realtimekit_emulator, title="Rec")
+    url = reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
+    data = _form_data(admin_client.get(url))
+    realtimekit_emulator.requests.clear()
+    response = admin_client.post(url, {**data, "storage_bucket": "b"})  # storage without its type
+    assert "is required" in str(response.context["adminform"].form.errors["storage_type"])
+    assert realtimekit_emulator.requests == []
+    assert Meeting.objects.get().recording_config == {}
+    assert LogEntry.objects.count() == 0
 
 
 def test_meetings_cannot_be_deleted(admin_client, realtimekit_emulator):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from realtimekit_django import schema, services
 from realtimekit_django.exceptions import RealtimeKitError, ValidationError
-from realtimekit_django.forms import CONFIG_FIELDS, MEETING_MODEL_FIELDS
+from realtimekit_django.admin.forms import CONFIG_FIELDS, MEETING_MODEL_FIELDS
 from realtimekit_django.models import Meeting, Participant
 from realtimekit_django.reconcile import reconcile_meetings
 
@@ -560,6 +560,5 @@ def test_an_add_refused_for_its_inline_formset_writes_no_meeting(
     )
     assert statuses == [200, 200, 200]
     assert remote == 0 and Meeting.objects.count() == 0, (
-        "MeetingForm._post_clean creates the meeting during validation, before the admin validates its "
-        "inline formsets; a page re-rendered with errors has already written it"
+        "a page re-rendered because its inline formset did not validate has already written the meeting"
     )

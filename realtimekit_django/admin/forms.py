@@ -1,19 +1,30 @@
-"""Admin forms: meeting settings as structured fields, and the "add a participant" form.
+"""Admin forms: meeting settings as structured fields, stale-edit guards, and the "add a
+participant" form.
 
 The API's nested ``ai_config`` and ``recording_config`` are edited field by field, each built
 from the contract in :mod:`realtimekit_django.schema` (its enums become choices, its ``BOUNDS``
 become min/max), so a staff member picks a value instead of typing JSON, and an out-of-range
 number is refused by the form before anything is sent.
 
-A valid :class:`MeetingForm` *is* a remote write: once Django's own validation passed, the form
-calls the service (create, or PATCH with only what changed) and turns any API or contract error
-into form errors. A failed call therefore shows on the form and leaves the database untouched;
-``save()`` just hands back the row the service wrote. Storage secrets are password inputs that
-are never pre-filled nor rendered back, and a blank one means "don't send".
+Validating a form never calls RealtimeKit. ``save()`` (with the default ``commit=True``) is the
+remote write: it calls the service (create, or PATCH with only what this editor changed), the
+service stores the row the API answered with, and the form's instance is reloaded from it.
+``save(commit=False)`` keeps Django's meaning (the instance, unsaved), which is what the admin's
+``save_form`` asks for before its ``save_model`` calls ``save()``; see
+:class:`~realtimekit_django.admin.helpers.WritesThroughServices` for how a refused write comes
+back onto the form.
+
+A change form remembers what its editor saw (:class:`SeenValuesForm`), so that it sends only
+what this editor changed and refuses to overwrite a field someone else changed meanwhile.
+Storage secrets are password inputs that are never pre-filled nor rendered back, and a blank
+one means "don't send".
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +35,12 @@ from django.contrib.auth import get_user_model
 from django.core.validators import URLValidator
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
-from . import schema, services
-from .conf import get_settings
-from .exceptions import RealtimeKitError, ValidationError
-from .models import Meeting, Participant
+from .. import schema, services
+from ..conf import get_settings
+from ..exceptions import RealtimeKitError, ValidationError
+from ..models import Meeting, Participant
 
 # -- the structured config fields -------------------------------------------------------------
 
@@ -206,6 +218,37 @@ def _payload_value(spec: ConfigField, value: Any) -> Any:
     return value
 
 
+def _unset_path(data: dict, path: str) -> None:
+    """Remove ``path`` from ``data``, and every object the removal leaves empty."""
+    key, _dot, rest = path.partition(".")
+    if key not in data:
+        return
+    if rest and isinstance(data[key], dict):
+        _unset_path(data[key], rest)
+        if data[key]:
+            return
+    elif rest:
+        return
+    del data[key]
+
+
+def apply_config_edits(stored: dict, edits: dict[ConfigField, Any]) -> dict:
+    """``stored`` (one config object as the row holds it) with the edited fields applied.
+
+    Only what the editor changed is touched: keys the form does not show, and values someone
+    else set since, stay as stored; a field cleared in the form is removed.
+    """
+    config = copy.deepcopy(stored) if isinstance(stored, dict) else {}
+    for spec, cleaned in edits.items():
+        path = spec.path.split(".", 1)[1]
+        value = _payload_value(spec, cleaned)
+        if value is None:
+            _unset_path(config, path)
+        else:
+            _set_path(config, path, value)
+    return config
+
+
 def build_configs(cleaned_data: dict) -> dict[str, dict]:
     """``{"ai_config": {...}, "recording_config": {...}}`` from the structured fields."""
     configs: dict[str, dict] = {"ai_config": {}, "recording_config": {}}
@@ -238,6 +281,90 @@ def add_service_error(form: forms.Form, err: RealtimeKitError) -> None:
     form.add_error(None, _("RealtimeKit refused the change: %(error)s") % {"error": err})
 
 
+# -- what the editor saw ----------------------------------------------------------------------
+
+
+def row_version(row: Meeting | Participant) -> str:
+    """A digest of the remote state a row was built from: it changes whenever the row does."""
+    state = [str(row.remote_updated_at), row.remote_data]
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+STALE_PAGE = _(
+    "This page is out of date or incomplete, so what you changed cannot be told apart from what "
+    "you saw. Nothing was sent: reload the page and make your change again."
+)
+
+
+class SeenValuesForm(forms.Form):
+    """A change form that knows what its editor saw, and sends only what they changed.
+
+    Every field in ``guarded_fields`` renders its value a second time, as a hidden initial
+    (Django's ``show_hidden_initial``), so ``changed_data`` compares what was posted with what
+    was *shown*, not with the row as it is when the form comes back: a field the editor left
+    alone is not sent, even when someone else changed it meanwhile (their change is kept).
+    ``seen_version`` carries :func:`row_version` of the row as it was shown. When the row has
+    changed since, every field the editor changed is checked: one that someone else changed
+    too, to another value, is an error on that field and nothing is sent.
+    """
+
+    seen_version = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    guarded_fields: tuple[str, ...] = ()
+    #: A RealtimeKit error from an earlier attempt at this very POST, shown on the form.
+    refused_write: RealtimeKitError | None = None
+
+    def guard_what_was_seen(self) -> None:
+        for name in self.guarded_fields:
+            if name in self.fields:
+                self.fields[name].show_hidden_initial = True
+        self.initial["seen_version"] = row_version(self.instance)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "seen_version" in self.fields:
+            self._refuse_stale_edits()
+        if self.refused_write is not None:
+            add_service_error(self, self.refused_write)
+        return data
+
+    def _seen_value(self, name: str) -> Any:
+        bound = self[name]
+        return self.fields[name].hidden_widget().value_from_datadict(
+            self.data, self.files, bound.html_initial_name
+        )
+
+    def _refuse_stale_edits(self) -> None:
+        guarded = [name for name in self.guarded_fields if name in self.fields]
+        seen_version = self.cleaned_data.get("seen_version")
+        if not seen_version or any(self[name].html_initial_name not in self.data for name in guarded):
+            self.add_error(None, STALE_PAGE)
+            return
+        if seen_version == row_version(self.instance):
+            return  # nobody changed the row since the page was shown
+        for name in self.changed_data:
+            if name not in guarded:
+                continue
+            field, now = self.fields[name], self[name].initial
+            if field.has_changed(now, self._seen_value(name)) and field.has_changed(now, self[name].data):
+                self.add_error(
+                    name,
+                    _(
+                        "Someone else changed this since you opened the page (it is now “%(now)s”). "
+                        "Nothing was sent: reload the page to see the current values."
+                    )
+                    % {"now": "" if now is None else now},
+                )
+
+    def edited_fields(self) -> list[str]:
+        """What this editor changed relative to what they saw, and that differs from the row now."""
+        return [
+            name
+            for name in self.changed_data
+            if name != "seen_version" and self.fields[name].has_changed(self[name].initial, self[name].data)
+        ]
+
+
 # -- the meeting form ---------------------------------------------------------------------------
 
 
@@ -247,14 +374,18 @@ ConfigFieldsForm = type(
 )
 
 
-class MeetingForm(ConfigFieldsForm, forms.ModelForm):
-    """Create (POST) or change (PATCH with only the changed fields) a meeting through services."""
+class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
+    """Create (POST) or change (PATCH with only what this editor changed) a meeting."""
 
     session_keep_alive_time_in_secs = forms.FloatField(
         label=_("Session keep-alive (seconds)"),
         min_value=schema.BOUNDS["session_keep_alive_time_in_secs"][0],
         max_value=schema.BOUNDS["session_keep_alive_time_in_secs"][1],
         initial=60,
+    )
+
+    guarded_fields = MEETING_MODEL_FIELDS + tuple(
+        spec.name for spec in CONFIG_FIELDS if spec.kind != "secret"
     )
 
     class Meta:
@@ -264,36 +395,22 @@ class MeetingForm(ConfigFieldsForm, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.instance._state.adding:
-            for spec in CONFIG_FIELDS:
-                if spec.name in self.fields:
-                    stored = _get_path(getattr(self.instance, spec.root), spec.path.split(".", 1)[1])
-                    self.fields[spec.name].initial = _initial_value(spec, stored)
-        if "status" in self.fields and self.instance._state.adding:
-            del self.fields["status"]  # the API sets it on create; PATCH alone changes it
-        self.saved_meeting: Meeting | None = None
+        if self.is_adding:
+            # The API sets the status on create (a PATCH alone changes it); nothing was seen yet.
+            for name in ("status", "seen_version"):
+                self.fields.pop(name, None)
+            return
+        for spec in CONFIG_FIELDS:
+            if spec.name in self.fields:
+                stored = _get_path(getattr(self.instance, spec.root), spec.path.split(".", 1)[1])
+                self.initial.setdefault(spec.name, _initial_value(spec, stored))
+        self.guard_what_was_seen()
 
     @property
     def is_adding(self) -> bool:
-        return self.instance._state.adding
+        return self.instance.pk is None
 
-    def _post_clean(self) -> None:
-        # Django's own validation (fields, clean(), the model's) first; the remote write only
-        # when all of it passed, so a refused form never reaches RealtimeKit.
-        super()._post_clean()
-        if self.errors:
-            return
-        if not getattr(self.instance, "_realtimekit_formsets_valid", True):
-            self.add_error(None, _("Nothing was sent to RealtimeKit: correct the errors below first."))
-            return
-        try:
-            if self.is_adding:
-                self.saved_meeting = services.create_meeting(**self.create_payload())
-            else:
-                self.saved_meeting = services.update_meeting(self.instance, **self.changes())
-        except RealtimeKitError as err:
-            add_service_error(self, err)
-
+    @sensitive_variables()
     def create_payload(self) -> dict:
         data = self.cleaned_data
         payload: dict[str, Any] = {name: data[name] for name in schema.MEETING_BOOLEAN_FIELDS}
@@ -305,29 +422,43 @@ class MeetingForm(ConfigFieldsForm, forms.ModelForm):
                 payload[root] = config
         return payload
 
+    @sensitive_variables()
     def changes(self) -> dict:
-        """What the PATCH carries: changed top-level fields, and each config object whose
-        fields changed (sent whole, since the API replaces a top-level object)."""
+        """What the PATCH carries: the top-level fields this editor changed, and each config
+        object with a changed field (sent whole, since the API replaces a top-level object:
+        the stored object with this editor's edits applied)."""
         data = self.cleaned_data
-        changed = set(self.changed_data)
+        edited = set(self.edited_fields())
         changes: dict[str, Any] = {}
         for name in MEETING_MODEL_FIELDS:
-            if name in changed and name in self.fields:
+            if name in edited:
                 value = data[name]
                 changes[name] = "" if name == "title" and value is None else value
-        configs = build_configs(data)
         for root in ("ai_config", "recording_config"):
-            if any(spec.name in changed for spec in CONFIG_FIELDS if spec.root == root):
-                changes[root] = configs[root]
+            edits = {
+                spec: data.get(spec.name)
+                for spec in CONFIG_FIELDS
+                if spec.root == root and spec.name in edited
+            }
+            if edits:
+                changes[root] = apply_config_edits(getattr(self.instance, root), edits)
         return changes
 
+    @sensitive_variables()
     def save(self, commit: bool = True) -> Meeting:
-        """The row the service wrote in ``_post_clean`` (nothing is saved here)."""
-        if self.saved_meeting is None:
+        """The remote write (``services.create_meeting`` or ``update_meeting``); the instance is
+        then reloaded from the row the service stored. ``commit=False`` is Django's: the
+        instance, unsaved, and nothing sent."""
+        if not commit:
+            return super().save(commit=False)
+        if self.errors:
             raise ValueError("MeetingForm.save() called on a form that did not validate")
-        self.instance = self.saved_meeting
-        self.save_m2m = lambda: None
-        return self.saved_meeting
+        if self.is_adding:
+            self.instance.pk = services.create_meeting(**self.create_payload()).pk
+        else:
+            services.update_meeting(self.instance, **self.changes())
+        self.instance.refresh_from_db()
+        return self.instance
 
 
 # -- participants -------------------------------------------------------------------------------
@@ -390,10 +521,10 @@ class AddParticipantForm(forms.Form):
         }
 
 
-class ParticipantForm(forms.ModelForm):
+class ParticipantForm(SeenValuesForm, forms.ModelForm):
     """Change a participant's name, picture or preset with a PATCH (the token it returns is dropped)."""
 
-    EDITABLE = ("name", "picture", "preset_name")
+    guarded_fields = ("name", "picture", "preset_name")
 
     picture = url_field(label=_("Picture"), required=False, max_length=2048)
 
@@ -403,32 +534,33 @@ class ParticipantForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.saved_participant: Participant | None = None
+        self.guard_what_was_seen()
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        if self.errors:
-            return
-        changes = {name: self.cleaned_data[name] for name in self.changed_data if name in self.EDITABLE}
-        try:
-            self.saved_participant = services.edit_participant(self.instance, **changes)
-        except RealtimeKitError as err:
-            add_service_error(self, err)
-
+    @sensitive_variables()
     def save(self, commit: bool = True) -> Participant:
-        if self.saved_participant is None:
+        """The remote write (``services.edit_participant``); see :meth:`MeetingForm.save`."""
+        if not commit:
+            return super().save(commit=False)
+        if self.errors:
             raise ValueError("ParticipantForm.save() called on a form that did not validate")
-        self.save_m2m = lambda: None
-        return self.saved_participant
+        changes = {name: self.cleaned_data[name] for name in self.edited_fields()}
+        services.edit_participant(self.instance, **changes)
+        self.instance.refresh_from_db()
+        return self.instance
 
 
 __all__ = [
     "AI_FIELDS",
     "CONFIG_FIELDS",
+    "MEETING_MODEL_FIELDS",
     "RECORDING_FIELDS",
+    "SECRET_FIELD_NAMES",
     "STORAGE_FIELDS",
     "AddParticipantForm",
     "MeetingForm",
     "ParticipantForm",
+    "SeenValuesForm",
+    "apply_config_edits",
     "build_configs",
+    "row_version",
 ]

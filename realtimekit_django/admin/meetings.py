@@ -1,0 +1,326 @@
+"""The meeting admin: constant-cost lists, structured settings, actions row by row.
+
+Every change goes through ``services`` (see :mod:`realtimekit_django.admin`). Meetings cannot
+be deleted (the API has no way to), participants are added from here (adding issues a token,
+shown once), and the list costs a constant number of queries whatever the row count
+(annotated participant counts, one COUNT); searching by a meeting's id is an exact
+primary-key match.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers as admin_helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from .. import reconcile, services, tasks
+from ..exceptions import RealtimeKitError
+from ..models import Meeting, MeetingStatus, Participant
+from .forms import (
+    AI_FIELDS,
+    RECORDING_FIELDS,
+    SECRET_FIELD_NAMES,
+    STORAGE_FIELDS,
+    AddParticipantForm,
+    MeetingForm,
+)
+from .helpers import (
+    WritesThroughServices,
+    as_uuid,
+    render_tokens,
+    report,
+    row_error,
+    run_rows,
+    sensitive_admin_view,
+)
+
+logger = logging.getLogger("realtimekit_django.admin")
+
+#: Participants shown on a meeting's page; the rest are one click away in the participant list.
+INLINE_PARTICIPANT_LIMIT = 20
+
+
+# -- meetings ---------------------------------------------------------------------------------
+
+
+class ParticipantInlineFormSet(BaseInlineFormSet):
+    """Only the first participants: a meeting may have thousands, and its page must stay cheap."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_limited_queryset"):
+            self._limited_queryset = super().get_queryset()[:INLINE_PARTICIPANT_LIMIT]
+        return self._limited_queryset
+
+
+class ParticipantInline(admin.TabularInline):
+    """Read-only: participants are added by the action and changed on their own page."""
+
+    model = Participant
+    formset = ParticipantInlineFormSet
+    fields = ("name", "custom_participant_id", "preset_name", "user", "remote_created_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-remote_created_at", "id")
+    verbose_name_plural = _(
+        "participants (the newest %(limit)s; all of them are in the participant list)"
+    ) % {"limit": INLINE_PARTICIPANT_LIMIT}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _participant_count_subquery() -> Subquery:
+    # A correlated COUNT per listed row (index on meeting_id): no GROUP BY over the JSON
+    # columns, and it is only computed for the page being shown.
+    counts = (
+        Participant.objects.filter(meeting=OuterRef("pk"))
+        .order_by()
+        .values("meeting")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+@admin.register(Meeting)
+class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
+    """Meetings: created and changed remotely by ``MeetingForm.save()``, never deleted."""
+
+    form = MeetingForm
+    list_display = (
+        "__str__",
+        "status",
+        "participant_count",
+        "remote_created_at",
+        "synced_at",
+        "missing_since",
+    )
+    list_filter = ("status", "app_id", ("remote_created_at", admin.DateFieldListFilter))
+    search_fields = ("title",)
+    search_help_text = _("A title, or a meeting's id (exact).")
+    show_full_result_count = False  # one COUNT per list page, not two
+    list_per_page = 100
+    inlines = (ParticipantInline,)
+    actions = ("sync_selected", "sync_everything", "activate", "deactivate", "add_participant_action")
+    change_list_template = "admin/realtimekit/meeting/change_list.html"
+    change_form_template = "admin/realtimekit/meeting/change_form.html"
+    readonly_on_change = (
+        "id",
+        "app_id",
+        "participant_count",
+        "remote_created_at",
+        "remote_updated_at",
+        "synced_at",
+        "missing_since",
+    )
+
+    # -- list --------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(participant_total=_participant_count_subquery())
+
+    @admin.display(description=_("participants"), ordering="participant_total")
+    def participant_count(self, obj: Meeting) -> int:
+        total = getattr(obj, "participant_total", None)
+        return total if total is not None else obj.participants.count()
+
+    def get_search_results(self, request, queryset, search_term):
+        # A UUID is looked up by primary key only: exact, indexed, and no LIKE over titles.
+        meeting_id = as_uuid(search_term) if search_term else None
+        if meeting_id is not None:
+            return queryset.filter(pk=meeting_id), False
+        return super().get_search_results(request, queryset, search_term)
+
+    # -- the form ----------------------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        main = [
+            "title",
+            *(("status", "seen_version") if obj is not None else ()),
+            "record_on_start",
+            "live_stream_on_start",
+            "persist_chat",
+            "summarize_on_end",
+            "transcribe_on_end",
+            "session_keep_alive_time_in_secs",
+        ]
+        fieldsets = [
+            (None, {"fields": main}),
+            (_("AI"), {"fields": [spec.name for spec in AI_FIELDS]}),
+            (_("Recording"), {"fields": [spec.name for spec in RECORDING_FIELDS]}),
+            (
+                _("Recording storage"),
+                {
+                    "fields": [spec.name for spec in STORAGE_FIELDS],
+                    "classes": ["collapse"],
+                    "description": _(
+                        "Secrets are write-only: they are sent to RealtimeKit, never stored or shown."
+                    ),
+                },
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append((_("RealtimeKit"), {"fields": list(self.readonly_on_change)}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_on_change if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the API has no way to delete a meeting
+
+    @sensitive_admin_view(*SECRET_FIELD_NAMES)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @sensitive_admin_view()
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sync_all": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    # -- extra views -------------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        extra = [
+            path(
+                "sync-all/",
+                self.admin_site.admin_view(self.sync_all_view),
+                name="{}_{}_sync_all".format(*info),
+            ),
+            path(
+                "<path:object_id>/add-participant/",
+                self.admin_site.admin_view(self.add_participant_view),
+                name="{}_{}_add_participant".format(*info),
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def sync_all_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:realtimekit_meeting_changelist"))
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        self._queue_sync(request)
+        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_changelist"))
+
+    def _queue_sync(self, request: HttpRequest) -> None:
+        try:
+            tasks.reconcile_all.delay()  # a full walk never runs inside a request
+        except Exception as err:  # the broker being down must not become a 500
+            logger.warning("could not queue realtimekit.reconcile_all: %s", type(err).__name__)
+            messages.error(
+                request, _("Could not queue the full sync: %(error)s") % {"error": type(err).__name__}
+            )
+        else:
+            messages.success(
+                request,
+                _(
+                    "A full sync from RealtimeKit was queued (task realtimekit.reconcile_all); "
+                    "the lists update as it runs."
+                ),
+            )
+
+    @sensitive_admin_view()
+    def add_participant_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        meeting = self.get_object(request, unquote(object_id))
+        if meeting is None:
+            raise Http404(_("No such meeting."))
+        if not self.has_change_permission(request, meeting):
+            raise PermissionDenied
+        form = AddParticipantForm(
+            request.POST if request.method == "POST" else None, meeting=meeting, admin_site=self.admin_site
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                participant, token = services.add_participant(meeting, **form.service_kwargs())
+            except RealtimeKitError as err:
+                form.add_error(None, _("RealtimeKit refused: %(error)s") % {"error": row_error(err)})
+            else:
+                self.log_change(request, meeting, f"Added participant {participant.custom_participant_id}")
+                return render_tokens(
+                    self, request, _("Participant added"), [(participant, token)], [], back=meeting
+                )
+        fieldsets = [(None, {"fields": list(form.fields)})]
+        adminform = admin_helpers.AdminForm(form, fieldsets, {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add a participant to %(meeting)s") % {"meeting": meeting},
+            "opts": self.opts,
+            "original": meeting,
+            "meeting": meeting,
+            "adminform": adminform,
+            "form": form,
+            "errors": admin_helpers.AdminErrorList(form, []),
+            "media": self.media + form.media,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "realtimekit/admin/add_participant.html", context)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    @admin.action(description=_("Sync selected from RealtimeKit"), permissions=["change"])
+    def sync_selected(self, request, queryset):
+        def sync(meeting: Meeting):
+            fresh = services.refresh_meeting(meeting)
+            walk = reconcile.reconcile_participants(fresh)
+            if not walk.completed:
+                raise RealtimeKitError(f"participants not fully synced: {walk.error or 'stopped early'}")
+            return fresh
+
+        done, failed = run_rows(queryset, sync)
+        report(request, _("Sync from RealtimeKit"), done, failed)
+
+    @admin.action(description=_("Sync everything from RealtimeKit (queued)"), permissions=["change"])
+    def sync_everything(self, request, queryset):
+        self._queue_sync(request)
+
+    def _set_status(self, request, queryset, status: str, verb: str) -> None:
+        done, failed = run_rows(
+            queryset.exclude(status=status), lambda meeting: services.set_meeting_status(meeting, status)
+        )
+        for meeting, _result in done:
+            self.log_change(request, meeting, f"Set status to {status}")
+        report(request, verb, done, failed)
+        if not done and not failed:
+            messages.info(
+                request, _("Every selected meeting was already %(status)s.") % {"status": status.lower()}
+            )
+
+    @admin.action(description=_("Activate selected meetings"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._set_status(request, queryset, MeetingStatus.ACTIVE, _("Activate"))
+
+    @admin.action(description=_("Deactivate selected meetings (nobody can join)"), permissions=["change"])
+    def deactivate(self, request, queryset):
+        self._set_status(request, queryset, MeetingStatus.INACTIVE, _("Deactivate"))
+
+    @admin.action(description=_("Add a participant…"), permissions=["change"])
+    def add_participant_action(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            messages.warning(request, _("Select exactly one meeting to add a participant to."))
+            return None
+        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_add_participant", args=[ids[0]]))
