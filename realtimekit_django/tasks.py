@@ -36,6 +36,7 @@ Why these safety nets:
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -376,16 +377,18 @@ def _uncount(cache, counter: str, unsent: int) -> None:
 # -- the last completed scheduled run ---------------------------------------------------------
 
 
-def _recent_run(app_id: str) -> float | None:
+def _recent_run(app_id: str, interval: float, now: float) -> float | None:
     """When (epoch seconds) a scheduled run that completed within the recent window started."""
-    return _lock_cache().get(LAST_RUN_PREFIX + app_id)
+    started = _lock_cache().get(LAST_RUN_PREFIX + app_id)
+    if started is not None and now - started < RECENT_RUN_FRACTION * interval:
+        return started
+    return None
 
 
 def _record_run(app_id: str, started: float, interval: float) -> None:
-    """Remember a completed run for ``RECENT_RUN_FRACTION`` of the interval after it started."""
-    left = started + RECENT_RUN_FRACTION * interval - time.time()
-    if left >= 1:
-        _lock_cache().set(LAST_RUN_PREFIX + app_id, started, timeout=round(left))
+    """Remember when a completed scheduled run started (kept a little longer than the window)."""
+    keep = math.ceil(RECENT_RUN_FRACTION * interval) + 1
+    _lock_cache().set(LAST_RUN_PREFIX + app_id, started, timeout=keep)
 
 
 # -- the tasks --------------------------------------------------------------------------------
@@ -459,7 +462,7 @@ def reconcile_all(
     scheduled, seconds = interval is not None, _interval_seconds(interval)
     app_id = get_settings().app_id
     started = time.time()
-    if scheduled and (last := _recent_run(app_id)) is not None:
+    if scheduled and (last := _recent_run(app_id, seconds, started)) is not None:
         reason = (
             f"a run completed {started - last:.0f}s ago, within {RECENT_RUN_FRACTION:g} "
             f"of the {seconds:g}s interval (is a second beat running?)"
