@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,25 @@ def emulator():
     server.server_close()
 
 
-@pytest.fixture
-def queue(transactional_db):
-    """A queue (and lock-cache prefix) of this test's own; the test process reads that cache."""
-    name = f"realtimekit-test-{uuid.uuid4().hex[:12]}"
-    caches_setting = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": name,
-        }
+@contextmanager
+def _celery(emulator: Emulator) -> Iterator[tuple[Processes, Celery]]:
+    """A queue and lock-cache prefix of the test's own (this process reads that cache too), the
+    processes started on it, and a client app that sends to it."""
+    queue = f"realtimekit-test-{uuid.uuid4().hex[:12]}"
+    lock_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": queue,
     }
-    with override_settings(CACHES=caches_setting):
-        yield name
+    client = Celery("realtimekit-test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
+    client.conf.task_default_queue = queue
+    with override_settings(CACHES={"default": lock_cache}):
+        started = Processes(queue, emulator)
+        try:
+            yield started, client
+        finally:
+            started.close()
+            client.close()
 
 
 class Processes:
@@ -169,26 +176,18 @@ def _wait_for(log: Path, text: str) -> None:
 
 
 @pytest.fixture
-def processes(queue, emulator):
-    started = Processes(queue, emulator)
-    yield started
-    started.close()
+def celery(transactional_db, emulator):
+    """``(processes, client)``: start workers and beats with ``processes``; send with ``client``."""
+    with _celery(emulator) as started:
+        yield started
 
 
 @pytest.fixture
-def client(queue):
-    """A Celery app that sends to the test's queue and reads results from Redis."""
-    app = Celery("realtimekit-test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
-    app.conf.task_default_queue = queue
-    yield app
-    app.close()
-
-
-@pytest.fixture
-def worker(processes, client):
-    """A threads-pool worker on the test's queue; yields a client app that sends to it."""
-    processes.worker()
-    return client
+def worker(transactional_db, emulator):
+    """A threads-pool worker on a queue of its own; yields a client app that sends to it."""
+    with _celery(emulator) as (processes, client):
+        processes.worker()
+        yield client
 
 
 def _wait_until(condition: Callable[[], Any], what: str) -> Any:
@@ -275,9 +274,8 @@ def _lock_key() -> str:
     return tasks.LOCK_PREFIX + tasks.meetings_lock_name(REALTIMEKIT["APP_ID"])
 
 
-def test_prefork_soft_time_limit_returns_a_clean_incomplete_report_and_frees_the_lock(
-    processes, client, emulator
-):
+def test_prefork_soft_time_limit_returns_a_clean_incomplete_report_and_frees_the_lock(celery, emulator):
+    processes, client = celery
     _seed(emulator)
     stored = Meeting.objects.create(id=uuid.uuid4(), app_id=REALTIMEKIT["APP_ID"])
     processes.worker(
@@ -297,7 +295,8 @@ def test_prefork_soft_time_limit_returns_a_clean_incomplete_report_and_frees_the
     assert caches["default"].get(_lock_key()) is None  # released by the walk, not expired (60 s)
 
 
-def test_prefork_child_terminated_mid_walk_releases_the_lock_at_once(processes, client, emulator):
+def test_prefork_child_terminated_mid_walk_releases_the_lock_at_once(celery, emulator):
+    processes, client = celery
     """What billiard does at the hard time limit: SIGTERM to the pool child (SIGKILL 0.1 s later
     if it is still alive). The child's ``finally`` blocks run: the walk is logged as incomplete
     and its lock is released at once, not after ``SYNC_LOCK_SECONDS``."""
@@ -342,7 +341,8 @@ def test_a_lock_deleted_mid_walk_never_lets_two_walks_run_at_once(worker, emulat
     assert Meeting.objects.count() == 8
 
 
-def test_a_participant_walk_longer_than_the_lock_keeps_it_through_many_lookups(processes, client, emulator):
+def test_a_participant_walk_longer_than_the_lock_keeps_it_through_many_lookups(celery, emulator):
+    processes, client = celery
     (meeting,) = [emulator.create_meeting(title="Long walk")]
     emulator.add_participant(meeting["id"], custom_participant_id="stays", preset_name="p")
     an_hour_ago = timezone.now() - timedelta(hours=1)
@@ -374,7 +374,8 @@ def test_a_participant_walk_longer_than_the_lock_keeps_it_through_many_lookups(p
     assert Participant.objects.filter(meeting_id=meeting["id"]).count() == 1
 
 
-def test_beat_with_no_worker_leaves_no_backlog_for_the_worker(processes, client, emulator):
+def test_beat_with_no_worker_leaves_no_backlog_for_the_worker(celery, emulator):
+    processes, client = celery
     _seed(emulator)
     beat = processes.beat(interval=1)
     _wait_for(beat, "Sending due task")
@@ -396,7 +397,8 @@ def test_beat_with_no_worker_leaves_no_backlog_for_the_worker(processes, client,
     assert participant_walks <= 8
 
 
-def test_two_beats_do_not_double_the_walks(processes, client, emulator):
+def test_two_beats_do_not_double_the_walks(celery, emulator):
+    processes, client = celery
     _seed(emulator)
     log = processes.worker()
 
@@ -410,7 +412,8 @@ def test_two_beats_do_not_double_the_walks(processes, client, emulator):
     assert "is a second beat running?" in log.read_text() or walks < runs
 
 
-def test_rabbitmq_as_the_broker_for_one_fan_out(processes, emulator):
+def test_rabbitmq_as_the_broker_for_one_fan_out(celery, emulator):
+    processes, client = celery
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=5).close()
     except OSError as exc:
