@@ -11,10 +11,9 @@ eager mode. The lock's expiry and the time limits can be lowered per test; a pos
 
 import os
 
+from realtimekit_django.tasks import beat_schedule
 from tests.settings_postgres import *  # noqa: F403
 from tests.settings_postgres import DATABASES, REALTIMEKIT
-
-from realtimekit_django.tasks import beat_schedule
 
 REDIS_URL = os.environ.get("REALTIMEKIT_WORKER_REDIS_URL", "redis://127.0.0.1:6379/15")
 
