@@ -4,11 +4,14 @@ The suite's PostgreSQL settings, pointed at what the test process hands over in 
 environment: the test database pytest-django created (``REALTIMEKIT_WORKER_DB_NAME``, e.g.
 ``test_test``), the emulator it serves on loopback (``REALTIMEKIT_WORKER_BASE_URL``) and a queue
 of its own (``REALTIMEKIT_WORKER_QUEUE``), so that a stale message from an earlier run is never
-picked up. Tasks really go through Redis: no eager mode.
+picked up. Tasks really go through a broker (Redis, or ``REALTIMEKIT_WORKER_BROKER_URL``): no
+eager mode. The lock's expiry and the time limits can be lowered per test; a positive
+``REALTIMEKIT_WORKER_BEAT_INTERVAL`` gives ``celery beat`` the package's schedule at that interval.
 """
 
 import os
 
+from realtimekit_django.tasks import beat_schedule
 from tests.settings_postgres import *  # noqa: F403
 from tests.settings_postgres import DATABASES, REALTIMEKIT
 
@@ -24,6 +27,8 @@ REALTIMEKIT = {
     "MAX_RETRIES": 1,
     # Short, so that a test can watch a killed worker's lock expire (walks renew it every page).
     "SYNC_LOCK_SECONDS": int(os.environ.get("REALTIMEKIT_WORKER_LOCK_SECONDS", "4")),
+    "TASK_SOFT_TIME_LIMIT": int(os.environ.get("REALTIMEKIT_WORKER_SOFT_TIME_LIMIT", "1500")),
+    "TASK_TIME_LIMIT": int(os.environ.get("REALTIMEKIT_WORKER_TIME_LIMIT", "1800")),
 }
 
 # The overlap lock must live in a cache every worker shares.
@@ -37,7 +42,10 @@ CACHES = {
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = False
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = os.environ.get("REALTIMEKIT_WORKER_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("REALTIMEKIT_WORKER_QUEUE", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+_BEAT_INTERVAL = float(os.environ.get("REALTIMEKIT_WORKER_BEAT_INTERVAL", "0"))
+CELERY_BEAT_SCHEDULE = beat_schedule(_BEAT_INTERVAL) if _BEAT_INTERVAL > 0 else {}

@@ -4,12 +4,15 @@ options, and its exit status."""
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
+from django.core.cache import caches
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 from django.test.utils import override_settings
 
+from realtimekit_django import schema, tasks
 from realtimekit_django.models import Meeting, Participant
 from tests.settings import REALTIMEKIT
 
@@ -115,10 +118,48 @@ def test_dry_run_writes_nothing(realtimekit_emulator):
     assert Participant.objects.count() == 0
 
 
-def test_a_bad_per_page_is_refused(realtimekit_emulator):
-    with pytest.raises(CommandError, match="between 1 and 100"):
-        _run("--per-page", "0")
+@pytest.mark.parametrize(
+    ("per_page", "problem"),
+    [("0", "must be at least 1"), (str(schema.MAX_PER_PAGE + 1), f"must be at most {schema.MAX_PER_PAGE}")],
+)
+def test_a_bad_per_page_is_refused(realtimekit_emulator, per_page, problem):
+    Meeting.objects.create(id=uuid.uuid4(), app_id=REALTIMEKIT["APP_ID"])
+
+    with pytest.raises(CommandError, match=f"--per-page {problem}"):
+        _run("--participants", "--per-page", per_page)
+
     assert realtimekit_emulator.requests == []
+    assert not Meeting.objects.filter(missing_since__isnull=False).exists()
+
+
+def test_participants_skips_a_meeting_a_worker_is_walking_and_fails(realtimekit_emulator):
+    first, second = _seed(realtimekit_emulator, 2, participants=1)
+    key = tasks.LOCK_PREFIX + tasks.participants_lock_name(second["id"])
+    caches["default"].add(key, "a-worker", 60)
+    out = io.StringIO()
+    try:
+        with pytest.raises(CommandError, match="1 of 3 walks did not complete"):
+            call_command("realtimekit_sync", "--participants", stdout=out)
+        assert f"participants of meeting {second['id']}: skipped" in out.getvalue()
+        assert set(Participant.objects.values_list("meeting_id", flat=True)) == {uuid.UUID(first["id"])}
+        assert caches["default"].get(key) == "a-worker"
+
+        _run("--participants", "--break-lock")
+        assert Participant.objects.count() == 2
+    finally:
+        caches["default"].delete(key)
+
+
+def test_meeting_refuses_to_walk_while_a_worker_holds_that_meetings_lock(realtimekit_emulator):
+    (meeting,) = _seed(realtimekit_emulator, 1, participants=1)
+    key = tasks.LOCK_PREFIX + tasks.participants_lock_name(meeting["id"])
+    caches["default"].add(key, "a-worker", 60)
+    try:
+        with pytest.raises(CommandError, match="--break-lock"):
+            _run("--meeting", meeting["id"])
+        assert realtimekit_emulator.requests == []
+    finally:
+        caches["default"].delete(key)
 
 
 @override_settings(REALTIMEKIT={**REALTIMEKIT, "MAX_RETRIES": 1})
@@ -164,12 +205,8 @@ def test_success_raises_nothing(realtimekit_emulator):
 
 
 def test_the_command_will_not_walk_while_a_worker_holds_the_lock(realtimekit_emulator):
-    from django.core.cache import caches
-
-    from realtimekit_django import tasks
-
     _seed(realtimekit_emulator, 2)
-    key = tasks.LOCK_PREFIX + "meetings:" + REALTIMEKIT["APP_ID"]
+    key = tasks.LOCK_PREFIX + tasks.meetings_lock_name()
     caches["default"].add(key, "a-worker", 60)
     try:
         with pytest.raises(CommandError, match="--break-lock"):

@@ -1,7 +1,9 @@
 """``manage.py realtimekit_sync``: run the reconcile walks by hand, from cron, or in CI.
 
 It calls :mod:`realtimekit_django.reconcile` directly (no Celery) under the same overlap locks
-as the tasks, so it never runs a walk a worker is running; it shows a progress bar
+as the tasks (every walk, the per-meeting ones of ``--participants`` too), so it never runs a
+walk a worker is running, and ``--participants`` walks the meetings the tasks' fan-out would
+(:func:`~realtimekit_django.tasks.participant_walks_due`); it shows a progress bar
 on a terminal and plain lines otherwise (logs stay readable), prints one summary line per walk,
 and exits with status 1 when any walk did not complete, so cron and CI notice.
 """
@@ -13,8 +15,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import reconcile, schema, tasks
-from ...conf import get_settings
-from ...models import Meeting
+from ...exceptions import ValidationError
 
 BAR_WIDTH = 30
 
@@ -56,8 +57,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         per_page = options["per_page"]
-        if per_page is not None and not 1 <= per_page <= schema.MAX_PER_PAGE:
-            raise CommandError(f"--per-page must be between 1 and {schema.MAX_PER_PAGE}.")
+        try:
+            tasks.check_walk_arguments(per_page)
+        except ValidationError as exc:
+            problems = "; ".join(f"--per-page {problem}" for _, problem in exc.errors)
+            raise CommandError(f"{problems}.") from None
         self.dry_run = options["dry_run"]
         self.tty = self.stdout.isatty()
         self.verbosity = options["verbosity"]
@@ -73,51 +77,65 @@ class Command(BaseCommand):
 
     # -- the walks --------------------------------------------------------------------------
 
-    def _locked(self, lock_name: str, walk) -> reconcile.ReconcileReport:
-        """Run ``walk(progress)`` holding the task's lock, renewing it after every page."""
+    def _locked(self, lock_name: str, walk, progress=None, **report_fields) -> reconcile.ReconcileReport:
+        """Run ``walk(progress)`` under the tasks' lock (renewed after every request)."""
         if self.break_lock:
             tasks.break_lock(lock_name)
-        with tasks.overlap_lock(lock_name) as lock:
-            if not lock:
-                raise CommandError(
-                    f"Another run holds the lock {tasks.LOCK_PREFIX}{lock_name}; nothing was walked. "
-                    "If no run is alive (a killed worker), wait SYNC_LOCK_SECONDS or pass --break-lock."
-                )
+        return tasks.locked_walk(lock_name, walk, progress=progress, **report_fields)
 
-            def progress(report, total_count):
-                lock.renew()
-                self._page_progress(report, total_count)
-
-            report = walk(progress)
+    def _refuse_if_skipped(self, report: reconcile.ReconcileReport, lock_name: str) -> None:
+        if report.skipped:
+            raise CommandError(
+                f"Another run holds the lock {tasks.LOCK_PREFIX}{lock_name}; nothing was walked. "
+                "If no run is alive (a killed worker), wait SYNC_LOCK_SECONDS or pass --break-lock."
+            )
         self._end_line(report)
-        return report
 
     def _walk_meetings(self, per_page: int | None) -> reconcile.ReconcileReport:
-        return self._locked(
-            f"meetings:{get_settings().app_id}",
+        lock_name = tasks.meetings_lock_name()
+        report = self._locked(
+            lock_name,
             lambda progress: reconcile.reconcile_meetings(
                 per_page=per_page, dry_run=self.dry_run, progress=progress
             ),
+            progress=self._page_progress,
+            kind="meetings",
         )
+        self._refuse_if_skipped(report, lock_name)
+        return report
 
     def _walk_participants(self, meeting_id: str, per_page: int | None) -> reconcile.ReconcileReport:
         try:
             meeting_id = str(uuid.UUID(meeting_id))
         except ValueError:
             raise CommandError(f"--meeting must be a meeting id (a UUID), not {meeting_id!r}.") from None
+        lock_name = tasks.participants_lock_name(meeting_id)
+        report = self._walk_one_meetings_participants(meeting_id, per_page, progress=self._page_progress)
+        self._refuse_if_skipped(report, lock_name)
+        return report
+
+    def _walk_one_meetings_participants(self, meeting_id: str, per_page: int | None, progress=None):
         return self._locked(
-            f"participants:{meeting_id}",
-            lambda progress: reconcile.reconcile_participants(
-                meeting_id, per_page=per_page, dry_run=self.dry_run, progress=progress
+            tasks.participants_lock_name(meeting_id),
+            lambda on_request: reconcile.reconcile_participants(
+                meeting_id, per_page=per_page, dry_run=self.dry_run, progress=on_request
             ),
+            progress=progress,
+            kind="participants",
+            meeting_id=meeting_id,
         )
 
     def _walk_all_participants(self, per_page: int | None) -> list[reconcile.ReconcileReport]:
-        meetings = Meeting.objects.filter(app_id=get_settings().app_id).present_remotely().order_by("pk")
-        total = meetings.count()
+        """The participants of every meeting ``reconcile_all`` would fan out to, one after another.
+
+        Each walk takes its meeting's lock; a meeting a worker is walking right now is reported
+        as skipped (and counts as not completed by this run).
+        """
+        meeting_ids = list(tasks.participant_walks_due())
+        total = len(meeting_ids)
         reports = []
-        for done, meeting in enumerate(meetings.iterator(), start=1):
-            report = reconcile.reconcile_participants(meeting, per_page=per_page, dry_run=self.dry_run)
+        for done, meeting_id in enumerate(meeting_ids, start=1):
+            report = self._walk_one_meetings_participants(meeting_id, per_page)
             reports.append(report)
             if self.tty:
                 self._draw(f"participants of {total} meetings", done, total)
