@@ -297,7 +297,7 @@ def test_beat_schedule_defaults_to_the_sync_interval_and_expires_before_the_next
 
 # -- bad arguments ------------------------------------------------------------------------------
 
-BAD_PAGE_SIZES = [0, -5, schema.MAX_PER_PAGE + 1, 2.5, "10"]
+BAD_PAGE_SIZES = [0, -5, schema.MAX_PER_PAGE + 1, 1000, 2.5, "10"]
 
 
 @pytest.mark.parametrize("per_page", BAD_PAGE_SIZES)

@@ -12,6 +12,7 @@ import math
 import uuid
 
 import pytest
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,7 +155,7 @@ def test_a_timestamp_past_9999_is_refused_and_pages_keep_rendering(realtimekit_e
     monkeypatch.setattr(client.meetings, "get", lambda **kw: page)
     report = reconcile_meetings(client=client, status="ACTIVE")  # filtered: flags nothing
     assert report.rejected == 1
-    assert admin_client.get("/admin/realtimekit_django/meeting/").status_code == 200
+    assert admin_client.get(reverse("admin:realtimekit_meeting_changelist")).status_code == 200
 
 
 def test_participant_walks_reject_poison_per_item(realtimekit_emulator, remote, monkeypatch):
