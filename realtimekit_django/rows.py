@@ -13,7 +13,9 @@ stored: write-only storage secrets and participant tokens.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -81,7 +83,33 @@ def payload_id(payload: Any, kind: str) -> uuid.UUID:
         raise InvalidResponse(f"{kind} payload: missing or malformed 'id'") from None
 
 
+def _surely_storable(payload: Mapping) -> bool:
+    """A C-speed proof that :func:`schema.unstorable` would find nothing in a payload parsed
+    from JSON (so every key is a string); ``False`` means "not sure", never "bad".
+
+    Strict ``json.dumps`` refuses NaN and infinities, UTF-8 refuses lone surrogates, a NUL is
+    always written ``\\u0000``, a number past the largest double has at least 309 digits, and
+    a payload cannot nest deeper than the brackets it holds. A clean page, the usual one, is
+    thus checked without walking every value in Python.
+    """
+    try:
+        text = json.dumps(payload, allow_nan=False, ensure_ascii=False, check_circular=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return (
+        "\\u0000" not in text
+        and _LONG_NUMBER.search(text) is None
+        and text.count("{") + text.count("[") <= schema.MAX_DEPTH
+    )
+
+
+_LONG_NUMBER = re.compile(r"\d{309}")
+
+
 def _refuse_unstorable(payload: Mapping, what: str) -> None:
+    if _surely_storable(payload):
+        return
     problems = schema.unstorable(payload)
     if problems:
         path, problem = problems[0]
@@ -132,12 +160,22 @@ def _finite(payload: Mapping, key: str, what: str, default: float) -> float:
     return number
 
 
+def _without_storage_secrets(payload: Mapping) -> dict:
+    """The payload minus write-only storage secrets; copied deeply only when one is there (the
+    API never returns them, and a page parsed from JSON is ours alone)."""
+    recording = payload.get("recording_config")
+    storage = recording.get("storage_config") if isinstance(recording, Mapping) else None
+    if isinstance(storage, Mapping) and any(key in storage for key in schema.STORAGE_WRITE_ONLY_KEYS):
+        return schema.strip_write_only(payload)
+    return dict(payload)
+
+
 def meeting_row(payload: Any, *, app_id: str, now: datetime) -> dict:
     """The column values for a meeting payload (storage secrets removed)."""
     if not isinstance(payload, Mapping):
         raise InvalidResponse("meeting payload is not an object")
     what = _what("meeting", payload)
-    data = schema.strip_write_only(payload)
+    data = _without_storage_secrets(payload)
     _refuse_unstorable(data, what)
     status = _text(data, "status", what, default=MeetingStatus.ACTIVE)
     if status not in _STATUSES:

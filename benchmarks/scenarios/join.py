@@ -21,6 +21,7 @@ from django.urls import reverse
 from realtimekit_django.client import get_client
 from realtimekit_django.reconcile import reconcile_meetings
 
+from ..database import reset_tables
 from ..emulator import ACCOUNT_ID, API_TOKEN, APP_ID, seed_meetings, served
 from ..measure import count_queries, median, percentile
 from ..report import Result, Target
@@ -95,6 +96,7 @@ def run(database: str, size: int, rounds: int) -> Result:
     users_needed = (size + 1) // 2
     User = get_user_model()
     with served() as (emulator, server):
+        reset_tables()  # an earlier scenario's meetings are not this emulator's
         meeting_id = seed_meetings(emulator, 1)[0]
         reconcile_meetings(client=get_client())
         User.objects.filter(username__startswith="bench-").delete()
