@@ -173,3 +173,27 @@ def _api(user) -> APIClient:
     client = APIClient()
     client.force_login(user)
     return client
+
+
+def test_an_error_report_from_inside_a_join_shows_no_token(realtimekit_emulator, meeting, user, rf, settings):
+    """Frames of the join hold the token (the API's answer); the error report of a failure there
+    (a site's receiver raising), as ``mail_admins`` sends it, must not print it."""
+    from django.views.debug import ExceptionReporter
+
+    settings.DEBUG = False  # what production error e-mails are built with
+
+    def failing(**kwargs):
+        raise RuntimeError("receiver failed")
+
+    signals.token_issued.connect(failing, weak=False, dispatch_uid="failing-token")
+    try:
+        with pytest.raises(RuntimeError) as caught:
+            services.issue_join_token(meeting, user)
+    finally:
+        signals.token_issued.disconnect(dispatch_uid="failing-token")
+    error = caught.value
+    report = ExceptionReporter(rf.post("/join/"), type(error), error, error.__traceback__)
+    text = report.get_traceback_text() + report.get_traceback_html()
+    assert "_first_join" in text and "receiver failed" in text  # the frames are in the report
+    token = realtimekit_emulator.issued_tokens[-1]  # read only now: no frame above holds it
+    assert token not in text

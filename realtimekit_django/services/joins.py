@@ -50,6 +50,7 @@ class JoinToken:
     expires_at: datetime | None
 
 
+@sensitive_variables()
 def issue_join_token(
     meeting: Meeting | uuid.UUID | str,
     user,
@@ -78,6 +79,7 @@ def issue_join_token(
     raise Conflict("another join of this user to this meeting kept winning the race; try again")
 
 
+@sensitive_variables()
 def _join(api, candidates, meeting_id, user, custom_id: str, config) -> JoinToken:
     with store.join_lock(meeting_id, custom_id):
         meeting, participant = store.find_join(
@@ -109,7 +111,7 @@ def _optional(wanted: dict) -> dict:
     return {key: wanted[key] for key in ("name", "picture") if wanted[key] is not None}
 
 
-@sensitive_variables("payload", "token")
+@sensitive_variables()
 def _first_join(api, meeting: Meeting, custom_id: str, wanted: dict, user) -> JoinToken:
     envelope = api.meetings.add_participant(
         str(meeting.pk), custom_participant_id=custom_id, preset_name=wanted["preset_name"], **_optional(wanted)
@@ -120,7 +122,7 @@ def _first_join(api, meeting: Meeting, custom_id: str, wanted: dict, user) -> Jo
     return _issued(participant, payload, token)
 
 
-@sensitive_variables("payload", "token")
+@sensitive_variables()
 def _rejoin(api, meeting: Meeting, participant: Participant, wanted: dict, user) -> JoinToken | None:
     """A token for a known participant, edited to what the policy wants; ``None`` when it has
     vanished remotely (the caller adds it anew)."""
@@ -140,6 +142,7 @@ def _rejoin(api, meeting: Meeting, participant: Participant, wanted: dict, user)
     return _issued(participant, payload, token)
 
 
+@sensitive_variables()
 def _issued(participant: Participant, payload: dict, token: str) -> JoinToken:
     expires_at = token_expiry(token)
     signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import router, transaction
+from django.views.decorators.debug import sensitive_variables
 
 from .. import signals, store
 from ..client import RealtimeKitClient, get_client
@@ -25,6 +26,7 @@ def _atomic():
     return transaction.atomic(using=router.db_for_write(Meeting))
 
 
+@sensitive_variables()  # storage secrets travel in the arguments
 def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) -> Meeting:
     """POST the meeting, then store what the API answered (storage secrets stripped)."""
     api = client or get_client()
@@ -41,6 +43,7 @@ def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) ->
     return meeting
 
 
+@sensitive_variables()  # storage secrets travel in the arguments
 def update_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None, **changes: Any) -> Meeting:
     """PATCH only ``changes`` (with none, nothing is sent); ``meeting`` is updated in place."""
     if not changes:
@@ -53,6 +56,7 @@ def update_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None,
     return meeting
 
 
+@sensitive_variables()  # storage secrets travel in the arguments
 def replace_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None, **fields: Any) -> Meeting:
     """PUT the whole meeting (fields not given go back to the API's defaults), in place."""
     api = client or get_client()

@@ -25,6 +25,7 @@ from .answers import data_of, token_of
 logger = logging.getLogger("realtimekit_django.services")
 
 
+@sensitive_variables()
 def keep_added(api: RealtimeKitClient, meeting: Meeting, payload: Mapping, *, user=None) -> Participant:
     """Store a participant just added remotely and announce it; on any failure, undo the add.
 
@@ -58,7 +59,7 @@ def _undo_add(api: RealtimeKitClient, meeting: Meeting, payload: Mapping) -> Non
         )
 
 
-@sensitive_variables("envelope", "payload", "token")
+@sensitive_variables()
 def add_participant(
     meeting: Meeting,
     *,
@@ -87,6 +88,7 @@ def add_participant(
     return participant, token
 
 
+@sensitive_variables()
 def edit_participant(
     participant: Participant, *, client: RealtimeKitClient | None = None, **changes: Any
 ) -> Participant:
@@ -125,7 +127,7 @@ def remove_participant(participant: Participant, *, client: RealtimeKitClient | 
         signals.participant_removed.send(sender=Participant, **info)
 
 
-@sensitive_variables("envelope", "token")
+@sensitive_variables()
 def refresh_participant_token(participant: Participant, *, client: RealtimeKitClient | None = None) -> str:
     """A new token for the participant. Earlier tokens stay valid: only removal revokes."""
     api = client or get_client()
