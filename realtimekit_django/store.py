@@ -108,13 +108,15 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
     )
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, _parameter_limit(connection) // len(columns))
+    # NULL needs no preparing (every column here stores None as NULL): most optional fields are.
+    preparers = [(column, field_.get_db_prep_save) for column, field_ in zip(columns, fields, strict=True)]
     written = 0
     with transaction.atomic(using=alias, savepoint=False):
         for chunk in _chunks(values, per_statement):
             params = [
-                field_.get_db_prep_save(row[column], connection)
+                None if row[column] is None else prepare(row[column], connection)
                 for row in chunk
-                for column, field_ in zip(columns, fields, strict=True)
+                for column, prepare in preparers
             ]
             sql = (
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES "
