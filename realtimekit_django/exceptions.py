@@ -71,10 +71,6 @@ class JoinRefused(RealtimeKitError, PermissionDenied):
     """The site's preset policy said this user may not join this meeting."""
 
 
-class ConfigurationError(RealtimeKitError, ValueError):
-    """A ``REALTIMEKIT`` setting is missing or malformed (raised as ``ImproperlyConfigured`` by conf)."""
-
-
 # --- the API answered with an error ------------------------------------------------------
 
 

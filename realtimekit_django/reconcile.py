@@ -38,7 +38,6 @@ from .models import Meeting, Participant
 logger = logging.getLogger("realtimekit_django.reconcile")
 
 
-
 class StopWalk(Exception):  # noqa: N818 - a request to stop, not an error of the walk
     """Raised by a ``progress`` callback to end the walk now, as incomplete.
 
@@ -286,9 +285,7 @@ def reconcile_participants(
                     lambda found: services.upsert_participants(target, found),
                     progress,
                 )
-                report.removed = services.remove_missing_participants(
-                    target, seen, walk_started=walk_started
-                )
+                report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
 

@@ -238,4 +238,3 @@ def apply_row(instance, row: dict):
     for name, value in row.items():
         setattr(instance, name, value)
     return instance
-

@@ -685,4 +685,3 @@ def _without_secrets(recording: Mapping[str, Any]) -> dict:
             key: value for key, value in storage.items() if key not in STORAGE_WRITE_ONLY_KEYS
         }
     return recording
-

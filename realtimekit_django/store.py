@@ -146,7 +146,9 @@ def _save_one(model, columns: tuple[str, ...], row: dict, instance, *, keep_user
         row = {**row, "user_id": getattr(instance, "user_id", None)}
     if instance is None:
         return model.from_db(
-            alias, [f.attname for f in model._meta.concrete_fields], [row[f.attname] for f in model._meta.concrete_fields]
+            alias,
+            [f.attname for f in model._meta.concrete_fields],
+            [row[f.attname] for f in model._meta.concrete_fields],
         )
     return rows.apply_row(instance, row)
 
@@ -190,7 +192,9 @@ class UpsertResult:
     seen: set = field(default_factory=set)
 
 
-def _build_page(payloads: Iterable[Any], kind: str, build: Callable[[Any], dict], result: UpsertResult) -> dict:
+def _build_page(
+    payloads: Iterable[Any], kind: str, build: Callable[[Any], dict], result: UpsertResult
+) -> dict:
     """Rows by id, one per id (the newest when a page repeats an item); bad items rejected."""
     built: dict[uuid.UUID, dict] = {}
     for index, payload in enumerate(payloads):
@@ -272,7 +276,9 @@ def upsert_participant_page(meeting: Meeting, payloads: Iterable[Any]) -> Upsert
 
 def participants_not_seen(meeting: Meeting, seen: set, *, walk_started: datetime) -> list:
     """Ids of the meeting's local participants a walk did not see (rows older than the walk)."""
-    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list("pk", flat=True)
+    local = Participant.objects.filter(meeting=meeting, synced_at__lt=walk_started).values_list(
+        "pk", flat=True
+    )
     return [pk for pk in local.iterator(chunk_size=2000) if pk not in seen]
 
 
@@ -341,7 +347,9 @@ def join_lock(meeting_id, custom_participant_id: str) -> Iterator[None]:
         return
     with transaction.atomic(using=alias):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [join_lock_key(meeting_id, custom_participant_id)])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s)", [join_lock_key(meeting_id, custom_participant_id)]
+            )
         yield
 
 
@@ -349,7 +357,9 @@ _MEETING_FIELDS = [f.attname for f in Meeting._meta.concrete_fields]
 _PARTICIPANT_FIELDS = [f.attname for f in Participant._meta.concrete_fields]
 
 
-def find_join(meetings, meeting_id, *, user_id, custom_participant_id: str) -> tuple[Meeting, Participant | None]:
+def find_join(
+    meetings, meeting_id, *, user_id, custom_participant_id: str
+) -> tuple[Meeting, Participant | None]:
     """The meeting and this person's participant in it, in one query.
 
     The participant is the one linked to the site user, else an unclaimed one (no site user)

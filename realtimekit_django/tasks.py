@@ -150,8 +150,10 @@ def check_walk_arguments(per_page: Any = None, filters: dict[str, Any] | None = 
     unknown = sorted(set(filters) - set(MEETING_FILTERS))
     if unknown:
         raise ValidationError(
-            [(name, f"is not a filter of the meetings listing (known: {', '.join(MEETING_FILTERS)})")
-             for name in unknown]
+            [
+                (name, f"is not a filter of the meetings listing (known: {', '.join(MEETING_FILTERS)})")
+                for name in unknown
+            ]
         )
     schema.validate_listing_params(per_page=per_page, **filters)
 

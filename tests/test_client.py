@@ -705,3 +705,19 @@ def test_client_errors_are_never_retried(mocked, sleeps, status):
     with pytest.raises(RealtimeKitError):
         api.meetings.get_meeting_by_id("m")
     assert len(mocked.calls) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800", ""])
+def test_ids_and_names_that_no_server_could_take_are_refused_before_any_request(bad):
+    from realtimekit_django.client import client_from_settings
+
+    meetings = client_from_settings().meetings
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        with pytest.raises(ValidationError, match="meeting_id"):
+            meetings.get_meeting_by_id(bad)
+        with pytest.raises(ValidationError, match="participant_id"):
+            meetings.refresh_participant_token(bad, meeting_id="m-1")
+        if bad:
+            with pytest.raises(ValidationError, match="name"):
+                meetings.get_meeting_by_id("m-1", name=bad)
+        assert len(mocked.calls) == 0

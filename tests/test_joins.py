@@ -103,7 +103,9 @@ def test_a_remote_add_that_cannot_be_kept_is_deleted_remotely(realtimekit_emulat
         with pytest.raises(RuntimeError):
             services.issue_join_token(meeting, user)
         with pytest.raises(RuntimeError):
-            services.add_participant(meeting, custom_participant_id="cp", preset_name="group_call_participant")
+            services.add_participant(
+                meeting, custom_participant_id="cp", preset_name="group_call_participant"
+            )
     finally:
         signals.participant_added.disconnect(dispatch_uid="failing")
 

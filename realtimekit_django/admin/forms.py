@@ -330,8 +330,10 @@ class SeenValuesForm(forms.Form):
 
     def _seen_value(self, name: str) -> Any:
         bound = self[name]
-        return self.fields[name].hidden_widget().value_from_datadict(
-            self.data, self.files, bound.html_initial_name
+        return (
+            self.fields[name]
+            .hidden_widget()
+            .value_from_datadict(self.data, self.files, bound.html_initial_name)
         )
 
     def _refuse_stale_edits(self) -> None:

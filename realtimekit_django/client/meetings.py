@@ -41,12 +41,18 @@ class MeetingsResource:
         self._client = client
 
     @staticmethod
-    def _ids(**ids: str) -> None:
-        """Refuse empty or non-string ids before any request (the SDK does the same)."""
+    def _validate_ids(**ids: str) -> None:
+        """Refuse empty, non-string or unstorable ids (NUL, lone surrogates) before any request."""
         bad = [
             (name, "must be a non-empty string")
             for name, value in ids.items()
             if not value or not isinstance(value, str)
+        ]
+        bad += [
+            problem
+            for name, value in ids.items()
+            if isinstance(value, str)
+            for problem in schema.unstorable(value, name)
         ]
         if bad:
             raise ValidationError(bad)
@@ -85,19 +91,25 @@ class MeetingsResource:
 
     def get_meeting_by_id(self, meeting_id: str, *, name: str | None = None) -> dict:
         """GET /meetings/{meeting_id}."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
+        if name is not None:
+            problems = (
+                schema.unstorable(name, "name") if isinstance(name, str) else [("name", "must be a string")]
+            )
+            if problems:
+                raise ValidationError(problems)
         params = {"name": name} if name is not None else None
         return self._client.request("GET", f"/meetings/{self._seg(meeting_id)}", params=params)
 
     def update_meeting_by_id(self, meeting_id: str, **partial: Any) -> dict:
         """PATCH /meetings/{meeting_id} with only the fields that change."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
         body = schema.validate_meeting(partial, mode="update")
         return self._client.request("PATCH", f"/meetings/{self._seg(meeting_id)}", json=body)
 
     def replace_meeting_by_id(self, meeting_id: str, **meeting: Any) -> dict:
         """PUT /meetings/{meeting_id} with the whole meeting."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
         body = schema.validate_meeting(meeting, mode="replace")
         return self._client.request("PUT", f"/meetings/{self._seg(meeting_id)}", json=body)
 
@@ -107,7 +119,7 @@ class MeetingsResource:
         self, meeting_id: str, *, page_no: int | None = None, per_page: int | None = None
     ) -> dict:
         """GET /meetings/{meeting_id}/participants: one page."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
         params = schema.validate_listing_params(page_no=page_no, per_page=per_page)
         return self._client.request(
             "GET",
@@ -125,14 +137,14 @@ class MeetingsResource:
         picture: str | None = OMIT,
     ) -> dict:
         """POST /meetings/{meeting_id}/participants (201); the answer carries the token."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
         fields = {"custom_participant_id": custom_participant_id, "preset_name": preset_name}
         body = schema.validate_participant(_given(fields, name=name, picture=picture), mode="add")
         return self._client.request("POST", f"/meetings/{self._seg(meeting_id)}/participants", json=body)
 
     def get_meeting_participant(self, participant_id: str, *, meeting_id: str) -> dict:
         """GET /meetings/{meeting_id}/participants/{participant_id}."""
-        self._ids(meeting_id=meeting_id, participant_id=participant_id)
+        self._validate_ids(meeting_id=meeting_id, participant_id=participant_id)
         return self._client.request("GET", self._participant_path(meeting_id, participant_id))
 
     def edit_participant(
@@ -145,19 +157,19 @@ class MeetingsResource:
         preset_name: str | None = OMIT,
     ) -> dict:
         """PATCH a participant's name, picture or preset; the answer carries a new token."""
-        self._ids(meeting_id=meeting_id, participant_id=participant_id)
+        self._validate_ids(meeting_id=meeting_id, participant_id=participant_id)
         changes = _given({}, name=name, picture=picture, preset_name=preset_name)
         body = schema.validate_participant(changes, mode="edit")
         return self._client.request("PATCH", self._participant_path(meeting_id, participant_id), json=body)
 
     def delete_meeting_participant(self, participant_id: str, *, meeting_id: str) -> dict:
         """DELETE a participant, which revokes every token it was ever given."""
-        self._ids(meeting_id=meeting_id, participant_id=participant_id)
+        self._validate_ids(meeting_id=meeting_id, participant_id=participant_id)
         return self._client.request("DELETE", self._participant_path(meeting_id, participant_id))
 
     def refresh_participant_token(self, participant_id: str, *, meeting_id: str) -> dict:
         """POST .../token: a new token (earlier ones stay valid until the participant is deleted)."""
-        self._ids(meeting_id=meeting_id, participant_id=participant_id)
+        self._validate_ids(meeting_id=meeting_id, participant_id=participant_id)
         return self._client.request("POST", self._participant_path(meeting_id, participant_id) + "/token")
 
     def _participant_path(self, meeting_id: str, participant_id: str) -> str:
@@ -180,7 +192,7 @@ class MeetingsResource:
 
     def walk_participants(self, meeting_id: str, *, per_page: int | None = None) -> PageWalk:
         """Every page of one meeting's participants."""
-        self._ids(meeting_id=meeting_id)
+        self._validate_ids(meeting_id=meeting_id)
         return self._client.walk(
             lambda page_no, size: self.get_meeting_participants(meeting_id, page_no=page_no, per_page=size),
             per_page,

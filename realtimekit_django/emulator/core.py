@@ -73,7 +73,6 @@ MEETING_DEFAULTS: dict[str, Any] = {
 }
 _READ_ONLY_MEETING_KEYS = ("id", "created_at", "updated_at")
 # Used only if the colleague-owned schema module does not export its own list.
-_FALLBACK_WRITE_ONLY_KEYS = ("access_key", "secret", "password", "private_key")
 _PRESET_NAMESPACE = uuid.UUID("5f1c1a4e-8f0e-4b55-9d8e-6b1d2f0a7c31")
 
 
@@ -329,7 +328,7 @@ class Emulator:
         return sorted(items, key=lambda item: (item["created_at"], item["id"]))
 
     def _write_only_keys(self) -> tuple[str, ...]:
-        return tuple(getattr(_schema(), "STORAGE_WRITE_ONLY_KEYS", _FALLBACK_WRITE_ONLY_KEYS))
+        return tuple(_schema().STORAGE_WRITE_ONLY_KEYS)
 
     def _take_secrets(self, meeting_id: str, validated: dict) -> None:
         """Keep the write-only storage secrets a write carried, apart from the meeting."""

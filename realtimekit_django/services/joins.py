@@ -114,7 +114,10 @@ def _optional(wanted: dict) -> dict:
 @sensitive_variables()
 def _first_join(api, meeting: Meeting, custom_id: str, wanted: dict, user) -> JoinToken:
     envelope = api.meetings.add_participant(
-        str(meeting.pk), custom_participant_id=custom_id, preset_name=wanted["preset_name"], **_optional(wanted)
+        str(meeting.pk),
+        custom_participant_id=custom_id,
+        preset_name=wanted["preset_name"],
+        **_optional(wanted),
     )
     payload = data_of(envelope, "add participant")
     token = token_of(payload, "add participant")
@@ -138,7 +141,9 @@ def _rejoin(api, meeting: Meeting, participant: Participant, wanted: dict, user)
         return None
     payload = data_of(envelope, "edit participant")
     token = token_of(payload, "edit participant")
-    participant = store.save_participant(meeting, payload, user_id=getattr(user, "pk", None), instance=participant)
+    participant = store.save_participant(
+        meeting, payload, user_id=getattr(user, "pk", None), instance=participant
+    )
     return _issued(participant, payload, token)
 
 
@@ -147,4 +152,6 @@ def _issued(participant: Participant, payload: dict, token: str) -> JoinToken:
     expires_at = token_expiry(token)
     signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
     # The preset the API says it granted (row building checked it is there).
-    return JoinToken(token=token, participant=participant, preset_name=payload["preset_name"], expires_at=expires_at)
+    return JoinToken(
+        token=token, participant=participant, preset_name=payload["preset_name"], expires_at=expires_at
+    )

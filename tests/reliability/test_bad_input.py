@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtimekit_django import schema, services
-from realtimekit_django.exceptions import RealtimeKitError, ValidationError
 from realtimekit_django.admin.forms import CONFIG_FIELDS, MEETING_MODEL_FIELDS
+from realtimekit_django.exceptions import RealtimeKitError, ValidationError
 from realtimekit_django.models import Meeting, Participant
 from realtimekit_django.reconcile import reconcile_meetings
 

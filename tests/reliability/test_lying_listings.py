@@ -78,7 +78,9 @@ def remote(realtimekit_emulator):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_no_listing_can_make_a_walk_raise_or_flag_what_exists(realtimekit_emulator, remote, data, monkeypatch, reliability):
+def test_no_listing_can_make_a_walk_raise_or_flag_what_exists(
+    realtimekit_emulator, remote, data, monkeypatch, reliability
+):
     Meeting.objects.update(missing_since=None)
     per_page, pages = data.draw(lying_listings(remote))
     client = get_client()
@@ -138,7 +140,10 @@ def test_one_poisoned_meeting_does_not_stop_the_walk(realtimekit_emulator, remot
         "data": items,
         "paging": {"start_offset": 1, "end_offset": len(items), "total_count": len(items)},
     }
-    renamed = [{**item, "title": f"renamed {n}", "updated_at": "2099-01-01T00:00:00Z"} for n, item in enumerate(items)]
+    renamed = [
+        {**item, "title": f"renamed {n}", "updated_at": "2099-01-01T00:00:00Z"}
+        for n, item in enumerate(items)
+    ]
     page["data"] = [renamed[0], renamed[1], items[2], *renamed[3:]]
     monkeypatch.setattr(client.meetings, "get", lambda **kw: page)
     report = reconcile_meetings(client=client)
@@ -148,7 +153,9 @@ def test_one_poisoned_meeting_does_not_stop_the_walk(realtimekit_emulator, remot
     assert report.flagged == 0
 
 
-def test_a_timestamp_past_9999_is_refused_and_pages_keep_rendering(realtimekit_emulator, remote, monkeypatch, admin_client):
+def test_a_timestamp_past_9999_is_refused_and_pages_keep_rendering(
+    realtimekit_emulator, remote, monkeypatch, admin_client
+):
     client = get_client()
     bad = {**remote[0], "updated_at": "9999-12-31T23:59:59-01:00"}
     page = {"success": True, "data": [bad], "paging": {"start_offset": 1, "end_offset": 1, "total_count": 1}}
@@ -164,7 +171,11 @@ def test_participant_walks_reject_poison_per_item(realtimekit_emulator, remote, 
     bad = {**good, "id": str(uuid.uuid4()), "custom_participant_id": "x" * 300}
     nul = {**good, "id": str(uuid.uuid4()), "name": "a\x00"}
     client = get_client()
-    page = {"success": True, "data": [good, bad, nul], "paging": {"start_offset": 1, "end_offset": 3, "total_count": 3}}
+    page = {
+        "success": True,
+        "data": [good, bad, nul],
+        "paging": {"start_offset": 1, "end_offset": 3, "total_count": 3},
+    }
     monkeypatch.setattr(client.meetings, "get_meeting_participants", lambda *a, **kw: page)
     report = reconcile_participants(meeting, client=client)
     assert report.rejected == 2 and report.created == 1
