@@ -19,7 +19,7 @@ MD_PATH = DOCS / "reliability.md"
 WRITE_ENV_VAR = "REALTIMEKIT_WRITE_RELIABILITY_REPORT"
 
 #: Order of the sections in the rendered table.
-AREAS = ("faults", "listing", "concurrency", "bad input", "secrets", "access")
+AREAS = ("faults", "listing", "concurrency", "joins", "bad input", "secrets", "access", "admin")
 
 HEADERS = (
     "Scenario",
