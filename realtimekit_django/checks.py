@@ -120,9 +120,10 @@ def check_user_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]
     from .models import Meeting, Participant
 
     user_model = get_user_model()
+    models = (Meeting, Participant, user_model)
     placed = {
-        "write": (router.db_for_write(Meeting), router.db_for_write(Participant), router.db_for_write(user_model)),
-        "read": (router.db_for_read(Meeting), router.db_for_read(Participant), router.db_for_read(user_model)),
+        "write": tuple(router.db_for_write(model) for model in models),
+        "read": tuple(router.db_for_read(model) for model in models),
     }
     messages: list[checks.CheckMessage] = []
     for what, (meetings, participants, users) in placed.items():

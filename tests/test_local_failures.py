@@ -21,7 +21,9 @@ class LocalFailure:
     def __init__(self, kind: str, monkeypatch) -> None:
         self.kind = kind
         self.monkeypatch = monkeypatch
-        self.error = RuntimeError("a site's receiver failed") if kind == "receiver" else OperationalError("locked")
+        self.error = (
+            RuntimeError("a site's receiver failed") if kind == "receiver" else OperationalError("locked")
+        )
 
     def _fail(self, *args, **kwargs):
         raise self.error
@@ -47,7 +49,9 @@ def local_failure(request, monkeypatch):
     failure.stop()
 
 
-def test_a_meeting_not_stored_locally_is_adopted_by_the_next_sync(realtimekit_emulator, local_failure, caplog):
+def test_a_meeting_not_stored_locally_is_adopted_by_the_next_sync(
+    realtimekit_emulator, local_failure, caplog
+):
     local_failure.start()
     with caplog.at_level(logging.ERROR, logger="realtimekit_django.services"):
         with pytest.raises(type(local_failure.error)):
@@ -76,6 +80,8 @@ def test_a_participant_not_stored_locally_is_deleted_remotely(
 
     assert realtimekit_emulator.participants(str(meeting.pk)) == []
     assert not Participant.objects.exists()
-    adds = [r for r in realtimekit_emulator.requests if r.method == "POST" and r.path.endswith("/participants")]
+    adds = [
+        r for r in realtimekit_emulator.requests if r.method == "POST" and r.path.endswith("/participants")
+    ]
     deletes = [r for r in realtimekit_emulator.requests if r.method == "DELETE"]
     assert len(adds) == len(deletes) == 2

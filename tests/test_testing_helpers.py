@@ -25,4 +25,3 @@ class DecoratedTests(TestCase):
     def test_the_decorator_keeps_the_class_set_up(self):
         meeting = services.create_meeting(title=self.title)
         self.assertEqual(self.realtimekit_emulator.get_meeting(str(meeting.pk))["title"], self.title)
-

@@ -122,13 +122,17 @@ def report(request: HttpRequest, verb: str, done: list, failed: list, extra: str
         # A refreshed meeting is named as it is now; nothing else a row returned is ever shown.
         names = ", ".join(str(result if isinstance(result, Meeting) else row) for row, result in done)
         text = ngettext(
-            "%(verb)s: %(count)d succeeded (%(names)s).", "%(verb)s: %(count)d succeeded (%(names)s).", len(done)
+            "%(verb)s: %(count)d succeeded (%(names)s).",
+            "%(verb)s: %(count)d succeeded (%(names)s).",
+            len(done),
         ) % {"verb": verb, "count": len(done), "names": names}
         messages.success(request, f"{text}{extra}")
     if failed:
         details = "; ".join(f"{row}: {reason}" for row, reason in failed)
         text = ngettext(
-            "%(verb)s: %(count)d failed (%(details)s).", "%(verb)s: %(count)d failed (%(details)s).", len(failed)
+            "%(verb)s: %(count)d failed (%(details)s).",
+            "%(verb)s: %(count)d failed (%(details)s).",
+            len(failed),
         ) % {"verb": verb, "count": len(failed), "details": details}
         messages.error(request, text)
 

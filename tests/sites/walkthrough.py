@@ -115,9 +115,9 @@ def site_walk(emulator) -> dict:
     meeting = _admin_add_meeting(admin, found)
     _admin_add_participant(admin, meeting, staff, found)
     found["participant_search"] = admin.get("/admin/realtimekit/participant/", {"q": "staff"}).status_code
-    found["participant_search_hits"] = admin.get(
-        "/admin/realtimekit/participant/", {"q": _login(staff)}
-    ).context["cl"].result_count
+    found["participant_search_hits"] = (
+        admin.get("/admin/realtimekit/participant/", {"q": _login(staff)}).context["cl"].result_count
+    )
     _join_twice(meeting, member, emulator, found)
     _admin_action_message(admin, meeting, found)
     _local_failures(emulator, found)
@@ -134,7 +134,9 @@ def _login(user) -> str:
 
 def _create_user(user_model, name: str, *, superuser: bool = False):
     login = f"{name}@example.com" if user_model.USERNAME_FIELD == "email" else name
-    create = user_model._default_manager.create_superuser if superuser else user_model._default_manager.create_user
+    create = (
+        user_model._default_manager.create_superuser if superuser else user_model._default_manager.create_user
+    )
     extra = {"email": f"{name}@example.com"} if user_model.USERNAME_FIELD != "email" else {}
     return create(**{user_model.USERNAME_FIELD: login, "password": "pw", **extra})
 
@@ -152,7 +154,9 @@ def _admin_add_meeting(admin, found: dict):
 
 def _admin_add_participant(admin, meeting, staff, found: dict) -> None:
     url = f"/admin/realtimekit/meeting/{meeting.pk}/add-participant/"
-    response = admin.post(url, {"user": str(staff.pk), "preset_name": "group_call_host", "custom_participant_id": ""})
+    response = admin.post(
+        url, {"user": str(staff.pk), "preset_name": "group_call_host", "custom_participant_id": ""}
+    )
     found["admin_add_participant"] = response.status_code
     found["token_page_expiry"] = _between(response.content.decode(), "(", ")", after="realtimekit-token")
 
@@ -175,7 +179,9 @@ def _join_twice(meeting, member, emulator, found: dict) -> None:
     found["join_expires_at"] = bodies[0]["expires_at"]
     remote = next(p for p in emulator.participants(str(meeting.pk)) if p["id"] == bodies[0]["participant_id"])
     found["join_display_name"] = remote.get("name")
-    found["join_error"] = browser.post("/realtimekit/meetings/00000000-0000-4000-8000-000000000000/join/").json()
+    found["join_error"] = browser.post(
+        "/realtimekit/meetings/00000000-0000-4000-8000-000000000000/join/"
+    ).json()
 
 
 def _admin_action_message(admin, meeting, found: dict) -> None:
