@@ -2,12 +2,18 @@
 
 The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM_CHECKS``):
 
-- ``realtimekit.E001``: a required key (ACCOUNT_ID, APP_ID, API_TOKEN) is missing.
+- ``realtimekit.E001``: a required key (ACCOUNT_ID, APP_ID, API_TOKEN) is missing. A missing
+  API_TOKEN is a deployment check (``manage.py check --deploy``), so that ``migrate``,
+  ``makemigrations``, ``collectstatic`` and ``test`` run without the secret (Docker builds, CI);
+  the first API call still raises ``ImproperlyConfigured`` naming it.
 - ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
 - ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
+- ``realtimekit.E011``: ``USE_TZ = False`` (RealtimeKit's times are UTC instants).
+- ``realtimekit.E012``: the app's models and ``AUTH_USER_MODEL`` are routed to different
+  databases (``Participant.user`` would be a cross-database foreign key).
 """
 
 from __future__ import annotations
@@ -17,11 +23,18 @@ from django.core import checks
 from . import conf, store
 
 
+def _missing_token(key: str, sentence: str) -> bool:
+    return key == "API_TOKEN" and "is required" in sentence
+
+
 @checks.register("realtimekit")
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """Turn :func:`conf.find_problems` into check messages naming each key."""
+    """Turn :func:`conf.find_problems` into check messages naming each key (a missing API token
+    is left to :func:`check_api_token`)."""
     messages: list[checks.CheckMessage] = []
     for key, sentence in conf.find_problems():
+        if _missing_token(key, sentence):
+            continue
         if key == conf.SETTING_NAME:
             messages.append(checks.Error(sentence, id="realtimekit.E003"))
         elif key not in conf.DEFAULTS:
@@ -61,6 +74,69 @@ def check_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                         "PostgreSQL or SQLite database."
                     ),
                     id="realtimekit.E010",
+                )
+            )
+    return messages
+
+
+@checks.register("realtimekit", deploy=True)
+def check_api_token(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The API token, at ``check --deploy`` only: commands that never call the API must run
+    where the secret is not available."""
+    return [
+        checks.Error(
+            sentence,
+            hint="Commands that call the API (and the first request) refuse to run without it.",
+            id="realtimekit.E001",
+        )
+        for key, sentence in conf.find_problems()
+        if _missing_token(key, sentence)
+    ]
+
+
+@checks.register("realtimekit")
+def check_time_zone_support(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse ``USE_TZ = False`` before anything is created remotely."""
+    return [
+        checks.Error(
+            problem,
+            hint="Set USE_TZ = True (Django's default since 5.0); TIME_ZONE still sets how times are shown.",
+            id="realtimekit.E011",
+        )
+        for problem in conf.site_problems()
+    ]
+
+
+@checks.register("realtimekit")
+def check_user_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse a router that puts the app's models and the site's users on different databases.
+
+    ``Participant.user`` is a foreign key to ``AUTH_USER_MODEL``: across databases every
+    participant insert fails, after the participant was added remotely.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import router
+
+    from .models import Meeting, Participant
+
+    user_model = get_user_model()
+    models = (Meeting, Participant, user_model)
+    placed = {
+        "write": tuple(router.db_for_write(model) for model in models),
+        "read": tuple(router.db_for_read(model) for model in models),
+    }
+    messages: list[checks.CheckMessage] = []
+    for what, (meetings, participants, users) in placed.items():
+        if len({meetings, participants, users}) > 1:
+            messages.append(
+                checks.Error(
+                    f"Database routers send {what}s of realtimekit meetings to '{meetings}', of "
+                    f"participants to '{participants}' and of {user_model._meta.label} "
+                    f"(AUTH_USER_MODEL) to '{users}': they must share one database, because "
+                    f"Participant.user is a foreign key to the user model.",
+                    hint="Route the realtimekit app and the user model (with auth and contenttypes) "
+                    "to the same database; see docs/installation.md.",
+                    id="realtimekit.E012",
                 )
             )
     return messages

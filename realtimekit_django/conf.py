@@ -183,12 +183,31 @@ def find_problems() -> list[tuple[str, str]]:
     return problems
 
 
+#: Why ``USE_TZ = False`` is refused (system check ``realtimekit.E011`` and every first use).
+USE_TZ_REQUIRED = (
+    "realtimekit_django needs USE_TZ = True: RealtimeKit answers with UTC instants, and with "
+    "USE_TZ = False Django cannot store or compare them (a meeting would be created remotely "
+    "and then fail to be stored, and every sync would fail)."
+)
+
+
+def site_problems() -> list[str]:
+    """What in the site's own Django settings this app cannot work with (not REALTIMEKIT keys)."""
+    return [] if django_settings.USE_TZ else [USE_TZ_REQUIRED]
+
+
 _cached: RealtimeKitSettings | None = None
 
 
 def get_settings() -> RealtimeKitSettings:
-    """The validated settings; raises ``ImproperlyConfigured`` naming the first bad key."""
+    """The validated settings; raises ``ImproperlyConfigured`` naming the first bad key.
+
+    A site this app cannot work on (``site_problems``) is refused here too, before any request
+    is sent: ``manage.py check`` is not run by every server process.
+    """
     global _cached
+    for problem in site_problems():
+        raise ImproperlyConfigured(problem)
     if _cached is not None:
         return _cached
     # Unknown keys are only a warning (realtimekit.W001): a typo must not break every request.

@@ -41,9 +41,28 @@ def default_preset_policy(user, meeting) -> str | None:
 
 
 def default_display_name(user) -> str | None:
-    """The user's full name when there is one, else the username."""
-    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return (full_name or "").strip() or user.get_username()
+    """The user's full name, else their short name, else their username; never an address.
+
+    Everyone in the meeting sees this name, and RealtimeKit keeps it. A candidate holding an
+    ``@`` is skipped, because on many sites the username (or ``USERNAME_FIELD`` itself) is the
+    e-mail address; with nothing left, no name is sent (``None``) and RealtimeKit's own
+    placeholder is shown. Sites that want another name set ``DISPLAY_NAME_FUNCTION``.
+    """
+    candidates = (
+        _called(user, "get_full_name"),
+        _called(user, "get_short_name"),
+        _called(user, "get_username"),
+    )
+    for candidate in candidates:
+        if candidate and "@" not in candidate:
+            return candidate
+    return None
+
+
+def _called(user, method: str) -> str:
+    found = getattr(user, method, None)
+    value = found() if callable(found) else ""
+    return str(value or "").strip()
 
 
 def default_picture(user) -> str | None:

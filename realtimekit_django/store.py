@@ -373,8 +373,10 @@ def find_join(
     condition = Q(participants__custom_participant_id=custom_participant_id, participants__user__isnull=True)
     if user_id is not None:
         condition |= Q(participants__user=user_id)
+    # Read where the join writes (and where the join lock is held), never from a replica.
     found = (
-        meetings.filter(pk=pk)
+        meetings.using(router.db_for_write(Participant))
+        .filter(pk=pk)
         .annotate(mine=FilteredRelation("participants", condition=condition))
         .order_by(F("mine__user").asc(nulls_last=True), "mine__remote_created_at", "mine__id")
         .values_list(*_MEETING_FIELDS, *[f"mine__{name}" for name in _PARTICIPANT_FIELDS])[:1]

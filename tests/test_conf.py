@@ -28,7 +28,13 @@ def _no_token_in_environment(monkeypatch):
 
 
 def realtimekit_messages() -> list[checks.CheckMessage]:
-    return checks.run_checks(tags=["realtimekit"])
+    """Every realtimekit check, the deployment ones (the API token) included."""
+    return checks.run_checks(tags=["realtimekit"], include_deployment_checks=True)
+
+
+def check_command(key: str) -> None:
+    """``manage.py check``, with ``--deploy`` for the API token (only deployments need it)."""
+    call_command("check", deploy=key == "API_TOKEN")
 
 
 def ids_and_keys(messages) -> set[tuple[str, str]]:
@@ -62,6 +68,8 @@ def test_missing_dict_reports_every_required_key():
         assert all(message.level == checks.ERROR for message in messages)
         with pytest.raises(SystemCheckError, match=r"realtimekit\.E001"):
             call_command("check")
+        with pytest.raises(SystemCheckError, match=r"API_TOKEN"):
+            call_command("check", deploy=True)
         conf.clear_cache()
         with pytest.raises(ImproperlyConfigured, match="ACCOUNT_ID"):
             conf.get_settings()
@@ -79,7 +87,7 @@ def test_each_missing_required_key_is_reported_by_name(key, how):
         messages = realtimekit_messages()
         assert ids_and_keys(messages) == {("realtimekit.E001", key)}
         with pytest.raises(SystemCheckError) as caught:
-            call_command("check")
+            check_command(key)
         assert "realtimekit.E001" in str(caught.value) and f"['{key}']" in str(caught.value)
         with pytest.raises(ImproperlyConfigured, match=rf"\['{key}'\]"):
             conf.get_settings()
@@ -269,3 +277,33 @@ def test_get_client_is_built_from_settings():
         assert (client.page_size, client.max_pages) == (25, 12)
         with override_settings(REALTIMEKIT={**config, "PAGE_SIZE": 30}):
             assert get_client() is not client and get_client().page_size == 30
+
+
+# --- what the site's own settings must allow -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_missing_api_token_does_not_block_commands_that_never_call_the_api():
+    without_token = {k: v for k, v in VALID.items() if k != "API_TOKEN"}
+    with override_settings(REALTIMEKIT=without_token):
+        assert checks.run_checks(tags=["realtimekit"]) == []
+        call_command("check")
+        call_command("makemigrations", "realtimekit", check=True, dry_run=True, verbosity=0)
+        with pytest.raises(SystemCheckError, match=r"realtimekit\.E001"):
+            call_command("check", deploy=True)
+        with pytest.raises(ImproperlyConfigured, match=r"\['API_TOKEN'\]"):
+            get_client()  # the first use names it
+
+
+def test_use_tz_false_is_refused_by_a_check_and_at_first_use():
+    with override_settings(REALTIMEKIT=VALID, USE_TZ=False):
+        messages = realtimekit_messages()
+        assert [message.id for message in messages] == ["realtimekit.E011"]
+        assert "USE_TZ = True" in messages[0].msg
+        with pytest.raises(SystemCheckError, match=r"realtimekit\.E011"):
+            call_command("check")
+        with pytest.raises(ImproperlyConfigured, match="USE_TZ"):
+            get_client()
+    conf.clear_cache()
+    with override_settings(REALTIMEKIT=VALID):
+        assert get_client() is not None

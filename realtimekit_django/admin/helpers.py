@@ -11,11 +11,15 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import CharField, TextField
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
+from django.utils.translation import ngettext
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
@@ -117,10 +121,37 @@ def report(request: HttpRequest, verb: str, done: list, failed: list, extra: str
     if done:
         # A refreshed meeting is named as it is now; nothing else a row returned is ever shown.
         names = ", ".join(str(result if isinstance(result, Meeting) else row) for row, result in done)
-        messages.success(request, f"{verb}: {len(done)} succeeded ({names}).{extra}")
+        text = ngettext(
+            "%(verb)s: %(count)d succeeded (%(names)s).",
+            "%(verb)s: %(count)d succeeded (%(names)s).",
+            len(done),
+        ) % {"verb": verb, "count": len(done), "names": names}
+        messages.success(request, f"{text}{extra}")
     if failed:
         details = "; ".join(f"{row}: {reason}" for row, reason in failed)
-        messages.error(request, f"{verb}: {len(failed)} failed ({details}).")
+        text = ngettext(
+            "%(verb)s: %(count)d failed (%(details)s).",
+            "%(verb)s: %(count)d failed (%(details)s).",
+            len(failed),
+        ) % {"verb": verb, "count": len(failed), "details": details}
+        messages.error(request, text)
+
+
+def user_search_fields() -> tuple[str, ...]:
+    """``user__<field>`` lookups for the user model's username and e-mail fields, where they are
+    text: a custom user model may have no ``username`` (``USERNAME_FIELD = "email"``) or no
+    e-mail at all."""
+    user_model = get_user_model()
+    names = dict.fromkeys((user_model.USERNAME_FIELD, user_model.get_email_field_name()))
+    lookups = []
+    for name in names:
+        try:
+            field = user_model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(field, CharField | TextField):
+            lookups.append(f"user__{name}")
+    return tuple(lookups)
 
 
 def as_uuid(term: str) -> uuid.UUID | None:

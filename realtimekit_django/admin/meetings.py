@@ -21,6 +21,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import reconcile, services, tasks
@@ -62,6 +64,12 @@ class ParticipantInlineFormSet(BaseInlineFormSet):
         return self._limited_queryset
 
 
+def _inline_title() -> str:
+    return gettext("participants (the newest %(limit)s; all of them are in the participant list)") % {
+        "limit": INLINE_PARTICIPANT_LIMIT
+    }
+
+
 class ParticipantInline(admin.TabularInline):
     """Read-only: participants are added by the action and changed on their own page."""
 
@@ -74,9 +82,7 @@ class ParticipantInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     ordering = ("-remote_created_at", "id")
-    verbose_name_plural = _(
-        "participants (the newest %(limit)s; all of them are in the participant list)"
-    ) % {"limit": INLINE_PARTICIPANT_LIMIT}
+    verbose_name_plural = lazy(_inline_title, str)()  # translated when shown, not at import
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
@@ -287,7 +293,8 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
             fresh = services.refresh_meeting(meeting)
             walk = reconcile.reconcile_participants(fresh)
             if not walk.completed:
-                raise RealtimeKitError(f"participants not fully synced: {walk.error or 'stopped early'}")
+                why = walk.error or gettext("stopped early")
+                raise RealtimeKitError(gettext("participants not fully synced: %(why)s") % {"why": why})
             return fresh
 
         done, failed = run_rows(queryset, sync)

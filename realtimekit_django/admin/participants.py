@@ -28,6 +28,7 @@ from .helpers import (
     row_error,
     run_rows,
     sensitive_admin_view,
+    user_search_fields,
 )
 
 
@@ -46,7 +47,8 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     )
     list_select_related = ("meeting", "user")
     list_filter = ("preset_name", "meeting__status")
-    search_fields = ("name", "custom_participant_id", "user__username", "user__email")
+    #: The site user's fields are added by ``get_search_fields`` (from the user model).
+    search_fields = ("name", "custom_participant_id")
     search_help_text = _("A name, custom participant id, username or email, or a participant's id (exact).")
     show_full_result_count = False
     list_per_page = 100
@@ -79,6 +81,9 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     def meeting_link(self, obj: Participant) -> str:
         url = reverse("admin:realtimekit_meeting_change", args=[obj.meeting_id])
         return format_html('<a href="{}">{}</a>', url, obj.meeting)
+
+    def get_search_fields(self, request):
+        return (*super().get_search_fields(request), *user_search_fields())
 
     def get_search_results(self, request, queryset, search_term):
         participant_id = as_uuid(search_term) if search_term else None

@@ -7,6 +7,8 @@ second is the raw payload, which could grow fields the site did not mean to publ
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rest_framework import serializers
 
 from ..models import Meeting
@@ -43,4 +45,5 @@ class JoinTokenSerializer(serializers.Serializer):
     participant_id = serializers.UUIDField(source="participant.pk")
     meeting_id = serializers.UUIDField(source="participant.meeting_id")
     preset_name = serializers.CharField()
-    expires_at = serializers.DateTimeField(allow_null=True)
+    #: Always UTC with a ``Z``, whatever the site's ``TIME_ZONE`` (the documented form).
+    expires_at = serializers.DateTimeField(allow_null=True, default_timezone=UTC)

@@ -12,8 +12,8 @@ import logging
 import math
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
@@ -29,6 +29,9 @@ from .throttling import JoinRateThrottle
 
 logger = logging.getLogger("realtimekit_django.api")
 
+#: The one 404 body, whether the meeting is unknown or hidden from this user (existence is not revealed).
+NO_SUCH_MEETING = _("No such meeting.")
+
 #: Retry-After announced when RealtimeKit rate-limited us without saying for how long.
 DEFAULT_RETRY_AFTER = 30
 
@@ -37,31 +40,31 @@ class UpstreamError(APIException):
     """RealtimeKit failed; the detail is a fixed sentence, never the upstream message."""
 
     status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = "RealtimeKit could not issue a token. Please try again later."
+    default_detail = _("RealtimeKit could not issue a token. Please try again later.")
     default_code = "upstream_error"
 
 
 class UpstreamUnavailable(UpstreamError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "RealtimeKit is unavailable right now. Please try again shortly."
+    default_detail = _("RealtimeKit is unavailable right now. Please try again shortly.")
     default_code = "upstream_unavailable"
 
 
 class UpstreamTimeout(UpstreamError):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
-    default_detail = "RealtimeKit did not answer in time. Please try again shortly."
+    default_detail = _("RealtimeKit did not answer in time. Please try again shortly.")
     default_code = "upstream_timeout"
 
 
 class MeetingNotJoinable(APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "This meeting is inactive: nobody can join it until it is activated again."
+    default_detail = _("This meeting is inactive: nobody can join it until it is activated again.")
     default_code = "meeting_inactive"
 
 
 class JoinForbidden(APIException):
     status_code = status.HTTP_403_FORBIDDEN
-    default_detail = "You may not join this meeting."
+    default_detail = _("You may not join this meeting.")
     default_code = "join_refused"
 
 
@@ -90,9 +93,9 @@ class MeetingDetailView(generics.RetrieveAPIView):
     lookup_url_kwarg = "meeting_id"
 
     def get_object(self):
-        meeting = get_object_or_404(candidate_meetings(), pk=self.kwargs["meeting_id"])
-        if not may_see(self.request.user, meeting):
-            raise Http404("No such meeting.")
+        meeting = candidate_meetings().filter(pk=self.kwargs["meeting_id"]).first()
+        if meeting is None or not may_see(self.request.user, meeting):
+            raise Http404(NO_SUCH_MEETING)
         return meeting
 
 
@@ -114,7 +117,7 @@ class JoinMeetingView(APIView):
             # that still exist remotely (candidate_meetings): a join elsewhere can only fail.
             issued = services.issue_join_token(meeting_id, request.user)
         except Meeting.DoesNotExist:
-            raise Http404("No such meeting.")
+            raise Http404(NO_SUCH_MEETING)
         except MeetingInactive:
             raise MeetingNotJoinable()
         except JoinRefused:
@@ -137,7 +140,7 @@ def _upstream_failure(exc: RealtimeKitError, meeting_id) -> UpstreamError:
     """
     logger.warning("join to meeting %s failed upstream: %s: %s", meeting_id, type(exc).__name__, exc)
     if isinstance(exc, RateLimited):
-        error = UpstreamUnavailable("RealtimeKit is rate limiting this site. Please try again shortly.")
+        error = UpstreamUnavailable(_("RealtimeKit is rate limiting this site. Please try again shortly."))
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
         error.wait = max(1, math.ceil(wait))
         return error

@@ -1,11 +1,12 @@
 """Meetings: every change is sent to RealtimeKit first, then the answer is stored.
 
-Meetings cannot be deleted remotely, so a meeting created remotely whose answer cannot be
-stored is not undone: the error says so, and the next complete sync adopts it.
+Meetings cannot be deleted remotely, so a meeting created remotely that cannot be stored (for
+any reason) is not undone: the error and the log say so, and the next complete sync adopts it.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -21,6 +22,8 @@ from ..exceptions import InvalidResponse
 from ..models import Meeting
 from .answers import data_of
 
+logger = logging.getLogger("realtimekit_django.services")
+
 
 def _atomic():
     return transaction.atomic(using=router.db_for_write(Meeting))
@@ -28,18 +31,34 @@ def _atomic():
 
 @sensitive_variables()  # storage secrets travel in the arguments
 def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) -> Meeting:
-    """POST the meeting, then store what the API answered (storage secrets stripped)."""
+    """POST the meeting, then store what the API answered (storage secrets stripped).
+
+    Any local failure after the POST (an answer that cannot be stored, a failing
+    ``meeting_created`` receiver, a database error) rolls the row back and is logged with the
+    remote meeting's id; the meeting stays remotely (the API cannot delete meetings) and the
+    next complete sync adopts it. An unstorable answer is raised as ``InvalidResponse`` saying
+    so; any other error is raised as it is.
+    """
     api = client or get_client()
     payload = data_of(api.meetings.create(**fields), "create meeting")
     try:
         with _atomic():
             meeting = store.save_meeting(payload, app_id=api.app_id)
             signals.meeting_created.send(sender=Meeting, meeting=meeting)
-    except InvalidResponse as exc:
-        raise InvalidResponse(
-            f"meeting {str(payload.get('id'))[:40]} was created remotely, but its answer cannot be "
-            f"stored ({exc.message}); the next complete sync adopts it if it can"
-        ) from exc
+    except Exception as exc:
+        remote_id = str(payload.get("id"))[:40]
+        logger.error(
+            "meeting %s was created remotely, but could not be stored (%s); the next complete sync "
+            "adopts it",
+            remote_id,
+            type(exc).__name__,
+        )
+        if isinstance(exc, InvalidResponse):
+            raise InvalidResponse(
+                f"meeting {remote_id} was created remotely, but its answer cannot be "
+                f"stored ({exc.message}); the next complete sync adopts it if it can"
+            ) from exc
+        raise
     return meeting
 
 
