@@ -156,6 +156,36 @@ def _stop(report: ProvisionReport, exc: RealtimeKitError, left: list) -> None:
     )
 
 
+def invited_users(*, groups: Iterable = (), usernames: Iterable[str] = ()):
+    """The active site users in any of ``groups`` (``Group`` objects or names) or named in
+    ``usernames`` (the user model's ``USERNAME_FIELD``), ordered by primary key. Raises
+    ``ValidationError`` naming the names that match nothing, so a typo is not a silent skip."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db.models import Q
+
+    from ..exceptions import ValidationError
+
+    User = get_user_model()
+    group_names = [getattr(group, "name", group) for group in groups]
+    usernames = [name.strip() for name in usernames if name and name.strip()]
+    problems = []
+    known_groups = Group.objects.filter(name__in=group_names).values_list("name", flat=True)
+    unknown_groups = set(group_names) - set(known_groups)
+    if unknown_groups:
+        problems.append(("groups", f"no such group: {', '.join(sorted(unknown_groups))}"))
+    field_name = User.USERNAME_FIELD
+    found = set(User.objects.filter(**{f"{field_name}__in": usernames}).values_list(field_name, flat=True))
+    if set(usernames) - found:
+        problems.append(("usernames", f"no such user: {', '.join(sorted(set(usernames) - found))}"))
+    if problems:
+        raise ValidationError(problems)
+    wanted = Q(groups__name__in=group_names) | Q(**{f"{field_name}__in": usernames})
+    if any(f.name == "is_active" for f in User._meta.get_fields()):  # the documented Meta API
+        wanted &= Q(is_active=True)
+    return User.objects.filter(wanted).distinct().order_by("pk")
+
+
 # -- progress of a meeting's latest run -------------------------------------------------------
 
 
