@@ -278,3 +278,77 @@ def test_off_by_default_nothing_is_kept(realtimekit_emulator, meeting, user, set
         services.issue_join_token(meeting, user)
     assert requests_made(realtimekit_emulator) == before + 1
     assert RecordingCache.written == []
+
+
+# -- settings and checks -----------------------------------------------------------------------
+
+
+def _problems(settings, **keys) -> dict:
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, **keys}
+    return dict(conf.find_problems())
+
+
+def test_an_unknown_cache_alias_and_a_malformed_key_are_named(settings):
+    problems = _problems(settings, JOIN_TOKEN_CACHE="no-such-cache", JOIN_TOKEN_KEY="not a fernet key s3cr3t")
+    assert "settings.CACHES" in problems["JOIN_TOKEN_CACHE"]
+    assert "Fernet key" in problems["JOIN_TOKEN_KEY"] and "s3cr3t" not in problems["JOIN_TOKEN_KEY"]
+
+
+def test_a_database_cache_is_refused_and_a_per_process_cache_warned(settings):
+    from realtimekit_django import checks
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "db": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"},
+    }
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "JOIN_TOKEN_CACHE": "db"}
+    assert [m.id for m in checks.check_join_token_cache()] == ["realtimekit.E020"]
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "JOIN_TOKEN_CACHE": "default"}
+    assert [m.id for m in checks.check_join_token_cache()] == ["realtimekit.W020"]
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "JOIN_TOKEN_CACHE": None}
+    assert checks.check_join_token_cache() == []
+
+
+# -- the join endpoint when the budget is out --------------------------------------------------
+
+
+def _join_url(meeting):
+    from django.urls import reverse
+
+    return reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting.pk})
+
+
+def _client_for(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_join_the_budget_refuses_fast_is_503_with_retry_after(realtimekit_emulator, meeting, user, monkeypatch):
+    from realtimekit_django.exceptions import RateLimited
+
+    def out_of_budget(*args, **kwargs):  # what the budget raises for an interactive call, no request
+        raise RateLimited("the rate budget is spent", retry_after=7.2)
+
+    monkeypatch.setattr(services, "issue_join_token", out_of_budget)
+    response = _client_for(user).post(_join_url(meeting))
+    assert response.status_code == 503 and response["Retry-After"] == "8"
+
+
+def test_during_a_lockout_prepared_joins_are_served_and_others_told_when_to_retry(
+    realtimekit_emulator, kept_tokens, meeting, user, django_user_model
+):
+    services.provision_participants(meeting, [user])
+    walk_in = django_user_model.objects.create_user("walk-in")
+    realtimekit_emulator.clock = ManualClock()
+    realtimekit_emulator.set_rate_limit((1, 300))
+    services.refresh_meeting(meeting)  # the one request of the window
+
+    refused = _client_for(walk_in).post(_join_url(meeting))
+    served = _client_for(user).post(_join_url(meeting))
+
+    assert refused.status_code == 503 and refused["Retry-After"] == "300"
+    assert served.status_code == 200 and realtimekit_emulator.token_is_valid(served.json()["token"])
+    assert realtimekit_emulator.rate_limit.lockouts == 1
