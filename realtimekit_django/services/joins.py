@@ -101,7 +101,7 @@ def prepare_join(
     free). Without the token cache an existing participant is already prepared: its join will
     cost one request whatever is done now.
     """
-    how, _issued = _run(meeting, user, meetings, client, preparing=True)
+    how, _nothing_handed_out = _run(meeting, user, meetings, client, preparing=True)
     return how
 
 
