@@ -51,7 +51,16 @@ else:
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _NAME or "realtimekit_bench.sqlite3"}
     }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The burst scenario's kept join tokens: one entry per prepared participant (LocMemCache
+    # culls beyond MAX_ENTRIES, 300 by default; a shared cache needs the room as well).
+    "join-tokens": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "join-tokens",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    },
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 REST_FRAMEWORK = {

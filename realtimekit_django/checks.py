@@ -14,6 +14,10 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.E011``: ``USE_TZ = False`` (RealtimeKit's times are UTC instants).
 - ``realtimekit.E012``: the app's models and ``AUTH_USER_MODEL`` are routed to different
   databases (``Participant.user`` would be a cross-database foreign key).
+- ``realtimekit.E020``: ``JOIN_TOKEN_CACHE`` is a database cache (the database never holds a
+  token, even encrypted).
+- ``realtimekit.W020``: ``JOIN_TOKEN_CACHE`` is a per-process or dummy cache: tokens kept by a
+  worker's provisioning are not seen by the web processes, so prepared joins still cost a request.
 """
 
 from __future__ import annotations
@@ -140,3 +144,43 @@ def check_user_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]
                 )
             )
     return messages
+
+
+_PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@checks.register("realtimekit")
+def check_join_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A token cache that is a database, or that other processes cannot see."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        alias = conf.raw_settings().get("JOIN_TOKEN_CACHE")
+    except ImproperlyConfigured:  # reported by check_settings (E003)
+        return []
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        return []  # off, or refused by check_settings (E002)
+    backend = settings.CACHES[alias].get("BACKEND", "")
+    if backend == "django.core.cache.backends.db.DatabaseCache":
+        return [
+            checks.Error(
+                f"REALTIMEKIT['JOIN_TOKEN_CACHE'] is '{alias}', a database cache: the database never "
+                "holds a participant token.",
+                hint="Use Redis or Memcached for kept join tokens (docs/security.md).",
+                id="realtimekit.E020",
+            )
+        ]
+    if backend in _PER_PROCESS_CACHES:
+        return [
+            checks.Warning(
+                f"REALTIMEKIT['JOIN_TOKEN_CACHE'] is '{alias}', which each process keeps to itself: "
+                "tokens kept by provisioning in a worker are not seen by the web processes.",
+                hint="Use Redis or Memcached, shared by every process of the site.",
+                id="realtimekit.W020",
+            )
+        ]
+    return []

@@ -10,7 +10,9 @@ out of settings files; a value in the dict wins over the environment.
 
 from __future__ import annotations
 
+import binascii
 import os
+from base64 import urlsafe_b64decode
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_LOCK_CACHE": "default",
     "TASK_SOFT_TIME_LIMIT": 1500,
     "TASK_TIME_LIMIT": 1800,
+    "JOIN_TOKEN_CACHE": None,
+    "JOIN_TOKEN_KEY": None,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -106,6 +110,8 @@ class RealtimeKitSettings:
     sync_lock_cache: str
     task_soft_time_limit: int
     task_time_limit: int
+    join_token_cache: str | None
+    join_token_key: str | None = field(repr=False)
 
 
 def raw_settings() -> dict[str, Any]:
@@ -180,6 +186,7 @@ def find_problems() -> list[tuple[str, str]]:
                 continue
         if not callable(value):
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
+    problems.extend(_join_token_problems(values))
     return problems
 
 
@@ -194,6 +201,40 @@ USE_TZ_REQUIRED = (
 def site_problems() -> list[str]:
     """What in the site's own Django settings this app cannot work with (not REALTIMEKIT keys)."""
     return [] if django_settings.USE_TZ else [USE_TZ_REQUIRED]
+
+
+def _join_token_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """``JOIN_TOKEN_CACHE`` names a configured cache (or is None); ``JOIN_TOKEN_KEY`` is a Fernet
+    key (or None). The key's value is never part of a sentence."""
+    problems = []
+    alias = values.get("JOIN_TOKEN_CACHE")
+    if alias is not None and (not isinstance(alias, str) or alias not in django_settings.CACHES):
+        problems.append(
+            (
+                "JOIN_TOKEN_CACHE",
+                f"{SETTING_NAME}['JOIN_TOKEN_CACHE'] must be None or the alias of a cache in "
+                "settings.CACHES.",
+            )
+        )
+    key = values.get("JOIN_TOKEN_KEY")
+    if key is not None and not _is_fernet_key(key):
+        problems.append(
+            (
+                "JOIN_TOKEN_KEY",
+                f"{SETTING_NAME}['JOIN_TOKEN_KEY'] must be None or a Fernet key "
+                "(32 url-safe base64-encoded bytes, as cryptography.fernet.Fernet.generate_key() makes).",
+            )
+        )
+    return problems
+
+
+def _is_fernet_key(key: Any) -> bool:
+    if not isinstance(key, str | bytes):
+        return False
+    try:
+        return len(urlsafe_b64decode(key)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 _cached: RealtimeKitSettings | None = None
@@ -221,6 +262,9 @@ def get_settings() -> RealtimeKitSettings:
         if key in DEFAULTS
     }
     resolved["api_token"] = _Secret(resolved["api_token"])
+    if resolved["join_token_key"] is not None:
+        key = resolved["join_token_key"]
+        resolved["join_token_key"] = _Secret(key.decode() if isinstance(key, bytes) else key)
     resolved["base_url"] = resolved["base_url"].rstrip("/")
     for key in _POSITIVE_NUMBER_KEYS + _NON_NEGATIVE_NUMBER_KEYS:
         resolved[key.lower()] = float(resolved[key.lower()])

@@ -4,6 +4,8 @@
 - ``realtimekit.reconcile_participants``: one walk of one meeting's participants.
 - ``realtimekit.reconcile_all``: the meetings walk, then one ``reconcile_participants`` task
   per meeting (the *fan-out*), sent to the queue so that every worker shares the work.
+- ``realtimekit.provision_participants``: prepare the joins of an event's invited users ahead
+  of its start, a chunk at a time, spread over the rate budget (see that task).
 
 Every task returns ``ReconcileReport.as_dict()`` (JSON), including when it did nothing because
 another run of the same walk held the lock (``skipped: True``) and when it gave up. Bad
@@ -492,6 +494,85 @@ def reconcile_all(
 
 def _no_fanout(reason: str | None) -> dict[str, Any]:
     return dict(participant_tasks=0, fanout_id=None, fanout_complete=False, fanout_reason=reason)
+
+
+# -- provisioning -----------------------------------------------------------------------------
+
+#: Provisioning's pace: a chunk of ``PROVISION_BATCH`` people every ``PROVISION_INTERVAL``
+#: seconds, 100 a minute: 500 of the API's 1,200 requests per 5 minutes, so preparing an event
+#: leaves more than half of the budget to the rest of the site (5,000 people: 50 minutes).
+PROVISION_BATCH = 100
+PROVISION_INTERVAL = 60
+#: A run waits out this many stops in a row (budget out, API failing) before it gives up.
+PROVISION_MAX_STALLS = 12
+
+
+def check_pace(batch_size: Any, interval: Any) -> None:
+    """Refuse a provisioning pace out of bounds (ValidationError naming the argument)."""
+    problems = []
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 1000:
+        problems.append(("batch_size", "must be a whole number between 1 and 1000"))
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 86400:
+        problems.append(("interval", "must be a number of seconds between 0 and 86400"))
+    if problems:
+        raise ValidationError(problems)
+
+
+@shared_task(bind=True, name="realtimekit.provision_participants", ignore_result=True)
+def provision_participants(
+    self: Task,
+    meeting_id: str,
+    user_ids: list,
+    run_id: str | None = None,
+    batch_size: int = PROVISION_BATCH,
+    interval: float = PROVISION_INTERVAL,
+    stalls: int = 0,
+) -> dict[str, Any]:
+    """Prepare the joins of the users ``user_ids`` in a meeting: one chunk now, the rest later.
+
+    Each run handles ``batch_size`` users (:func:`services.provision_participants`, in the
+    budget's background lane), then sends itself for the rest after ``interval`` seconds, or
+    after the wait the budget or the API asked for when it stopped the chunk. Progress is kept
+    for the admin (:func:`services.provisioning.progress_of`); a newer run for the same meeting
+    supersedes this one, which then stops. Run eagerly (tests, the demo), a stop ends the run:
+    run it again, prepared people cost nothing.
+    """
+    from django.contrib.auth import get_user_model
+
+    from .exceptions import MeetingInactive
+    from .models import Meeting
+    from .services import provisioning
+
+    check_pace(batch_size, interval)
+    meeting_id = str(uuid.UUID(str(meeting_id)))
+    user_ids = list(user_ids)
+    if run_id is None:
+        run_id = provisioning.start_progress(meeting_id, len(user_ids))
+    elif not provisioning.is_current(meeting_id, run_id):
+        return {"meeting_id": meeting_id, "run_id": run_id, "superseded": True}
+    chunk, rest = user_ids[:batch_size], user_ids[batch_size:]
+    try:
+        meeting = Meeting.objects.joinable().get(pk=meeting_id)
+        users = list(get_user_model().objects.filter(pk__in=chunk).order_by("pk"))
+        report = provisioning.provision_participants(meeting, users)
+    except (Meeting.DoesNotExist, MeetingInactive) as exc:
+        reason = "the meeting is inactive" if isinstance(exc, MeetingInactive) else "no such joinable meeting"
+        report = provisioning.ProvisionReport(meeting_id=meeting_id, total=len(chunk), stopped=reason)
+        provisioning.record_progress(meeting_id, run_id, report, finished=True)
+        return {**report.as_dict(), "run_id": run_id, "left": len(user_ids), "finished": True}
+    report.failed += len(chunk) - len(users)  # users deleted since the run was queued
+    countdown, stalls = (report.retry_after, stalls + 1) if report.stopped else (interval, 0)
+    rest = [*report.left, *rest]
+    finished = not rest or stalls > PROVISION_MAX_STALLS or bool(report.stopped and self.request.is_eager)
+    next_at = None if finished else time.time() + countdown
+    provisioning.record_progress(meeting_id, run_id, report, finished=finished, next_at=next_at)
+    if not finished:
+        self.apply_async(
+            (meeting_id, rest),
+            {"run_id": run_id, "batch_size": batch_size, "interval": interval, "stalls": stalls},
+            countdown=countdown,
+        )
+    return {**report.as_dict(), "run_id": run_id, "left": len(rest), "finished": finished}
 
 
 # -- scheduling -------------------------------------------------------------------------------

@@ -33,12 +33,30 @@ NAMED_FIGURES = {
     "participants": {"seconds", "queries_per_meeting"},
     "join": {"join_median_ms", "join_p95_ms", "overhead_ms", "queries_per_join"},
     "memory": {"growth_mb"},
+    "burst": {
+        "today_requests",
+        "today_lockouts",
+        "today_served_in_window_pct",
+        "today_join_wait_p99_s",
+        "prepared_requests",
+        "prepared_lockouts",
+        "prepared_served_in_window_pct",
+        "prepared_join_wait_p50_s",
+        "prepared_join_wait_p99_s",
+        "prepared_requests_per_join",
+    },
 }
 TARGETS = {
     "reconcile": {"ratio_to_floor", "speedup_over_naive"},
     "reconcile_noop": {"rows_written", "write_statements", "ratio_to_first_run"},
     "join": {"overhead_ms", "queries_per_join"},
     "memory": {"growth_mb"},
+    "burst": {
+        "prepared_lockouts",
+        "prepared_served_in_window_pct",
+        "prepared_requests_per_join",
+        "prepared_provision_lockouts",
+    },
 }
 SIZE = 12
 
@@ -82,3 +100,6 @@ def test_figures_that_are_counts_not_times(results):
     assert reconcile["http_requests"] == reconcile["floor_http_requests"] == pages
     assert results["reconcile_noop"]["figures"]["rows_written"] == 0
     assert results["participants"]["figures"]["participants"] == SIZE * 50
+    burst = results["burst"]["figures"]
+    assert burst["today_requests"] == SIZE  # one request per join
+    assert burst["prepared_provision_requests"] == SIZE and burst["prepared_requests"] == 0

@@ -250,3 +250,45 @@ def test_one_plain_select_that_locks_and_reads_misses_what_it_waited_for(
 def _in_transaction(work):
     with transaction.atomic():
         return work()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_first_joins_and_preparations_with_kept_tokens_make_one_participant(
+    realtimekit_emulator, django_user_model, settings
+):
+    """With the token cache on, first joins racing provisioning of the same person still add
+    one remote participant, and every join hands out a token the emulator accepts."""
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "JOIN_TOKEN_CACHE": "default"}
+    meeting = services.create_meeting(title="Crowded, prepared")
+    user = django_user_model.objects.create_user("racer-prepared")
+    realtimekit_emulator.faults.latency = 0.05
+    start = threading.Barrier(20)
+    tokens, errors = [], []
+
+    def join(index: int):
+        try:
+            start.wait()
+            if index % 2:
+                services.provision_participants(meeting, [user])
+            else:
+                tokens.append(services.issue_join_token(meeting, user).token)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=join, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(tokens) == 10 and all(realtimekit_emulator.token_is_valid(t) for t in tokens)
+    assert len(realtimekit_emulator.participants(str(meeting.pk))) == 1
+    assert Participant.objects.filter(meeting=meeting).count() == 1
+    adds = [
+        r for r in realtimekit_emulator.requests if r.method == "POST" and r.path.endswith("/participants")
+    ]
+    assert len(adds) == 1

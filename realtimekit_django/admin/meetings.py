@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
@@ -25,9 +26,10 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import reconcile, services, tasks
-from ..exceptions import RealtimeKitError
+from .. import reconcile, services, tasks, token_cache
+from ..exceptions import RealtimeKitError, ValidationError
 from ..models import Meeting, MeetingStatus, Participant
+from ..services import provisioning
 from .forms import (
     AI_FIELDS,
     RECORDING_FIELDS,
@@ -53,6 +55,37 @@ INLINE_PARTICIPANT_LIMIT = 20
 
 
 # -- meetings ---------------------------------------------------------------------------------
+
+
+class PrepareForm(forms.Form):
+    """Whom to prepare a meeting for: a group's users and/or users named one per line."""
+
+    group = forms.ModelChoiceField(queryset=None, required=False, label=_("Group"))
+    usernames = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        label=_("Users"),
+        help_text=_("One username per line."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from django.contrib.auth.models import Group
+
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = Group.objects.order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        group, names = cleaned.get("group"), (cleaned.get("usernames") or "").splitlines()
+        if group is None and not any(name.strip() for name in names):
+            raise forms.ValidationError(_("Choose a group or name at least one user."))
+        try:
+            cleaned["users"] = list(
+                provisioning.invited_users(groups=[group] if group else [], usernames=names)
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError([problem for _path, problem in exc.errors])
+        return cleaned
 
 
 class ParticipantInlineFormSet(BaseInlineFormSet):
@@ -129,7 +162,14 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
     show_full_result_count = False  # one COUNT per list page, not two
     list_per_page = 100
     inlines = (ParticipantInline,)
-    actions = ("sync_selected", "sync_everything", "activate", "deactivate", "add_participant_action")
+    actions = (
+        "sync_selected",
+        "sync_everything",
+        "activate",
+        "deactivate",
+        "add_participant_action",
+        "prepare_action",
+    )
     change_list_template = "admin/realtimekit/meeting/change_list.html"
     change_form_template = "admin/realtimekit/meeting/change_form.html"
     readonly_on_change = (
@@ -217,6 +257,11 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
                 name="{}_{}_sync_all".format(*info),
             ),
             path(
+                "<path:object_id>/prepare/",
+                self.admin_site.admin_view(self.prepare_view),
+                name="{}_{}_prepare".format(*info),
+            ),
+            path(
                 "<path:object_id>/add-participant/",
                 self.admin_site.admin_view(self.add_participant_view),
                 name="{}_{}_add_participant".format(*info),
@@ -285,6 +330,53 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         }
         return TemplateResponse(request, "realtimekit/admin/add_participant.html", context)
 
+    def prepare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Prepare the meeting for N invited users (queued), and the latest run's progress."""
+        meeting = self.get_object(request, unquote(object_id))
+        if meeting is None:
+            raise Http404(_("No such meeting."))
+        if not self.has_change_permission(request, meeting):
+            raise PermissionDenied
+        form = PrepareForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if self._queue_preparation(request, meeting, form.cleaned_data["users"]):
+                return HttpResponseRedirect(reverse("admin:realtimekit_meeting_prepare", args=[meeting.pk]))
+        progress = provisioning.progress_of(meeting.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Prepare %(meeting)s for invited users") % {"meeting": meeting},
+            "opts": self.opts,
+            "original": meeting,
+            "meeting": meeting,
+            "form": form,
+            "progress": progress,
+            "running": progress is not None and not progress["finished"],
+            "token_cache_on": token_cache.enabled(),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "realtimekit/admin/prepare_meeting.html", context)
+
+    def _queue_preparation(self, request: HttpRequest, meeting: Meeting, users: list) -> bool:
+        ids = [user.pk for user in users]
+        try:
+            tasks.provision_participants.delay(str(meeting.pk), ids)
+        except Exception as err:  # the broker being down must not become a 500
+            logger.warning("could not queue realtimekit.provision_participants: %s", type(err).__name__)
+            messages.error(
+                request, _("Could not queue the preparation: %(error)s") % {"error": type(err).__name__}
+            )
+            return False
+        self.log_change(request, meeting, f"Queued preparation for {len(ids)} invited users")
+        messages.success(
+            request,
+            _(
+                "Preparing %(count)s invited users (task realtimekit.provision_participants, "
+                "%(batch)s every %(interval)s seconds)."
+            )
+            % {"count": len(ids), "batch": tasks.PROVISION_BATCH, "interval": tasks.PROVISION_INTERVAL},
+        )
+        return True
+
     # -- actions -----------------------------------------------------------------------------
 
     @admin.action(description=_("Sync selected from RealtimeKit"), permissions=["change"])
@@ -331,3 +423,11 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
             messages.warning(request, _("Select exactly one meeting to add a participant to."))
             return None
         return HttpResponseRedirect(reverse("admin:realtimekit_meeting_add_participant", args=[ids[0]]))
+
+    @admin.action(description=_("Prepare for invited users…"), permissions=["change"])
+    def prepare_action(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            messages.warning(request, _("Select exactly one meeting to prepare."))
+            return None
+        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_prepare", args=[ids[0]]))

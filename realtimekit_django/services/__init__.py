@@ -9,13 +9,14 @@ would, and return it.
 
 - :mod:`.meetings`: create, update, replace, (de)activate and refresh meetings.
 - :mod:`.participants`: add, edit, remove participants and refresh their tokens.
-- :mod:`.joins`: the join token a site hands to its users.
+- :mod:`.joins`: the join token a site hands to its users (and preparing one ahead).
+- :mod:`.provisioning`: preparing the joins of an event's invited users before it starts.
 - the page upserts and missing-row bookkeeping the sync walks use.
 """
 
 from ..store import UpsertResult
 from ..tokens import token_expiry
-from .joins import JoinToken, issue_join_token
+from .joins import JoinToken, Prepared, issue_join_token, prepare_join
 from .meetings import (
     create_meeting,
     flag_missing_meetings,
@@ -33,18 +34,23 @@ from .participants import (
     remove_participant,
     upsert_participants,
 )
+from .provisioning import ProvisionReport, provision_participants
 
 __all__ = [
     "JoinToken",
+    "Prepared",
+    "ProvisionReport",
     "UpsertResult",
     "add_participant",
     "create_meeting",
     "edit_participant",
     "flag_missing_meetings",
     "issue_join_token",
+    "prepare_join",
     "refresh_meeting",
     "refresh_participant_token",
     "remove_missing_participants",
+    "provision_participants",
     "remove_participant",
     "replace_meeting",
     "set_meeting_status",

@@ -15,18 +15,26 @@ id (an admin may have given it one, or ``SECRET_KEY`` or ``PARTICIPANT_ID_FUNCTI
 changed since): RealtimeKit cannot change a participant's custom id, so the old one stays.
 Otherwise it is an unclaimed participant (no site user) with the person's custom id, which the
 join then links to the user. A participant linked to another user is never handed out.
+
+With ``JOIN_TOKEN_CACHE`` set, the token each add or edit returns is kept (encrypted, see
+:mod:`realtimekit_django.token_cache`), and a rejoin whose participant is already what the
+policy wants (preset, name, picture) and whose kept token was issued for that preset gets the
+kept token: no request. Every other rejoin drops the kept token before it edits, so a token kept
+for a preset the policy no longer gives is never handed out. :func:`prepare_join` runs the same
+path ahead of an event (provisioning) without handing anything out.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from django.db import IntegrityError
 from django.views.decorators.debug import sensitive_variables
 
-from .. import signals, store
+from .. import signals, store, token_cache
 from ..client import RealtimeKitClient, get_client
 from ..conf import get_settings
 from ..exceptions import Conflict, JoinRefused, MeetingInactive, NotFound
@@ -50,6 +58,14 @@ class JoinToken:
     expires_at: datetime | None
 
 
+class Prepared(StrEnum):
+    """What :func:`prepare_join` did for one person."""
+
+    READY = "ready"  # nothing was needed: no request
+    ADDED = "added"  # the remote participant was added
+    EDITED = "edited"  # the participant was edited to what the policy wants (a fresh token)
+
+
 @sensitive_variables()
 def issue_join_token(
     meeting: Meeting | uuid.UUID | str,
@@ -58,7 +74,8 @@ def issue_join_token(
     meetings=None,
     client: RealtimeKitClient | None = None,
 ) -> JoinToken:
-    """A join token for ``user``: one HTTP call, the preset chosen by the site's policy.
+    """A join token for ``user``: one HTTP call (none for a kept token), the preset chosen by
+    the site's policy.
 
     ``meeting`` is a ``Meeting`` or its id; either way the meeting is read inside the join from
     ``meetings`` (a queryset; by default ``Meeting.objects.joinable()``: this app's meetings
@@ -66,6 +83,32 @@ def issue_join_token(
     there; ``MeetingInactive`` or ``JoinRefused`` (no HTTP call) when nobody, or not this
     user, may join.
     """
+    _how, issued = _run(meeting, user, meetings, client, preparing=False)
+    return issued
+
+
+@sensitive_variables()
+def prepare_join(
+    meeting: Meeting | uuid.UUID | str,
+    user,
+    *,
+    meetings=None,
+    client: RealtimeKitClient | None = None,
+) -> Prepared:
+    """Make ``user``'s next join cheap, ahead of time: their remote participant exists and, with
+    ``JOIN_TOKEN_CACHE``, a token for the policy's preset is kept. The same path, lock and
+    refusals as :func:`issue_join_token`, but no token is handed out (and no ``token_issued``).
+
+    At most one request; none when the person is already prepared (so running it twice is
+    free). Without the token cache an existing participant is already prepared: its join will
+    cost one request whatever is done now.
+    """
+    how, _nothing_handed_out = _run(meeting, user, meetings, client, preparing=True)
+    return how
+
+
+@sensitive_variables()
+def _run(meeting, user, meetings, client, *, preparing: bool) -> tuple[Prepared, JoinToken | None]:
     config = get_settings()
     api = client or get_client()
     custom_id = config.participant_id_function(user)
@@ -73,14 +116,14 @@ def issue_join_token(
     candidates = Meeting.objects.joinable() if meetings is None else meetings
     for _attempt in range(_ATTEMPTS):
         try:
-            return _join(api, candidates, meeting_id, user, custom_id, config)
+            return _join(api, candidates, meeting_id, user, custom_id, config, preparing=preparing)
         except IntegrityError:
             continue
     raise Conflict("another join of this user to this meeting kept winning the race; try again")
 
 
 @sensitive_variables()
-def _join(api, candidates, meeting_id, user, custom_id: str, config) -> JoinToken:
+def _join(api, candidates, meeting_id, user, custom_id: str, config, *, preparing: bool):
     with store.join_lock(meeting_id, custom_id):
         meeting, participant = store.find_join(
             candidates, meeting_id, user_id=getattr(user, "pk", None), custom_participant_id=custom_id
@@ -90,11 +133,41 @@ def _join(api, candidates, meeting_id, user, custom_id: str, config) -> JoinToke
             "name": config.display_name_function(user),
             "picture": config.picture_function(user),
         }
+        how, issued = Prepared.READY, None
         if participant is not None:
-            issued = _rejoin(api, meeting, participant, wanted, user)
-            if issued is not None:
-                return issued
-        return _first_join(api, meeting, custom_id, wanted, user)
+            issued = _kept(participant, wanted)
+            if issued is None and preparing and not token_cache.enabled():
+                return Prepared.READY, None
+            if issued is None:
+                how, issued = Prepared.EDITED, _rejoin(api, meeting, participant, wanted, user)
+        if issued is None:
+            how, issued = Prepared.ADDED, _first_join(api, meeting, custom_id, wanted, user)
+        if not preparing:
+            _announce(issued)
+        return how, issued
+
+
+def _as_wanted(participant: Participant, wanted: dict) -> bool:
+    """Whether the participant already is what an edit would make it (preset, name, picture)."""
+    return all(
+        getattr(participant, key) == value
+        for key, value in wanted.items()
+        if key == "preset_name" or value is not None
+    )
+
+
+@sensitive_variables()
+def _kept(participant: Participant, wanted: dict) -> JoinToken | None:
+    """The participant's kept token, when it may be handed out as it is; else None."""
+    if not token_cache.enabled() or not _as_wanted(participant, wanted):
+        return None
+    found = token_cache.kept(participant.pk)
+    if found is None or found.preset_name != wanted["preset_name"]:
+        return None
+    expires_at = datetime.fromtimestamp(found.expires_at, tz=UTC)
+    return JoinToken(
+        token=found.token, participant=participant, preset_name=found.preset_name, expires_at=expires_at
+    )
 
 
 def _preset_for(meeting: Meeting, user, config) -> str:
@@ -128,7 +201,9 @@ def _first_join(api, meeting: Meeting, custom_id: str, wanted: dict, user) -> Jo
 @sensitive_variables()
 def _rejoin(api, meeting: Meeting, participant: Participant, wanted: dict, user) -> JoinToken | None:
     """A token for a known participant, edited to what the policy wants; ``None`` when it has
-    vanished remotely (the caller adds it anew)."""
+    vanished remotely (the caller adds it anew). The kept token goes first: it may be for a
+    preset the policy no longer gives."""
+    token_cache.drop(participant.pk)
     try:
         envelope = api.meetings.edit_participant(
             str(participant.pk),
@@ -149,9 +224,15 @@ def _rejoin(api, meeting: Meeting, participant: Participant, wanted: dict, user)
 
 @sensitive_variables()
 def _issued(participant: Participant, payload: dict, token: str) -> JoinToken:
-    expires_at = token_expiry(token)
-    signals.token_issued.send(sender=Participant, participant=participant, expires_at=expires_at)
     # The preset the API says it granted (row building checked it is there).
+    preset_name = payload["preset_name"]
+    token_cache.keep(participant.pk, token, preset_name)
     return JoinToken(
-        token=token, participant=participant, preset_name=payload["preset_name"], expires_at=expires_at
+        token=token, participant=participant, preset_name=preset_name, expires_at=token_expiry(token)
+    )
+
+
+def _announce(issued: JoinToken) -> None:
+    signals.token_issued.send(
+        sender=Participant, participant=issued.participant, expires_at=issued.expires_at
     )

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, router, transaction
 from django.views.decorators.debug import sensitive_variables
 
-from .. import signals, store
+from .. import signals, store, token_cache
 from ..client import RealtimeKitClient, get_client
 from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
@@ -122,6 +122,7 @@ def remove_participant(participant: Participant, *, client: RealtimeKitClient | 
         "meeting_id": participant.meeting_id,
         "custom_participant_id": participant.custom_participant_id,
     }
+    token_cache.drop(participant.pk)
     with transaction.atomic(using=router.db_for_write(Participant)):
         Participant.objects.filter(pk=participant.pk).delete()
         signals.participant_removed.send(sender=Participant, **info)
