@@ -199,3 +199,19 @@ def test_an_error_report_from_inside_a_join_shows_no_token(realtimekit_emulator,
     assert "_first_join" in text and "receiver failed" in text  # the frames are in the report
     token = realtimekit_emulator.issued_tokens[-1]  # read only now: no frame above holds it
     assert token not in text
+
+
+def test_a_failing_token_issued_receiver_leaves_row_and_remote_participant_together(
+    realtimekit_emulator, meeting, user
+):
+    def failing(**kwargs):
+        raise RuntimeError("receiver failed")
+
+    signals.token_issued.connect(failing, weak=False, dispatch_uid="failing-issued")
+    try:
+        with pytest.raises(RuntimeError):
+            services.issue_join_token(meeting, user)
+    finally:
+        signals.token_issued.disconnect(dispatch_uid="failing-issued")
+    remote = [p["id"] for p in realtimekit_emulator.participants(str(meeting.pk))]
+    assert remote == [str(p.pk) for p in Participant.objects.all()] and len(remote) == 1

@@ -116,9 +116,14 @@ def _run(meeting, user, meetings, client, *, preparing: bool) -> tuple[Prepared,
     candidates = Meeting.objects.joinable() if meetings is None else meetings
     for _attempt in range(_ATTEMPTS):
         try:
-            return _join(api, candidates, meeting_id, user, custom_id, config, preparing=preparing)
+            how, issued = _join(api, candidates, meeting_id, user, custom_id, config, preparing=preparing)
         except IntegrityError:
             continue
+        if not preparing:
+            # After the join's transaction: a failing receiver cannot take back the stored
+            # participant of a remote one that stays.
+            _announce(issued)
+        return how, issued
     raise Conflict("another join of this user to this meeting kept winning the race; try again")
 
 
@@ -142,8 +147,6 @@ def _join(api, candidates, meeting_id, user, custom_id: str, config, *, preparin
                 how, issued = Prepared.EDITED, _rejoin(api, meeting, participant, wanted, user)
         if issued is None:
             how, issued = Prepared.ADDED, _first_join(api, meeting, custom_id, wanted, user)
-        if not preparing:
-            _announce(issued)
         return how, issued
 
 
