@@ -8,11 +8,16 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
+- ``realtimekit.E011``: ``RECORDING_STORAGE`` names no storage of ``settings.STORAGES``.
+
+A ``DEFAULT_PRESET`` or ``HOST_PRESET`` the app does not have is reported by the presets sync
+(a warning in its log), since only the API knows the app's presets.
 """
 
 from __future__ import annotations
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, store
 
@@ -64,3 +69,27 @@ def check_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 )
             )
     return messages
+
+
+@checks.register("realtimekit")
+def check_recording_storage(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A ``RECORDING_STORAGE`` alias must name one of ``settings.STORAGES``."""
+    from django.conf import settings
+
+    try:
+        alias = conf.raw_settings().get("RECORDING_STORAGE")
+    except ImproperlyConfigured:  # REALTIMEKIT is not a dict: E003 says so
+        return []
+    if not alias or not isinstance(alias, str):
+        return []
+    known = getattr(settings, "STORAGES", {}) or {}
+    if alias in known:
+        return []
+    return [
+        checks.Error(
+            f"{conf.SETTING_NAME}['RECORDING_STORAGE'] is {alias!r}, which is not a storage of "
+            f"settings.STORAGES (known: {', '.join(sorted(known)) or 'none'}).",
+            hint="Add the storage to STORAGES, or leave RECORDING_STORAGE unset to keep no copies.",
+            id="realtimekit.E011",
+        )
+    ]

@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_LOCK_CACHE": "default",
     "TASK_SOFT_TIME_LIMIT": 1500,
     "TASK_TIME_LIMIT": 1800,
+    # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
+    "RECORDING_STORAGE": None,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -69,7 +71,15 @@ _INT_KEYS = {
     "TASK_SOFT_TIME_LIMIT": (1, None),
     "TASK_TIME_LIMIT": (1, None),
 }
-_STRING_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN", "SYNC_LOCK_CACHE", "DEFAULT_PRESET", "HOST_PRESET")
+_STRING_KEYS = (
+    "ACCOUNT_ID",
+    "APP_ID",
+    "API_TOKEN",
+    "SYNC_LOCK_CACHE",
+    "DEFAULT_PRESET",
+    "HOST_PRESET",
+    "RECORDING_STORAGE",
+)
 
 
 class _Secret(str):
@@ -106,6 +116,7 @@ class RealtimeKitSettings:
     sync_lock_cache: str
     task_soft_time_limit: int
     task_time_limit: int
+    recording_storage: str | None = None
 
 
 def raw_settings() -> dict[str, Any]:

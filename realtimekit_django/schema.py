@@ -131,6 +131,9 @@ BOUNDS: dict[str, tuple[int, int | None]] = {
     "recording_config.storage_config.port": (1, 65535),
 }
 
+#: Bounds of the same numbers where they sit at the top of a start-recording body.
+_START_BOUNDS: dict[str, tuple[int, int | None]] = {}
+
 MAX_STRING_LENGTH = 10_000
 MAX_KEYWORDS = 1000
 MAX_PER_PAGE = 100  # the API's (the emulator clamps to it); conf, the client and the sync command use it
@@ -341,7 +344,7 @@ class _Number(_Spec):
                 return value
             # The API's schema says integer; 1920.0 would reach it as "1920.0".
             value = int(value)
-        low, high = BOUNDS[path]
+        low, high = BOUNDS[path] if path in BOUNDS else _START_BOUNDS[path]
         if high is None and value < low:
             errors.append((path, f"must be at least {low}"))
         elif high is not None and not low <= value <= high:
@@ -736,13 +739,9 @@ _RECORDING_START = _Object(
     },
     required=("meeting_id",),
 )
-# The start body carries the recording config's parts at its top level.
-BOUNDS.update(
-    {
-        path.removeprefix("recording_config."): bounds
-        for path, bounds in list(BOUNDS.items())
-        if path.startswith("recording_config.")
-    }
+# The start body carries the recording config's parts at its top level, with the same bounds.
+_START_BOUNDS.update(
+    {path.removeprefix("recording_config."): bounds for path, bounds in BOUNDS.items() if path.startswith("recording_config.")}
 )
 
 

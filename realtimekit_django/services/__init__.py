@@ -10,12 +10,16 @@ would, and return it.
 - :mod:`.meetings`: create, update, replace, (de)activate and refresh meetings.
 - :mod:`.participants`: add, edit, remove participants and refresh their tokens.
 - :mod:`.joins`: the join token a site hands to its users.
+- :mod:`.presets`: the presets mirror and the check that a preset name is known.
+- :mod:`.recordings`: start, pause, resume, stop, mirror and keep recordings.
+- :mod:`.live`: remove people from a live meeting, or end it for everyone.
 - the page upserts and missing-row bookkeeping the sync walks use.
 """
 
 from ..store import UpsertResult
 from ..tokens import token_expiry
 from .joins import JoinToken, issue_join_token
+from .live import end_meeting_for_everyone, kick_participants
 from .meetings import (
     create_meeting,
     flag_missing_meetings,
@@ -33,23 +37,57 @@ from .participants import (
     remove_participant,
     upsert_participants,
 )
+from .presets import (
+    known_preset_names,
+    missing_configured_presets,
+    remove_missing_presets,
+    require_known_preset,
+    upsert_presets,
+    warn_about_configured_presets,
+)
+from .recordings import (
+    control_recording,
+    copy_recording,
+    fresh_download_url,
+    record_status,
+    recordings_to_copy,
+    refresh_recording,
+    start_recording,
+    upsert_recordings,
+)
 
 __all__ = [
     "JoinToken",
     "UpsertResult",
     "add_participant",
+    "control_recording",
+    "copy_recording",
     "create_meeting",
     "edit_participant",
+    "end_meeting_for_everyone",
     "flag_missing_meetings",
+    "fresh_download_url",
     "issue_join_token",
+    "kick_participants",
+    "known_preset_names",
+    "missing_configured_presets",
+    "record_status",
+    "recordings_to_copy",
     "refresh_meeting",
     "refresh_participant_token",
+    "refresh_recording",
+    "remove_missing_presets",
     "remove_missing_participants",
     "remove_participant",
     "replace_meeting",
+    "require_known_preset",
     "set_meeting_status",
+    "start_recording",
     "token_expiry",
     "update_meeting",
     "upsert_meetings",
     "upsert_participants",
+    "upsert_presets",
+    "upsert_recordings",
+    "warn_about_configured_presets",
 ]
