@@ -31,6 +31,7 @@ from ..client.recordings import Download
 from ..conf import get_settings
 from ..exceptions import (
     ConfigurationError,
+    InvalidResponse,
     RealtimeKitError,
     RecordingCopyError,
     RecordingUnavailable,
@@ -72,9 +73,9 @@ def _keep(payload: Mapping, *, meeting_id: Any = None) -> Recording | None:
     """Store one recording payload; the row, or None when the payload was behind it."""
     result = store.save_recording_page([payload], app_id=get_settings().app_id, meeting_id=meeting_id)
     if result.rejected:
-        from ..exceptions import InvalidResponse
-
         raise InvalidResponse(result.rejected[0])
+    if result.stale:
+        return None
     return Recording.objects.filter(pk__in=result.seen).first()
 
 
