@@ -263,3 +263,27 @@ def test_kick_participants_and_end_the_meeting_for_everyone(live):
         services.kick_participants(other, [people[1]])
     assert services.end_meeting_for_everyone(meeting) == 2
     assert live.live_participants(str(meeting.pk)) == []
+
+
+def test_recording_admin_stops_only_with_the_control_permission(live, client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    recording = uploaded(live, MB)
+    meeting = recording.meeting
+    person = live.add_participant(str(meeting.pk), custom_participant_id="u-2", preset_name="group_call_host")
+    live.join_session(str(meeting.pk), person["id"])
+    running = services.start_recording(meeting)
+    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_recording"))
+    client.force_login(staff)
+    url = "/admin/realtimekit/recording/"
+    page = client.get(url)
+    assert page.status_code == 200 and "stop_recordings" not in page.content.decode()
+    assert "signature" not in page.content.decode()
+    staff.user_permissions.add(Permission.objects.get(codename="control_recording"))
+    response = client.post(url, {"action": "stop_recordings", "_selected_action": [str(running.pk), str(recording.pk)]})
+    assert response.status_code == 302
+    running.refresh_from_db()
+    assert running.status == RecordingStatus.UPLOADING
+    shown = [str(m) for m in client.get(url).context["messages"]]
+    assert any("already stopped" in m for m in shown)
