@@ -14,15 +14,20 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.E011``: ``USE_TZ = False`` (RealtimeKit's times are UTC instants).
 - ``realtimekit.E012``: the app's models and ``AUTH_USER_MODEL`` are routed to different
   databases (``Participant.user`` would be a cross-database foreign key).
+- ``realtimekit.E013``: ``RECORDING_STORAGE`` names no storage of ``settings.STORAGES``.
 - ``realtimekit.E020``: ``JOIN_TOKEN_CACHE`` is a database cache (the database never holds a
   token, even encrypted).
 - ``realtimekit.W020``: ``JOIN_TOKEN_CACHE`` is a per-process or dummy cache: tokens kept by a
   worker's provisioning are not seen by the web processes, so prepared joins still cost a request.
+
+A ``DEFAULT_PRESET`` or ``HOST_PRESET`` the app does not have is reported by the presets sync
+(a warning in its log), since only the API knows the app's presets.
 """
 
 from __future__ import annotations
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, store
 
@@ -184,3 +189,27 @@ def check_join_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessa
             )
         ]
     return []
+
+
+@checks.register("realtimekit")
+def check_recording_storage(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A ``RECORDING_STORAGE`` alias must name one of ``settings.STORAGES``."""
+    from django.conf import settings
+
+    try:
+        alias = conf.raw_settings().get("RECORDING_STORAGE")
+    except ImproperlyConfigured:  # REALTIMEKIT is not a dict: E003 says so
+        return []
+    if not alias or not isinstance(alias, str):
+        return []
+    known = getattr(settings, "STORAGES", {}) or {}
+    if alias in known:
+        return []
+    return [
+        checks.Error(
+            f"{conf.SETTING_NAME}['RECORDING_STORAGE'] is {alias!r}, which is not a storage of "
+            f"settings.STORAGES (known: {', '.join(sorted(known)) or 'none'}).",
+            hint="Add the storage to STORAGES, or leave RECORDING_STORAGE unset to keep no copies.",
+            id="realtimekit.E013",
+        )
+    ]

@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "TASK_TIME_LIMIT": 1800,
     "JOIN_TOKEN_CACHE": None,
     "JOIN_TOKEN_KEY": None,
+    # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
+    "RECORDING_STORAGE": None,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -73,7 +75,15 @@ _INT_KEYS = {
     "TASK_SOFT_TIME_LIMIT": (1, None),
     "TASK_TIME_LIMIT": (1, None),
 }
-_STRING_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN", "SYNC_LOCK_CACHE", "DEFAULT_PRESET", "HOST_PRESET")
+_STRING_KEYS = (
+    "ACCOUNT_ID",
+    "APP_ID",
+    "API_TOKEN",
+    "SYNC_LOCK_CACHE",
+    "DEFAULT_PRESET",
+    "HOST_PRESET",
+    "RECORDING_STORAGE",
+)
 
 
 class _Secret(str):
@@ -112,6 +122,8 @@ class RealtimeKitSettings:
     task_time_limit: int
     join_token_cache: str | None
     join_token_key: str | None = field(repr=False)
+
+    recording_storage: str | None = None
 
 
 def raw_settings() -> dict[str, Any]:

@@ -121,6 +121,15 @@ class Timeout(TransportError, TimeoutError):
     """Connecting or reading took longer than the configured timeout."""
 
 
+class RecordingUnavailable(APIError, ValueError):
+    """A recording's file cannot be fetched now: its download URL expired or was refused."""
+
+
+class RecordingCopyError(RealtimeKitError):
+    """Copying a recording into the site's storage failed (the storage refused the write, or
+    the file came short); nothing of it was kept."""
+
+
 def error_for_status(status: int) -> type[APIError]:
     """The exception class that fits an HTTP error status."""
     if status in (400, 422):

@@ -325,3 +325,57 @@ def _still_present(
 def _local_meeting(meeting_id: str, api: RealtimeKitClient) -> Meeting:
     found = Meeting.objects.filter(pk=meeting_id).first()
     return found if found is not None else services.refresh_meeting(meeting_id, client=api)
+
+
+def reconcile_presets(
+    *,
+    client: RealtimeKitClient | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ReconcileReport:
+    """Walk the presets listing into the ``Preset`` table (a request or two: presets are few).
+
+    A complete walk deletes the presets it did not see, then warns about a ``DEFAULT_PRESET``
+    or ``HOST_PRESET`` the app does not have.
+    """
+    from .models import Preset
+
+    api = client or get_client()
+    report = ReconcileReport(kind="presets")
+
+    def body() -> None:
+        walk_started = timezone.now()
+        walk = api.presets.walk_presets()
+        seen = _walk(report, walk, lambda items: services.upsert_presets(items, app_id=api.app_id), progress)
+        if report.completed and not report.rejected:
+            report.removed = services.remove_missing_presets(
+                seen, app_id=api.app_id, walk_started=walk_started
+            )
+            services.warn_about_configured_presets()
+
+    return _run(report, body, client=api, dry_run=dry_run, model=Preset)
+
+
+def reconcile_recordings(
+    *,
+    per_page: int | None = None,
+    client: RealtimeKitClient | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+    **filters: Any,
+) -> ReconcileReport:
+    """Walk the recordings listing into the ``Recording`` table (statuses move only forward).
+
+    Recordings are never deleted here: RealtimeKit drops them after 7 days, and the row is
+    where the site's copy is recorded.
+    """
+    from .models import Recording
+
+    api = client or get_client()
+    report = ReconcileReport(kind="recordings")
+
+    def body() -> None:
+        walk = api.recordings.walk_recordings(per_page=per_page, **filters)
+        _walk(report, walk, lambda items: services.upsert_recordings(items, app_id=api.app_id), progress)
+
+    return _run(report, body, client=api, dry_run=dry_run, model=Recording)

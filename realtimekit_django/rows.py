@@ -238,3 +238,98 @@ def apply_row(instance, row: dict):
     for name, value in row.items():
         setattr(instance, name, value)
     return instance
+
+
+PRESET_COLUMNS = (
+    "id",
+    "app_id",
+    "name",
+    "remote_created_at",
+    "remote_updated_at",
+    "synced_at",
+    "remote_data",
+)
+RECORDING_COLUMNS = (
+    "id",
+    "app_id",
+    "meeting_id",
+    "session_id",
+    "status",
+    "output_file_name",
+    "file_size",
+    "invoked_at",
+    "started_at",
+    "stopped_at",
+    "duration_seconds",
+    "download_url_expiry",
+    "synced_at",
+    "remote_data",
+)
+#: How far along a recording is: a payload never moves a row back (a late webhook, a stale page).
+RECORDING_PROGRESS = {"INVOKED": 0, "RECORDING": 1, "PAUSED": 1, "UPLOADING": 2, "UPLOADED": 3, "ERRORED": 3}
+
+
+def preset_row(payload: Any, *, app_id: str, now: datetime) -> dict:
+    """The column values for a preset payload (a listing item or a whole preset)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("preset payload is not an object")
+    what = _what("preset", payload)
+    data = schema._plain_copy(payload)
+    _refuse_unstorable(data, what)
+    name = _text(data, "name", what, limit=255)
+    if not name:
+        raise InvalidResponse(f"{what}: 'name' is required")
+    return {
+        "id": payload_id(data, "preset"),
+        "app_id": app_id,
+        "name": name,
+        "remote_created_at": _timestamp(data, "created_at", what),
+        "remote_updated_at": _timestamp(data, "updated_at", what),
+        "synced_at": now,
+        "remote_data": data,
+    }
+
+
+def _whole(payload: Mapping, key: str, what: str) -> int | None:
+    value = payload.get(key)
+    if isinstance(value, str) and value.isdigit():  # webhooks send fileSize as a string
+        value = int(value)
+    if value is None:
+        return None
+    number = _finite(payload, key, what, 0) if not isinstance(value, int) else value
+    if isinstance(value, bool) or number < 0 or number != int(number) or number > 2**62:
+        raise InvalidResponse(f"{what}: '{key}' is not a whole number of at least 0")
+    return int(number)
+
+
+def recording_row(payload: Any, *, app_id: str, now: datetime, meeting_id: Any = None) -> dict:
+    """The column values for a recording payload, without its download links or secrets."""
+    if not isinstance(payload, Mapping):
+        raise InvalidResponse("recording payload is not an object")
+    what = _what("recording", payload)
+    data = schema.strip_recording_urls(payload)
+    _refuse_unstorable(data, what)
+    status = _text(data, "status", what)
+    if status not in RECORDING_PROGRESS:
+        raise InvalidResponse(f"{what}: unknown status {str(status)[:20]!r}")
+    session = _text(data, "session_id", what)
+    try:
+        session_id = uuid.UUID(session) if session else None
+    except ValueError:
+        raise InvalidResponse(f"{what}: 'session_id' is not a UUID") from None
+    return {
+        "id": payload_id(data, "recording"),
+        "app_id": app_id,
+        "meeting_id": meeting_id,
+        "session_id": session_id,
+        "status": status,
+        "output_file_name": _text(data, "output_file_name", what, limit=1024, default=""),
+        "file_size": _whole(data, "file_size", what),
+        "invoked_at": _timestamp(data, "invoked_time", what),
+        "started_at": _timestamp(data, "started_time", what),
+        "stopped_at": _timestamp(data, "stopped_time", what),
+        "duration_seconds": _whole(data, "recording_duration", what),
+        "download_url_expiry": _timestamp(data, "download_url_expiry", what),
+        "synced_at": now,
+        "remote_data": data,
+    }

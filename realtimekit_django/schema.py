@@ -131,6 +131,9 @@ BOUNDS: dict[str, tuple[int, int | None]] = {
     "recording_config.storage_config.port": (1, 65535),
 }
 
+#: Bounds of the same numbers where they sit at the top of a start-recording body.
+_START_BOUNDS: dict[str, tuple[int, int | None]] = {}
+
 MAX_STRING_LENGTH = 10_000
 MAX_KEYWORDS = 1000
 MAX_PER_PAGE = 100  # the API's (the emulator clamps to it); conf, the client and the sync command use it
@@ -341,7 +344,7 @@ class _Number(_Spec):
                 return value
             # The API's schema says integer; 1920.0 would reach it as "1920.0".
             value = int(value)
-        low, high = BOUNDS[path]
+        low, high = BOUNDS[path] if path in BOUNDS else _START_BOUNDS[path]
         if high is None and value < low:
             errors.append((path, f"must be at least {low}"))
         elif high is not None and not low <= value <= high:
@@ -685,3 +688,145 @@ def _without_secrets(recording: Mapping[str, Any]) -> dict:
             key: value for key, value in storage.items() if key not in STORAGE_WRITE_ONLY_KEYS
         }
     return recording
+
+
+# --- presets, recordings and the live session -------------------------------------------------
+
+PRESET_MODES = ("create", "update", "replace")
+PRESET_PARTS = ("config", "permissions", "ui")
+RECORDING_STATUSES = ("INVOKED", "RECORDING", "PAUSED", "UPLOADING", "UPLOADED", "ERRORED")
+#: The statuses of a recording that is still running (it can be paused, resumed or stopped).
+RECORDING_ACTIVE_STATUSES = ("INVOKED", "RECORDING", "PAUSED")
+RECORDING_ACTIONS = ("stop", "pause", "resume")
+#: Keys of a recording payload that are short-lived bearer links: never stored, logged or shown.
+RECORDING_URL_KEYS = ("download_url", "audio_download_url", "downloadUrl", "audioDownloadUrl")
+MAX_KICK = 100
+
+
+class _AnyObject(_Spec):
+    """A JSON object this package passes through whole (a preset's config, permissions, ui):
+    the API owns its many fields; :func:`unstorable` still refuses poison inside it."""
+
+    def _clean(self, value, path, errors):
+        if not isinstance(value, Mapping):
+            errors.append((path, "must be an object"))
+        return value
+
+
+def _preset_spec(mode: str) -> _Object:
+    fields: dict[str, _Spec] = {"name": _Str(non_empty=True), **{part: _AnyObject() for part in PRESET_PARTS}}
+    fields.update({key: _Refused("is read-only") for key in ("id", "created_at", "updated_at")})
+    required = () if mode == "update" else ("name", *PRESET_PARTS)
+    return _Object(fields, required=required)
+
+
+_PRESET_SPECS = {mode: _preset_spec(mode) for mode in PRESET_MODES}
+
+_RECORDING_START = _Object(
+    {
+        "meeting_id": _Str(non_empty=True),
+        "allow_multiple_recordings": _Bool(),
+        "audio_config": _RECORDING_CONFIG.fields["audio_config"],
+        "file_name_prefix": _Str(),
+        "interactive_config": _AnyObject(),
+        "max_seconds": _Number(whole=True),
+        "realtimekit_bucket_config": _RECORDING_CONFIG.fields["realtimekit_bucket_config"],
+        "rtmp_out_config": _AnyObject(),
+        "storage_config": _RECORDING_CONFIG.fields["storage_config"],
+        "url": _Url(schemes=("http", "https")),
+        "video_config": _RECORDING_CONFIG.fields["video_config"],
+    },
+    required=("meeting_id",),
+)
+# The start body carries the recording config's parts at its top level, with the same bounds.
+_START_BOUNDS.update(
+    {
+        path.removeprefix("recording_config."): bounds
+        for path, bounds in BOUNDS.items()
+        if path.startswith("recording_config.")
+    }
+)
+
+
+class _IdList(_Spec):
+    def _clean(self, value, path, errors):
+        if not isinstance(value, list | tuple) or not value:
+            errors.append((path, "must be a non-empty list of ids"))
+            return value
+        if len(value) > MAX_KICK:
+            errors.append((path, f"must have at most {MAX_KICK} ids"))
+            return value
+        item = _Str(non_empty=True)
+        return [item.clean(entry, f"{path}[{index}]", errors) for index, entry in enumerate(value)]
+
+
+_KICK = _Object({"custom_participant_ids": _IdList(), "participant_ids": _IdList()})
+
+
+def validate_preset(data: Mapping[str, Any], *, mode: str) -> dict:
+    """The payload for a preset ``create`` (POST), ``update`` (PATCH) or ``replace`` (PUT)."""
+    return _validate(_PRESET_SPECS, data, mode)
+
+
+def validate_recording_start(data: Mapping[str, Any]) -> dict:
+    """The body of ``start_recordings``; storage secrets are kept (they must reach the API)."""
+    return _validate({"start": _RECORDING_START}, data, "start")
+
+
+def validate_recording_action(action: Any) -> str:
+    """``stop``, ``pause`` or ``resume``."""
+    errors: Errors = []
+    _Enum(RECORDING_ACTIONS).clean(action, "action", errors)
+    if errors:
+        raise ValidationError(errors)
+    return action
+
+
+def validate_kick(data: Mapping[str, Any]) -> dict:
+    """The body of ``kick_participants``: at least one list of ids."""
+    cleaned = _validate({"kick": _KICK}, data, "kick")
+    if not cleaned:
+        raise ValidationError([("participant_ids", "give participant_ids or custom_participant_ids")])
+    return cleaned
+
+
+def validate_recording_listing(
+    *,
+    page_no: Any = None,
+    per_page: Any = None,
+    search: Any = None,
+    start_time: Any = None,
+    end_time: Any = None,
+    meeting_id: Any = None,
+    expired: Any = None,
+    sort_by: Any = None,
+    sort_order: Any = None,
+    status: Any = None,
+) -> dict:
+    """The query of a recordings listing (``status`` is a list of statuses)."""
+    params = validate_listing_params(
+        page_no=page_no, per_page=per_page, search=search, start_time=start_time, end_time=end_time
+    )
+    errors: Errors = []
+    if meeting_id is not None:
+        params["meeting_id"] = _Str(non_empty=True).clean(meeting_id, "meeting_id", errors)
+    if expired is not None:
+        params["expired"] = "true" if _Bool().clean(expired, "expired", errors) else "false"
+    if sort_by is not None:
+        params["sort_by"] = _Enum(("invokedTime",)).clean(sort_by, "sort_by", errors)
+    if sort_order is not None:
+        params["sort_order"] = _Enum(("ASC", "DESC")).clean(sort_order, "sort_order", errors)
+    if status is not None:
+        if isinstance(status, str) or not isinstance(status, list | tuple):
+            errors.append(("status", "must be a list of statuses"))
+        else:
+            params["status"] = [_Enum(RECORDING_STATUSES).clean(s, "status", errors) for s in status]
+    if errors:
+        raise ValidationError(errors)
+    return params
+
+
+def strip_recording_urls(recording: Mapping[str, Any]) -> dict:
+    """A recording payload without its bearer links or storage secrets, fit to be stored."""
+    cleaned = {key: value for key, value in recording.items() if key not in RECORDING_URL_KEYS}
+    return _without_secrets(cleaned)

@@ -391,3 +391,135 @@ def find_join(
     participant = Participant.from_db(found.db, _PARTICIPANT_FIELDS, mine)
     participant.meeting = meeting
     return meeting, participant
+
+
+# -- presets and recordings (the ORM's bulk upsert: no ordering guard needs raw SQL here) ------
+
+
+def save_preset_page(payloads: Iterable[Any], *, app_id: str) -> UpsertResult:
+    """Store a page of presets: one read, one bulk upsert. A name that moved from one preset
+    id to another (deleted and made again) takes the name from the old row first."""
+    from .models import Preset
+
+    result = UpsertResult()
+    now = timezone.now()
+    built = _build_page(payloads, "preset", lambda p: rows.preset_row(p, app_id=app_id, now=now), result)
+    stored = dict(Preset.objects.filter(app_id=app_id).values_list("pk", "remote_data"))
+    to_write = []
+    for pk, row in built.items():
+        if pk not in stored:
+            result.created += 1
+        elif stored[pk] == row["remote_data"]:
+            result.unchanged += 1
+            continue
+        else:
+            result.updated += 1
+        to_write.append(Preset(**row))
+    if to_write:
+        with transaction.atomic(using=router.db_for_write(Preset)):
+            names = [p.name for p in to_write]
+            Preset.objects.filter(app_id=app_id, name__in=names).exclude(
+                pk__in=[p.pk for p in to_write]
+            ).delete()
+            Preset.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=[c for c in rows.PRESET_COLUMNS if c != "id"],
+            )
+    return result
+
+
+def delete_presets_not_seen(seen: set, *, app_id: str, walk_started: datetime) -> int:
+    """Delete this app's presets a complete walk did not see (unless written after it began)."""
+    from .models import Preset
+
+    gone = Preset.objects.filter(app_id=app_id, synced_at__lt=walk_started).exclude(pk__in=list(seen))
+    return gone.delete()[0]
+
+
+def save_recording_page(payloads: Iterable[Any], *, app_id: str, meeting_id: Any = None) -> UpsertResult:
+    """Store recordings (a listing page, or one answer): one read, one bulk upsert.
+
+    A payload that is behind the stored row (an UPLOADING answer after the UPLOADED webhook)
+    is ``stale`` and skipped. The meeting is the payload's ``meeting`` when it names a local
+    one, else ``meeting_id``; the copy fields are never touched here.
+    """
+    from .models import Recording
+
+    result = UpsertResult()
+    now = timezone.now()
+    payloads = list(payloads)
+    named = {
+        str(p["meeting"]["id"])
+        for p in payloads
+        if isinstance(p, Mapping) and isinstance(p.get("meeting"), Mapping)
+    }
+    local = {str(pk) for pk in Meeting.objects.filter(pk__in=_uuids(named)).values_list("pk", flat=True)}
+
+    def build(payload):
+        meeting = payload.get("meeting") if isinstance(payload.get("meeting"), Mapping) else {}
+        found = str(meeting.get("id")) if str(meeting.get("id")) in local else meeting_id
+        return rows.recording_row(payload, app_id=app_id, now=now, meeting_id=found)
+
+    built = _build_page(payloads, "recording", build, result)
+    stored = {
+        pk: (status, data, meeting)
+        for pk, status, data, meeting in Recording.objects.filter(pk__in=list(built)).values_list(
+            "pk", "status", "remote_data", "meeting_id"
+        )
+    }
+    to_write = []
+    for pk, row in built.items():
+        if pk in stored:
+            status, data, meeting = stored[pk]
+            if rows.RECORDING_PROGRESS[row["status"]] < rows.RECORDING_PROGRESS[status]:
+                result.stale += 1
+                continue
+            if data == row["remote_data"]:
+                result.unchanged += 1
+                continue
+            row["meeting_id"] = row["meeting_id"] or meeting
+            result.updated += 1
+        else:
+            result.created += 1
+        to_write.append(Recording(**row))
+    if to_write:
+        Recording.objects.bulk_create(
+            to_write,
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=[c for c in rows.RECORDING_COLUMNS if c != "id"],
+        )
+    return result
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found
+
+
+def claim_recording_copy(recording_id, *, stale_before: datetime) -> bool:
+    """Take the copy of one recording for this worker: true for exactly one caller at a time
+    (a claim older than ``stale_before`` belongs to a worker that died and may be retaken)."""
+    from .models import Recording, RecordingStatus
+
+    free = Q(copy_claimed_at__isnull=True) | Q(copy_claimed_at__lt=stale_before)
+    taken = Recording.objects.filter(free, pk=recording_id, stored_name="", status=RecordingStatus.UPLOADED)
+    return taken.update(copy_claimed_at=timezone.now()) == 1
+
+
+def finish_recording_copy(
+    recording_id, *, stored_name: str = "", stored_size: int | None = None, error: str = ""
+) -> None:
+    """Record a copy's outcome and release the claim."""
+    from .models import Recording
+
+    Recording.objects.filter(pk=recording_id).update(
+        stored_name=stored_name, stored_size=stored_size, copy_error=error[:500], copy_claimed_at=None
+    )

@@ -51,7 +51,7 @@ from django.core.cache import caches
 
 from . import schema
 from .conf import get_settings
-from .exceptions import RateLimited, ServerError, TransportError, ValidationError
+from .exceptions import RateLimited, RealtimeKitError, ServerError, TransportError, ValidationError
 
 # ``reconcile`` and the models are imported inside the functions: this module must stay
 # importable from a settings file (for :func:`beat_schedule`), before Django's app registry is
@@ -478,6 +478,7 @@ def reconcile_all(
     def walk_then_fan_out(progress):
         report = reconcile.reconcile_meetings(per_page=per_page, progress=progress)
         if report.completed:
+            _walk_presets(outcome)
             ids = participant_walks_due(app_id)
             outcome.update(fan_out(ids, per_page=per_page, expires=EXPIRY_FRACTION * seconds, app_id=app_id))
             if scheduled:
@@ -490,6 +491,54 @@ def reconcile_all(
         reason = report.error or "another run of this walk holds the lock"
         outcome = _no_fanout(f"no fan-out: the meetings walk did not complete ({reason})")
     return {**report.as_dict(), **outcome}
+
+
+def _walk_presets(outcome: dict[str, Any]) -> None:
+    """The presets walk of a run (a request or two); its failure costs only its own report."""
+    from . import reconcile
+
+    try:
+        outcome["presets"] = reconcile.reconcile_presets().summary()
+    except RealtimeKitError as exc:
+        outcome["presets"] = f"presets: not walked ({exc.message})"
+
+
+@shared_task(bind=True, base=ReconcileTask, name="realtimekit.reconcile_recordings")
+def reconcile_recordings(self: ReconcileTask, per_page: int | None = None) -> dict[str, Any]:
+    """Walk the recordings listing (statuses, for sites that take no webhooks)."""
+    from . import reconcile
+
+    check_walk_arguments(per_page)
+    report = locked_walk(
+        f"realtimekit:reconcile:recordings:{get_settings().app_id}",
+        lambda progress: reconcile.reconcile_recordings(per_page=per_page, progress=progress),
+        kind="recordings",
+    )
+    self.retry_if_worth_it(report)
+    return report.as_dict()
+
+
+@shared_task(bind=True, name="realtimekit.copy_recordings", ignore_result=True)
+def copy_recordings(self) -> dict[str, Any]:
+    """Copy every UPLOADED recording not yet kept into ``RECORDING_STORAGE`` (off when unset).
+
+    Each copy is claimed on its row, so two runs never copy one recording twice; a copy that
+    fails is left for the next run (its reason is on the row's ``copy_error``).
+    """
+    from . import services
+
+    if not get_settings().recording_storage:
+        return {"copied": 0, "failed": 0, "skipped": "RECORDING_STORAGE is not set"}
+    copied = failed = 0
+    for recording in services.recordings_to_copy().iterator(chunk_size=100):
+        try:
+            services.copy_recording(recording)
+        except RealtimeKitError as exc:
+            failed += 1
+            logger.warning("recording %s was not copied: %s", recording.pk, exc.message)
+        else:
+            copied += bool(recording.stored_name)
+    return {"copied": copied, "failed": failed, "skipped": None}
 
 
 def _no_fanout(reason: str | None) -> dict[str, Any]:

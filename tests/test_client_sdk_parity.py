@@ -325,3 +325,130 @@ def test_storage_secrets_are_sent_like_the_sdk_sends_them():
     recorded = record_ours("create", (), {"recording_config": SFTP_STORAGE})
     storage = json.loads(recorded.body)["recording_config"]["storage_config"]
     assert storage["password"] == "pw-example" and storage["private_key"].startswith("-----BEGIN")
+
+
+# --- presets, recordings and the live session -------------------------------------------------
+
+PRESET = "3c5b7a1e-0d1f-4e2a-9b3c-4d5e6f708192"
+RECORDING = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+PRESET_BODY = {
+    "name": "webinar_presenter",
+    "config": {"view_type": "WEBINAR", "max_screenshare_count": 1},
+    "permissions": {"can_record": True, "kick_participant": False},
+    "ui": {"design_tokens": {"theme": "dark"}},
+}
+
+MORE_OPERATIONS = {
+    "presets": {"get", "get_preset_by_id", "create", "update", "replace_preset_by_id", "delete"},
+    "recordings": {
+        "start_recordings",
+        "get_recordings",
+        "get_one_recording",
+        "get_active_recordings",
+        "pause_resume_stop_recording",
+    },
+    "active_session": {"get_active_session", "kick_participants", "kick_all_participants"},
+}
+
+MORE_CASES: list[tuple[str, str, tuple, dict[str, Any]]] = [
+    ("presets", "get", (), {}),
+    ("presets", "get", (), {"page_no": 2, "per_page": 50, "search": "host & co"}),
+    ("presets", "get_preset_by_id", (PRESET,), {}),
+    ("presets", "create", (), PRESET_BODY),
+    ("presets", "update", (PRESET,), {"name": "renamed"}),
+    ("presets", "update", (PRESET,), {"permissions": {"can_record": False}}),
+    ("presets", "replace_preset_by_id", (PRESET,), PRESET_BODY),
+    ("presets", "delete", (PRESET,), {}),
+    ("recordings", "start_recordings", (), {"meeting_id": MEETING}),
+    (
+        "recordings",
+        "start_recordings",
+        (),
+        {
+            "meeting_id": MEETING,
+            "allow_multiple_recordings": False,
+            "file_name_prefix": "weekly",
+            "max_seconds": 3600,
+            "audio_config": {"channel": "stereo", "codec": "AAC", "export_file": True},
+            "video_config": {"codec": "H264", "width": 1280, "height": 720},
+            "storage_config": {"type": "aws", "bucket": "b", "access_key": "AK", "secret": "S"},
+        },
+    ),
+    ("recordings", "get_recordings", (), {}),
+    (
+        "recordings",
+        "get_recordings",
+        (),
+        {
+            "meeting_id": MEETING,
+            "page_no": 1,
+            "per_page": 25,
+            "status": ["UPLOADED", "ERRORED"],
+            "expired": False,
+            "sort_by": "invokedTime",
+            "sort_order": "DESC",
+            "start_time": datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
+        },
+    ),
+    ("recordings", "get_one_recording", (RECORDING,), {}),
+    ("recordings", "get_active_recordings", (MEETING,), {}),
+    ("recordings", "pause_resume_stop_recording", (RECORDING,), {"action": "pause"}),
+    ("recordings", "pause_resume_stop_recording", (RECORDING,), {"action": "stop"}),
+    ("active_session", "get_active_session", (MEETING,), {}),
+    ("active_session", "kick_participants", (MEETING,), {"participant_ids": [PARTICIPANT]}),
+    ("active_session", "kick_participants", (MEETING,), {"custom_participant_ids": ["u-1", "u-2"]}),
+    ("active_session", "kick_all_participants", (MEETING,), {}),
+]
+
+
+def _record(resource: str, operation: str, args: tuple, kwargs: dict) -> tuple[Recorded, Recorded]:
+    """Both sides' recording of one call on ``resource`` (the SDK's account and app as keywords)."""
+    sdk_seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sdk_seen.append(request)
+        return httpx.Response(200, json={"success": True, "data": {}})
+
+    http_client = httpx.Client(transport=httpx.MockTransport(handler))
+    with Cloudflare(api_token=TOKEN, base_url=BASE_URL, max_retries=0, http_client=http_client) as sdk:
+        getattr(getattr(sdk.realtime_kit, resource), operation)(*args, account_id=ACCOUNT, app_id=APP, **kwargs)
+    (request,) = sdk_seen
+    path, _, query = request.url.raw_path.decode().partition("?")
+    theirs = Recorded(
+        request.method, path, parse_qsl(query, keep_blank_values=True), query, _canonical(request.content)
+    )
+
+    client = RealtimeKitClient(ACCOUNT, APP, TOKEN, BASE_URL, max_retries=0)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            mock.add(method, re.compile(re.escape(BASE_URL) + r"/.*"), json={"success": True, "data": {}})
+        getattr(getattr(client, resource), operation)(*args, **kwargs)
+        (call,) = mock.calls
+    path, query = _split(call.request.url)
+    ours = Recorded(
+        call.request.method, path, parse_qsl(query, keep_blank_values=True), query, _canonical(call.request.body)
+    )
+    return theirs, ours
+
+
+def test_every_new_operation_is_covered():
+    covered: dict[str, set] = {}
+    for resource, operation, _, _ in MORE_CASES:
+        covered.setdefault(resource, set()).add(operation)
+    assert covered == MORE_OPERATIONS
+
+
+@pytest.mark.parametrize(
+    "case", MORE_CASES, ids=[f"{c[0]}.{_case_id(c[1:])}" for c in MORE_CASES]
+)
+def test_same_request_as_the_sdk_for_presets_recordings_and_live_session(case):
+    resource, operation, args, kwargs = case
+    theirs, ours = _record(resource, operation, args, kwargs)
+    assert ours == theirs
+    assert ours.path.startswith(f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP}/")
+
+
+def test_recording_listing_repeats_status_like_the_sdk():
+    """Guards the comparison above against two empty queries."""
+    _, ours = _record("recordings", "get_recordings", (), {"status": ["UPLOADED", "ERRORED"], "expired": True})
+    assert ours.query_pairs == [("expired", "true"), ("status", "UPLOADED"), ("status", "ERRORED")]

@@ -352,8 +352,9 @@ def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, mee
     before = len(realtimekit_emulator.requests)
     with statements() as run:
         joined = services.issue_join_token(meeting, user)
-    # (PostgreSQL: the lock,) the meeting with the person's participant, the INSERT.
-    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
+    # (PostgreSQL: the lock,) the meeting with the person's participant, the app's preset
+    # names (the policy's preset is checked before the call), the INSERT.
+    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]
     assert len(realtimekit_emulator.requests) == before + 1
     remote = realtimekit_emulator.participants(str(meeting.pk))
     assert len(remote) == 1 and remote[0]["id"] == str(joined.participant.pk)
@@ -373,7 +374,7 @@ def test_returning_user_gets_a_token_with_one_call(realtimekit_emulator, meeting
     with statements() as run:
         again = services.issue_join_token(meeting, user)
     # (the lock,) the lookup, and the upsert of what the edit answered.
-    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
+    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]  # the second: the preset names
     assert len(realtimekit_emulator.requests) == before + 1
     # An edit: its answer states the preset the new token grants.
     assert realtimekit_emulator.requests[-1].method == "PATCH"
@@ -477,7 +478,7 @@ def test_join_by_id_reads_meeting_and_participant_in_one_query(realtimekit_emula
     first = services.issue_join_token(meeting.pk, user)
     with statements() as run:
         again = services.issue_join_token(str(meeting.pk), user)
-    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
+    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]  # the second: the preset names
     assert "LEFT OUTER JOIN" in run.sql[len(LOCK)]  # the meeting and the participant together
     assert again.participant.pk == first.participant.pk and again.participant.user_id == user.pk
     assert again.participant.meeting == meeting

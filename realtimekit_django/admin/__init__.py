@@ -15,5 +15,14 @@ in ``forms``.
 
 from .meetings import INLINE_PARTICIPANT_LIMIT, MeetingAdmin, ParticipantInline
 from .participants import ParticipantAdmin
+from .presets import PresetAdmin
+from .recordings import RecordingAdmin
 
-__all__ = ["INLINE_PARTICIPANT_LIMIT", "MeetingAdmin", "ParticipantAdmin", "ParticipantInline"]
+__all__ = [
+    "INLINE_PARTICIPANT_LIMIT",
+    "MeetingAdmin",
+    "ParticipantAdmin",
+    "ParticipantInline",
+    "PresetAdmin",
+    "RecordingAdmin",
+]

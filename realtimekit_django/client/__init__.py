@@ -30,11 +30,16 @@ from .http import (
     describe_error_body,
     parse_retry_after,
 )
+from .active_session import ActiveSessionResource
 from .meetings import MEETING_FILTERS, OMIT, MeetingsResource
+from .presets import PresetsResource
+from .recordings import Download, RecordingsResource
 from .paging import Page, PageWalk
 
 __all__ = [
+    "ActiveSessionResource",
     "DEFAULT_BASE_URL",
+    "Download",
     "IDEMPOTENT_METHODS",
     "MEETING_FILTERS",
     "OMIT",
@@ -42,8 +47,10 @@ __all__ = [
     "USER_AGENT",
     "MeetingsResource",
     "Page",
+    "PresetsResource",
     "PageWalk",
     "RealtimeKitClient",
+    "RecordingsResource",
     "RetryPolicy",
     "client_from_settings",
     "describe_error_body",

@@ -40,7 +40,10 @@ from ..exceptions import (
     ValidationError,
     error_for_status,
 )
+from .active_session import ActiveSessionResource
 from .meetings import MeetingsResource
+from .presets import PresetsResource
+from .recordings import RecordingsResource
 from .paging import PageWalk
 
 logger = logging.getLogger("realtimekit_django.client")
@@ -286,6 +289,9 @@ class RealtimeKitClient:
         self.before_attempt: list[BeforeAttempt] = []
         self.after_attempt: list[AfterAttempt] = []
         self.meetings = MeetingsResource(self)
+        self.presets = PresetsResource(self)
+        self.recordings = RecordingsResource(self)
+        self.active_session = ActiveSessionResource(self)
 
     def __repr__(self) -> str:
         return (

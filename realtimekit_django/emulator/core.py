@@ -50,9 +50,12 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from ..tokens import token_claims
+from .active_session import LiveSessionMixin
 from .clock import Clock, SystemClock
 from .faults import ConnectionDropped, Faults, documented_error
+from .presets import PresetsMixin
 from .ratelimit import RateDecision, RateLimit
+from .recordings import RecordingsMixin
 
 __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord", "DEFAULT_APP_ID"]
 
@@ -90,6 +93,8 @@ class EmulatorResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: An iterable of byte chunks sent instead of ``body`` (a recording's file), or None.
+    stream: Any = None
 
     @property
     def reason(self) -> str:
@@ -168,7 +173,7 @@ def _validation_error_type():
     return ValidationError
 
 
-class Emulator:
+class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
     """An in-memory RealtimeKit server.
 
     ``api_token``: the bearer token requests must carry; None accepts any bearer token (the
@@ -222,6 +227,11 @@ class Emulator:
         self._orders: dict[str, tuple[int, list[str]]] = {}  # app_id -> (meeting count, sorted ids)
         self.issued_tokens: list[str] = []
         self.requests: list[RequestRecord] = []
+        self._live: dict[str, dict] = {}  # meeting_id -> its latest session (active_session.py)
+        self._sizes: dict[str, int] = {}  # recording_id -> file size chosen by a test
+        self._break_after: int | None = None
+        self._download_key = secrets.token_bytes(32)
+        self.downloads: list[str] = []  # recording ids, one per download served
 
     def reset(self) -> None:
         """Forget everything: meetings, participants, secrets, tokens, the request log, hooks,
@@ -299,6 +309,9 @@ class Emulator:
             state = self._app(app_id)
             state["meetings"].update(app.get("meetings", {}))
             state["participants"].update(app.get("participants", {}))
+            for extra in ("presets", "recordings"):
+                if extra in app:
+                    state.setdefault(extra, {}).update(app[extra])
             for meeting_id, meeting in state["meetings"].items():
                 self._meeting_app[meeting_id] = app_id
                 stamps.append(meeting["updated_at"])
@@ -617,6 +630,9 @@ class Emulator:
             hook(record)
         if self.faults.latency:
             time.sleep(self.faults.latency)  # real seconds: latency slows the caller, whatever the clock
+        if split is not None and split[2][:1] == ["_downloads"] and method == "GET":
+            # A signed storage link, not an API call: no token, no rate limit.
+            return self._serve_download(split[1], split[2], query, headers or {})
         token = self._authorized_token(headers or {})
         decision = self._rate_decision(token)
         if decision is not None and not decision.allowed:
@@ -675,14 +691,28 @@ class Emulator:
             return token
         return None
 
+    @staticmethod
+    def _api_error(status: int, message: str) -> _ApiError:
+        return _ApiError(status, message)
+
+    @staticmethod
+    def _object(body: Any) -> dict:
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise _ApiError(400, "Request body must be a JSON object")
+        return body
+
     def _route(self, method: str, app_id: str, route: list[str], query: dict, body: Any) -> EmulatorResponse:
         def need_object() -> dict:
-            if body is None:
-                return {}
-            if not isinstance(body, dict):
-                raise _ApiError(400, "Request body must be a JSON object")
-            return body
+            return self._object(body)
 
+        if route[:1] == ["presets"]:
+            return self._route_presets(method, app_id, route, query, body)
+        if route[:1] == ["recordings"]:
+            return self._route_recordings(method, app_id, route, query, body)
+        if route[:1] == ["meetings"] and len(route) >= 3 and route[2] == "active-session":
+            return self._route_active_session(method, app_id, route[1], route[3:], body)
         if not route or route[0] != "meetings" or len(route) > 5:
             return _error(404, "Not found")
         n = len(route)

@@ -40,6 +40,8 @@ def _callback(emulator: Emulator):
         try:
             body = request.body or b""
             response = emulator.handle(request.method, parts.path, query, body, dict(request.headers))
+            if response.stream is not None:  # small files only: responses wants the whole body
+                response.body = b"".join(response.stream)
         except ConnectionDropped as err:
             raise requests.exceptions.ConnectionError(
                 f"Connection aborted: the emulator dropped the connection ({err})", request=request

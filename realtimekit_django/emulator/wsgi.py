@@ -42,6 +42,9 @@ def make_wsgi_app(emulator: Emulator):
             headers["content-type"] = environ["CONTENT_TYPE"]
         response = emulator.handle(environ.get("REQUEST_METHOD", "GET"), path, query, body, headers)
         out_headers = [(name, value) for name, value in response.headers.items()]
+        if response.stream is not None:  # the handler set its content-length
+            start_response(f"{response.status} {response.reason}", out_headers)
+            return response.stream
         out_headers.append(("Content-Length", str(len(response.body))))
         start_response(f"{response.status} {response.reason}", out_headers)
         return [response.body]
@@ -149,6 +152,8 @@ def serve(
     """
     server = EmulatorServer((host, port), _RequestHandler)
     server.set_app(make_wsgi_app(emulator))
+    if "download_base_url" not in vars(emulator):  # download links point at this server
+        emulator.download_base_url = f"http://{server.server_address[0]}:{server.port}"
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="realtimekit-emulator", daemon=True
     )

@@ -42,6 +42,7 @@ from ..models import Meeting, MeetingStatus, Participant
 from ..tokens import token_expiry
 from .answers import data_of, token_of
 from .participants import keep_added
+from .presets import require_known_preset
 
 #: A first join that loses a race (another join of the same person stored its participant
 #: first; ours was undone) tries once more, and then finds the winner's participant.
@@ -180,7 +181,7 @@ def _preset_for(meeting: Meeting, user, config) -> str:
     preset = config.preset_policy(user, meeting)
     if not preset:
         raise JoinRefused("you may not join this meeting")
-    return preset
+    return require_known_preset(preset)
 
 
 def _optional(wanted: dict) -> dict:

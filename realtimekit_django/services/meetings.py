@@ -48,8 +48,7 @@ def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) ->
     except Exception as exc:
         remote_id = str(payload.get("id"))[:40]
         logger.error(
-            "meeting %s was created remotely, but could not be stored (%s); the next complete sync "
-            "adopts it",
+            "meeting %s was created remotely, but could not be stored (%s); the next complete sync adopts it",
             remote_id,
             type(exc).__name__,
         )

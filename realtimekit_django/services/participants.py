@@ -21,6 +21,7 @@ from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
 from ..tokens import token_expiry
 from .answers import data_of, token_of
+from .presets import require_known_preset
 
 logger = logging.getLogger("realtimekit_django.services")
 
@@ -72,6 +73,7 @@ def add_participant(
 ) -> tuple[Participant, str]:
     """Add a remote participant and store it. Returns ``(participant, token)``; the token is
     not stored anywhere: hand it to the person and forget it."""
+    require_known_preset(preset_name)
     api = client or get_client()
     if user is not None and Participant.objects.filter(meeting=meeting, user=user).exists():
         raise ValidationError([("user", "already has a participant in this meeting")])
@@ -95,6 +97,8 @@ def edit_participant(
     """PATCH a participant's name, picture or preset, in place (the new token is dropped)."""
     if not changes:
         return participant
+    if changes.get("preset_name") is not None:
+        require_known_preset(changes["preset_name"])
     api = client or get_client()
     envelope = api.meetings.edit_participant(
         str(participant.pk), meeting_id=str(participant.meeting_id), **changes

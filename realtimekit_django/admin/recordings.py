@@ -1,0 +1,67 @@
+"""Recordings in the admin: their status and where the site kept them; pause, resume and stop
+for those with the ``control_recording`` permission.
+
+No download URL is ever on a page: the list shows only when the current one expires, and the
+payload shown has its links removed (they are never stored).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from .. import services
+from ..exceptions import RealtimeKitError
+from ..models import Recording
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "meeting",
+        "status",
+        "invoked_at",
+        "duration_seconds",
+        "file_size",
+        "stored_name",
+    )
+    list_filter = ("status",)
+    list_select_related = ("meeting",)
+    search_fields = ("output_file_name", "id")
+    readonly_fields = [f.name for f in Recording._meta.concrete_fields if f.name != "remote_data"]
+    exclude = ("remote_data",)
+    actions = ("pause_recordings", "resume_recordings", "stop_recordings")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_control_permission(self, request) -> bool:
+        return request.user.has_perm(f"{Recording._meta.app_label}.control_recording")
+
+    def _control(self, request, queryset, action: str) -> None:
+        done, failed = 0, []
+        for recording in queryset:
+            try:
+                services.control_recording(recording, action)
+                done += 1
+            except RealtimeKitError as exc:
+                failed.append(f"{recording}: {exc.message}")
+        if done:
+            self.message_user(request, f"{action}: {done} recording(s) done.", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, f"{action} refused for {line}", messages.ERROR)
+
+    @admin.action(description="Pause the selected recordings", permissions=["control"])
+    def pause_recordings(self, request, queryset):
+        self._control(request, queryset, "pause")
+
+    @admin.action(description="Resume the selected recordings", permissions=["control"])
+    def resume_recordings(self, request, queryset):
+        self._control(request, queryset, "resume")
+
+    @admin.action(description="Stop the selected recordings", permissions=["control"])
+    def stop_recordings(self, request, queryset):
+        self._control(request, queryset, "stop")

@@ -1,0 +1,186 @@
+"""The recording operations, named as in the official SDK (``realtime_kit.recordings``), and
+the download of a finished recording.
+
+A download URL is a short-lived bearer link to object storage, not an API call: it is fetched
+without the API token (which must never reach a storage host) and does not spend the API's
+rate budget. It is streamed, so a recording of any size costs constant memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from .. import schema
+from ..exceptions import RecordingUnavailable, Timeout, TransportError
+from .meetings import OMIT, MeetingsResource, _given, _query_order
+
+if TYPE_CHECKING:
+    from .http import RealtimeKitClient
+    from .paging import PageWalk
+
+#: The SDK builds its query dict in this key order.
+_LISTING_ORDER = (
+    "end_time",
+    "expired",
+    "meeting_id",
+    "page_no",
+    "per_page",
+    "search",
+    "sort_by",
+    "sort_order",
+    "start_time",
+    "status",
+)
+DOWNLOAD_CHUNK_SIZE = 1024 * 1024
+
+
+class RecordingsResource:
+    """``start_recordings``, ``get_recordings``, ``get_one_recording``, ``get_active_recordings``,
+    ``pause_resume_stop_recording``; and :meth:`download` for a finished recording's file."""
+
+    def __init__(self, client: RealtimeKitClient) -> None:
+        self._client = client
+
+    def start_recordings(
+        self,
+        *,
+        meeting_id: str,
+        allow_multiple_recordings: bool = OMIT,
+        audio_config: dict = OMIT,
+        file_name_prefix: str = OMIT,
+        interactive_config: dict = OMIT,
+        max_seconds: int = OMIT,
+        realtimekit_bucket_config: dict = OMIT,
+        rtmp_out_config: dict = OMIT,
+        storage_config: dict | None = OMIT,
+        url: str = OMIT,
+        video_config: dict = OMIT,
+    ) -> dict:
+        """POST /recordings: start recording a meeting's live session."""
+        body = _given(
+            {"meeting_id": meeting_id},
+            allow_multiple_recordings=allow_multiple_recordings,
+            audio_config=audio_config,
+            file_name_prefix=file_name_prefix,
+            interactive_config=interactive_config,
+            max_seconds=max_seconds,
+            realtimekit_bucket_config=realtimekit_bucket_config,
+            rtmp_out_config=rtmp_out_config,
+            storage_config=storage_config,
+            url=url,
+            video_config=video_config,
+        )
+        return self._client.request("POST", "/recordings", json=schema.validate_recording_start(body))
+
+    def get_recordings(self, **filters: Any) -> dict:
+        """GET /recordings: one page (filters as the SDK names them; ``status`` is a list)."""
+        params = schema.validate_recording_listing(**filters)
+        pairs = [
+            (key, item)
+            for key, value in _query_order(params, _LISTING_ORDER)
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        return self._client.request("GET", "/recordings", params=pairs)
+
+    def get_one_recording(self, recording_id: str) -> dict:
+        """GET /recordings/{recording_id} (with a fresh download URL once it is uploaded)."""
+        return self._client.request("GET", _path(recording_id))
+
+    def get_active_recordings(self, meeting_id: str) -> dict:
+        """GET /recordings/active-recording/{meeting_id}: the meeting's running recording."""
+        MeetingsResource._ids(meeting_id=meeting_id)
+        return self._client.request(
+            "GET", f"/recordings/active-recording/{MeetingsResource._seg(meeting_id)}"
+        )
+
+    def pause_resume_stop_recording(self, recording_id: str, *, action: str) -> dict:
+        """PUT /recordings/{recording_id} with ``stop``, ``pause`` or ``resume``."""
+        path = _path(recording_id)
+        body = {"action": schema.validate_recording_action(action)}
+        return self._client.request("PUT", path, json=body)
+
+    def walk_recordings(self, *, per_page: int | None = None, **filters: Any) -> PageWalk:
+        """Every page of the recordings listing."""
+        schema.validate_recording_listing(**filters)
+        return self._client.walk(
+            lambda page_no, size: self.get_recordings(page_no=page_no, per_page=size, **filters), per_page
+        )
+
+    def download(self, url: str, *, offset: int = 0, chunk_size: int = DOWNLOAD_CHUNK_SIZE) -> Download:
+        """Open a recording's download URL (from ``offset`` on) for streaming.
+
+        Raises :class:`RecordingUnavailable` for an expired or refused link (the caller fetches
+        the recording again for a fresh one); the URL itself is in no message.
+        """
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            response = self._client.session.get(
+                url, headers=headers, stream=True, timeout=self._client.timeout, allow_redirects=True
+            )
+        except requests.exceptions.Timeout:
+            raise Timeout(
+                "timed out fetching the recording file", method="GET", path="<download URL>"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(
+                f"fetching the recording file failed: {type(exc).__name__}",
+                method="GET",
+                path="<download URL>",
+            ) from None
+        if response.status_code in (401, 403, 404, 410):
+            response.close()
+            raise RecordingUnavailable(
+                "the recording's download URL has expired or was refused; fetch the recording again",
+                method="GET",
+                path="<download URL>",
+                status=response.status_code,
+            )
+        if response.status_code not in (200, 206) or (offset and response.status_code != 206):
+            response.close()
+            raise TransportError(
+                f"the recording file could not be fetched (HTTP {response.status_code})",
+                method="GET",
+                path="<download URL>",
+                status=response.status_code,
+            )
+        return Download(response, offset=offset, chunk_size=chunk_size)
+
+
+class Download:
+    """An open recording download: ``length`` (bytes still to come, when known) and
+    :meth:`chunks`. Close it (or use it as a context manager) to free the connection."""
+
+    def __init__(self, response: requests.Response, *, offset: int, chunk_size: int) -> None:
+        self._response = response
+        self.offset = offset
+        self.chunk_size = chunk_size
+        length = response.headers.get("Content-Length")
+        self.length = int(length) if length and length.isdigit() else None
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._response.iter_content(chunk_size=self.chunk_size)
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(
+                f"the recording download broke off: {type(exc).__name__}", method="GET", path="<download URL>"
+            ) from None
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # never the URL
+        return f"<Download offset={self.offset} length={self.length}>"
+
+
+def _path(recording_id: str) -> str:
+    MeetingsResource._ids(recording_id=recording_id)
+    return f"/recordings/{MeetingsResource._seg(recording_id)}"

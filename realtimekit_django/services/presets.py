@@ -1,0 +1,64 @@
+"""Presets: the mirror of the app's presets, and the check that a preset name is one of them.
+
+Presets change rarely, so one short walk (a request or two) in the scheduled run keeps the
+mirror; forms offer its names and :func:`require_known_preset` refuses an unknown name
+before any call. Until a first sync has mirrored any preset, names are not checked (there is
+nothing to check them against).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .. import store
+from ..conf import get_settings
+from ..exceptions import ValidationError
+from ..models import Preset
+
+logger = logging.getLogger("realtimekit_django.services")
+
+
+def known_preset_names() -> list[str]:
+    """The names of this app's mirrored presets, sorted."""
+    return list(
+        Preset.objects.filter(app_id=get_settings().app_id).order_by("name").values_list("name", flat=True)
+    )
+
+
+def require_known_preset(preset_name: str, *, field: str = "preset_name") -> str:
+    """``preset_name`` if the app has that preset (or no preset is mirrored yet), else a
+    ``ValidationError`` naming the known ones."""
+    known = known_preset_names()
+    if known and preset_name not in known:
+        raise ValidationError(
+            [(field, f"{preset_name!r} is not a preset of this app (known: {', '.join(known)})")]
+        )
+    return preset_name
+
+
+def missing_configured_presets() -> list[tuple[str, str]]:
+    """``(setting, preset name)`` for DEFAULT_PRESET / HOST_PRESET naming a preset the mirror lacks."""
+    known = set(known_preset_names())
+    if not known:
+        return []
+    config = get_settings()
+    wanted = (("DEFAULT_PRESET", config.default_preset), ("HOST_PRESET", config.host_preset))
+    return [(key, name) for key, name in wanted if name not in known]
+
+
+def upsert_presets(payloads, *, app_id: str) -> store.UpsertResult:
+    """Store a page of the presets listing (for the presets walk)."""
+    return store.save_preset_page(payloads, app_id=app_id)
+
+
+def remove_missing_presets(seen: set, *, app_id: str, walk_started) -> int:
+    """After a complete presets walk: delete the presets it did not see."""
+    return store.delete_presets_not_seen(seen, app_id=app_id, walk_started=walk_started)
+
+
+def warn_about_configured_presets() -> list[tuple[str, str]]:
+    """Log (and return) each DEFAULT_PRESET / HOST_PRESET the app does not have."""
+    missing = missing_configured_presets()
+    for key, name in missing:
+        logger.warning("the %s setting names %r, which is not a preset of this RealtimeKit app", key, name)
+    return missing
