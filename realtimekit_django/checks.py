@@ -6,6 +6,8 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
 - ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
+- ``realtimekit.W020``: the rate budget's cache (``RATE_LIMIT_CACHE``) is per process
+  (``LocMemCache``, ``DummyCache``), so every process would spend the whole budget on its own.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
 """
@@ -64,3 +66,36 @@ def check_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 )
             )
     return messages
+
+
+#: Cache backends whose counts no other process sees.
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@checks.register("realtimekit")
+def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when the rate budget lives in a cache only one process sees."""
+    from django.conf import settings
+
+    if any(key in conf.DEFAULTS for key, _ in conf.find_problems()):
+        return []  # check_settings reports those; the budget's keys may be among them
+    config = conf.get_settings()
+    if config.rate_limit_requests is None:
+        return []
+    alias = config.budget_cache
+    backend = (getattr(settings, "CACHES", {}) or {}).get(alias, {}).get("BACKEND", "")
+    if backend not in PER_PROCESS_CACHES:
+        return []
+    key = "RATE_LIMIT_CACHE" if config.rate_limit_cache else "SYNC_LOCK_CACHE"
+    return [
+        checks.Warning(
+            f"The RealtimeKit rate budget is kept in cache '{alias}' ({backend.rsplit('.', 1)[-1]}), "
+            "which each process keeps to itself: every worker and web process would spend the "
+            "whole API budget on its own.",
+            hint=f"Point REALTIMEKIT['{key}'] at a cache shared by every process (Redis, Memcached).",
+            id="realtimekit.W020",
+        )
+    ]
