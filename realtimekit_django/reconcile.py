@@ -31,7 +31,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from . import services, signals, store
-from .client import RealtimeKitClient, get_client
+from .client import RealtimeKitClient, budget, get_client
 from .exceptions import NotFound, RealtimeKitError
 from .models import Meeting, Participant
 
@@ -63,6 +63,8 @@ class ReconcileReport:
     ``rejected`` counts items no column could take (skipped); ``rejections`` says why, for the
     first few of them.
     ``skipped`` is set by the tasks when another run held the lock and this one did nothing.
+    ``http_requests`` is what the walk spent from the rate budget (every attempt, retries
+    included), from ``lane`` (walks spend from the background lane).
     """
 
     kind: str
@@ -70,6 +72,7 @@ class ReconcileReport:
     pages: int = 0
     items: int = 0
     http_requests: int = 0
+    lane: str = budget.BACKGROUND
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -167,6 +170,7 @@ def _run(
     """
     started, requests_before = time.monotonic(), client.request_count
     report.dry_run = dry_run
+    report.lane = budget.BACKGROUND
     try:
         if dry_run:
             try:
@@ -194,7 +198,8 @@ def _run(
 
 def _guarded(report: ReconcileReport, body: Callable[[], None]) -> None:
     try:
-        body()
+        with budget.lane(budget.BACKGROUND):
+            body()
     except _WALK_STOPPERS as exc:
         report.completed = False
         report.exception = exc
