@@ -80,7 +80,7 @@ def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """Warn when the rate budget lives in a cache only one process sees."""
     from django.conf import settings
 
-    if any(key in conf.DEFAULTS for key, _ in conf.find_problems()):
+    if any(key in conf.DEFAULTS or key == conf.SETTING_NAME for key, _ in conf.find_problems()):
         return []  # check_settings reports those; the budget's keys may be among them
     config = conf.get_settings()
     if config.rate_limit_requests is None:

@@ -34,6 +34,7 @@ from . import services, signals, store
 from .client import RealtimeKitClient, budget, get_client
 from .exceptions import NotFound, RealtimeKitError
 from .models import Meeting, Participant
+from .sync import schedule
 
 logger = logging.getLogger("realtimekit_django.reconcile")
 
@@ -230,7 +231,14 @@ def reconcile_meetings(
     def body() -> None:
         walk_started = timezone.now()
         walk = api.meetings.walk_meetings(per_page=per_page, **filters)
-        seen = _walk(report, walk, lambda items: services.upsert_meetings(items, app_id=api.app_id), progress)
+
+        def store_page(items: list[dict]) -> services.UpsertResult:
+            result = services.upsert_meetings(items, app_id=api.app_id)
+            if result.created or result.updated:  # a new or changed meeting: walk its participants soon
+                schedule.mark_written_since(result.seen, walk_started)
+            return result
+
+        seen = _walk(report, walk, store_page, progress)
         if report.completed and not filters:
             missing = store.meetings_not_seen(seen, app_id=api.app_id, walk_started=walk_started)
             if len(missing) > MAX_MISSING_LOOKUPS:
@@ -294,6 +302,8 @@ def reconcile_participants(
                 report.removed = services.remove_missing_participants(
                     target, seen, walk_started=walk_started
                 )
+        if report.completed:
+            schedule.mark_verified(target.pk, walk_started)
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
 
