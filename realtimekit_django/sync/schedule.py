@@ -164,9 +164,13 @@ class _Picker:
 
 
 def plan_participant_walks(
-    app_id: str, *, interval: float, spent: int = 0, per_page: int | None = None
+    app_id: str, *, interval: float, spent: int = 0, per_page: int | None = None, everything: bool = False
 ) -> ParticipantPlan:
-    """The meetings whose participants this run walks (see the module docstring)."""
+    """The meetings whose participants this run walks (see the module docstring).
+
+    ``everything``: every meeting present remotely, whatever the allowance (a sync asked for by
+    hand; the budget still paces its requests).
+    """
     config = get_settings()
     per_page = per_page or config.page_size
     present = _meetings().filter(app_id=app_id).present_remotely()
@@ -174,7 +178,7 @@ def plan_participant_walks(
     plan = ParticipantPlan(allowance=budget)
     moment = now()
     _describe_age(plan, present, moment - timedelta(seconds=config.participants_max_age))
-    if budget is None:
+    if budget is None or everything:
         plan.meeting_ids = [str(pk) for pk in present.order_by("remote_created_at", "pk").values_list("pk", flat=True)]
         plan.planned_requests = len(plan.meeting_ids)
         return plan
@@ -188,13 +192,13 @@ def plan_participant_walks(
     by_age = present.order_by(
         F("participants_synced_at").asc(nulls_first=True), F("remote_created_at").desc(nulls_last=True), "pk"
     )
-    aged = picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
+    picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
     recent = present.filter(remote_created_at__gte=moment - timedelta(seconds=config.recent_meetings_seconds))
     recent = recent.filter(
         Q(participants_synced_at__isnull=True) | Q(participants_synced_at__lt=moment - timedelta(seconds=interval))
     )
     picker.take(by_age.filter(pk__in=recent.values("pk")), requests=budget - plan.planned_requests)
-    plan.max_age_kept = aged >= min(quota, total) and not plan.overdue
+    plan.max_age_kept = not plan.overdue and len(plan.meeting_ids) >= min(quota, total)
     return plan
 
 
