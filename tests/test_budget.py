@@ -369,3 +369,35 @@ def test_turning_the_budget_off_installs_nothing(settings):
     client = get_client()
     assert client.budget is None and client.before_attempt == []
     assert budget_module.get_budget() is None
+
+
+# -- the scheduler --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_plan_walks_touched_meetings_first_then_the_longest_unverified(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from realtimekit_django.sync import schedule
+
+    # A 10-request allowance per 300 s run; a max age that asks for 2 meetings a run.
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 20, "RATE_LIMIT_RESERVE": 0,
+                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 300 * 30}
+    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
+    old = now - timedelta(days=30)
+    meetings = [
+        Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=old,
+                               participants_synced_at=now - timedelta(minutes=2 * n))
+        for n in range(60)
+    ]
+    touched = meetings[5]
+    schedule.mark_touched([touched.pk])
+    plan = schedule.plan_participant_walks(app, interval=300)
+    assert plan.allowance == 10 and plan.planned_requests <= 10
+    oldest = [str(m.pk) for m in sorted(meetings, key=lambda m: m.participants_synced_at)]
+    assert plan.meeting_ids[0] == str(touched.pk) and plan.touched == 1
+    assert plan.meeting_ids[1:3] == oldest[:2]  # the age quota: ceil(60 * 300 / 9000) = 2
+    assert len(plan.meeting_ids) == 3  # nothing recent: the rest of the allowance is not spent
+    assert plan.max_age_kept
