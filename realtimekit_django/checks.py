@@ -9,6 +9,8 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
 - ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
+- ``realtimekit.W021``: the rate budget's cache (``RATE_LIMIT_CACHE``) is per process
+  (``LocMemCache``, ``DummyCache``), so every process would spend the whole budget on its own.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
 - ``realtimekit.E011``: ``USE_TZ = False`` (RealtimeKit's times are UTC instants).
@@ -151,7 +153,8 @@ def check_user_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]
     return messages
 
 
-_PER_PROCESS_CACHES = (
+#: Cache backends whose contents no other process sees.
+PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
@@ -179,7 +182,7 @@ def check_join_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="realtimekit.E020",
             )
         ]
-    if backend in _PER_PROCESS_CACHES:
+    if backend in PER_PROCESS_CACHES:
         return [
             checks.Warning(
                 f"REALTIMEKIT['JOIN_TOKEN_CACHE'] is '{alias}', which each process keeps to itself: "
@@ -211,5 +214,34 @@ def check_recording_storage(app_configs=None, **kwargs) -> list[checks.CheckMess
             f"settings.STORAGES (known: {', '.join(sorted(known)) or 'none'}).",
             hint="Add the storage to STORAGES, or leave RECORDING_STORAGE unset to keep no copies.",
             id="realtimekit.E013",
+        )
+    ]
+
+
+@checks.register("realtimekit")
+def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when the rate budget lives in a cache only one process sees."""
+    from django.conf import settings
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        config = conf.get_settings()
+    except ImproperlyConfigured:  # reported by the other checks (E00x, E011), by name
+        return []
+    if config.rate_limit_requests is None:
+        return []
+    alias = config.budget_cache
+    backend = (getattr(settings, "CACHES", {}) or {}).get(alias, {}).get("BACKEND", "")
+    if backend not in PER_PROCESS_CACHES:
+        return []
+    key = "RATE_LIMIT_CACHE" if config.rate_limit_cache else "SYNC_LOCK_CACHE"
+    return [
+        checks.Warning(
+            f"The RealtimeKit rate budget is kept in cache '{alias}' ({backend.rsplit('.', 1)[-1]}), "
+            "which each process keeps to itself: every worker and web process would spend the "
+            "whole API budget on its own.",
+            hint=f"Point REALTIMEKIT['{key}'] at a cache shared by every process (Redis, Memcached).",
+            id="realtimekit.W021",
         )
     ]

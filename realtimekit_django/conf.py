@@ -54,6 +54,14 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_INTERVAL_SECONDS": 300,
     "SYNC_LOCK_SECONDS": 300,
     "SYNC_LOCK_CACHE": "default",
+    "RATE_LIMIT_REQUESTS": 1200,
+    "RATE_LIMIT_WINDOW_SECONDS": 300,
+    "RATE_LIMIT_RESERVE": 0.25,
+    "RATE_LIMIT_CACHE": None,
+    "SYNC_BUDGET_SHARE": 0.5,
+    "PARTICIPANTS_MAX_AGE": 86_400,
+    "FULL_SYNC_INTERVAL_SECONDS": 86_400,
+    "RECENT_MEETINGS_SECONDS": 86_400,
     "TASK_SOFT_TIME_LIMIT": 1500,
     "TASK_TIME_LIMIT": 1800,
     "JOIN_TOKEN_CACHE": None,
@@ -74,7 +82,13 @@ _INT_KEYS = {
     "SYNC_LOCK_SECONDS": (1, None),
     "TASK_SOFT_TIME_LIMIT": (1, None),
     "TASK_TIME_LIMIT": (1, None),
+    "RATE_LIMIT_WINDOW_SECONDS": (1, None),
+    "PARTICIPANTS_MAX_AGE": (1, None),
+    "FULL_SYNC_INTERVAL_SECONDS": (1, None),
+    "RECENT_MEETINGS_SECONDS": (1, None),
 }
+#: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
+_SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
 _STRING_KEYS = (
     "ACCOUNT_ID",
     "APP_ID",
@@ -122,8 +136,20 @@ class RealtimeKitSettings:
     task_time_limit: int
     join_token_cache: str | None
     join_token_key: str | None = field(repr=False)
-
+    rate_limit_requests: int | None
+    rate_limit_window_seconds: int
+    rate_limit_reserve: float
+    rate_limit_cache: str | None
+    sync_budget_share: float
+    participants_max_age: int
+    full_sync_interval_seconds: int
+    recent_meetings_seconds: int
     recording_storage: str | None = None
+
+    @property
+    def budget_cache(self) -> str:
+        """The cache alias of the rate budget: ``RATE_LIMIT_CACHE``, else the lock cache."""
+        return self.rate_limit_cache or self.sync_lock_cache
 
 
 def raw_settings() -> dict[str, Any]:
@@ -188,6 +214,8 @@ def find_problems() -> list[tuple[str, str]]:
             bound = f"between {low} and {high}" if high else f"at least {low}"
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a whole number {bound}."))
 
+    problems.extend(_budget_problems(values))
+
     for key in _CALLABLE_KEYS:
         value = values.get(key)
         if isinstance(value, str):
@@ -249,6 +277,37 @@ def _is_fernet_key(key: Any) -> bool:
         return False
 
 
+def _budget_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rate budget's keys: a quota or ``None``, shares in range, a cache that exists."""
+    problems = []
+    requests = values.get("RATE_LIMIT_REQUESTS")
+    if requests is not None and (isinstance(requests, bool) or not isinstance(requests, int) or requests < 1):
+        problems.append(
+            (
+                "RATE_LIMIT_REQUESTS",
+                f"{SETTING_NAME}['RATE_LIMIT_REQUESTS'] must be a whole number of at least 1, or None "
+                "(no budget).",
+            )
+        )
+    for key, (low, high, low_ok) in _SHARE_KEYS.items():
+        value = values.get(key)
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not number or not (low <= value <= high) or (value == low and not low_ok):
+            above = f"at least {low:g}" if low_ok else f"above {low:g}"
+            problems.append((key, f"{SETTING_NAME}['{key}'] must be a number {above} and at most {high:g}."))
+    alias = values.get("RATE_LIMIT_CACHE")
+    caches_defined = getattr(django_settings, "CACHES", None) or {"default": {}}
+    if alias is not None and (not isinstance(alias, str) or alias not in caches_defined):
+        problems.append(
+            (
+                "RATE_LIMIT_CACHE",
+                f"{SETTING_NAME}['RATE_LIMIT_CACHE'] must be an alias in CACHES "
+                f"(known: {', '.join(caches_defined)}), or None for SYNC_LOCK_CACHE.",
+            )
+        )
+    return problems
+
+
 _cached: RealtimeKitSettings | None = None
 
 
@@ -278,7 +337,7 @@ def get_settings() -> RealtimeKitSettings:
         key = resolved["join_token_key"]
         resolved["join_token_key"] = _Secret(key.decode() if isinstance(key, bytes) else key)
     resolved["base_url"] = resolved["base_url"].rstrip("/")
-    for key in _POSITIVE_NUMBER_KEYS + _NON_NEGATIVE_NUMBER_KEYS:
+    for key in (*_POSITIVE_NUMBER_KEYS, *_NON_NEGATIVE_NUMBER_KEYS, *_SHARE_KEYS):
         resolved[key.lower()] = float(resolved[key.lower()])
     _cached = RealtimeKitSettings(**resolved)
     return _cached

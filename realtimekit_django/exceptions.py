@@ -71,6 +71,10 @@ class JoinRefused(RealtimeKitError, PermissionDenied):
     """The site's preset policy said this user may not join this meeting."""
 
 
+class ConfigurationError(RealtimeKitError, ValueError):
+    """An operation needs a ``REALTIMEKIT`` setting the site has not set (``RECORDING_STORAGE``)."""
+
+
 # --- the API answered with an error ------------------------------------------------------
 
 

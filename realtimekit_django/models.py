@@ -79,6 +79,21 @@ class Meeting(models.Model):
         ),
     )
     remote_data = models.JSONField(_("last remote payload"), default=dict, blank=True, editable=False)
+    participants_synced_at = models.DateTimeField(
+        _("participants verified"),
+        null=True,
+        blank=True,
+        db_index=True,
+        editable=False,
+        help_text=_("When a complete walk last verified the participants against RealtimeKit."),
+    )
+    participants_touched_at = models.DateTimeField(
+        _("participants touched"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When something last suggested the participants changed (the sync walks them first)."),
+    )
 
     objects = MeetingQuerySet.as_manager()
 

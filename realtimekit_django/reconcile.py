@@ -31,9 +31,10 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from . import services, signals, store
-from .client import RealtimeKitClient, get_client
+from .client import RealtimeKitClient, budget, get_client
 from .exceptions import NotFound, RealtimeKitError
 from .models import Meeting, Participant
+from .sync import schedule
 
 logger = logging.getLogger("realtimekit_django.reconcile")
 
@@ -62,6 +63,8 @@ class ReconcileReport:
     ``rejected`` counts items no column could take (skipped); ``rejections`` says why, for the
     first few of them.
     ``skipped`` is set by the tasks when another run held the lock and this one did nothing.
+    ``http_requests`` is what the walk spent from the rate budget (every attempt, retries
+    included), from ``lane`` (walks spend from the background lane).
     """
 
     kind: str
@@ -69,6 +72,7 @@ class ReconcileReport:
     pages: int = 0
     items: int = 0
     http_requests: int = 0
+    lane: str = budget.BACKGROUND
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -166,6 +170,7 @@ def _run(
     """
     started, requests_before = time.monotonic(), client.request_count
     report.dry_run = dry_run
+    report.lane = budget.BACKGROUND
     try:
         if dry_run:
             try:
@@ -193,7 +198,8 @@ def _run(
 
 def _guarded(report: ReconcileReport, body: Callable[[], None]) -> None:
     try:
-        body()
+        with budget.lane(budget.BACKGROUND):
+            body()
     except _WALK_STOPPERS as exc:
         report.completed = False
         report.exception = exc
@@ -224,7 +230,14 @@ def reconcile_meetings(
     def body() -> None:
         walk_started = timezone.now()
         walk = api.meetings.walk_meetings(per_page=per_page, **filters)
-        seen = _walk(report, walk, lambda items: services.upsert_meetings(items, app_id=api.app_id), progress)
+
+        def store_page(items: list[dict]) -> services.UpsertResult:
+            result = services.upsert_meetings(items, app_id=api.app_id)
+            if result.created or result.updated:  # a new or changed meeting: walk its participants soon
+                schedule.mark_written_since(result.seen, walk_started)
+            return result
+
+        seen = _walk(report, walk, store_page, progress)
         if report.completed and not filters:
             missing = store.meetings_not_seen(seen, app_id=api.app_id, walk_started=walk_started)
             if len(missing) > MAX_MISSING_LOOKUPS:
@@ -285,7 +298,11 @@ def reconcile_participants(
                     lambda found: services.upsert_participants(target, found),
                     progress,
                 )
-                report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
+                report.removed = services.remove_missing_participants(
+                    target, seen, walk_started=walk_started
+                )
+        if report.completed:
+            schedule.mark_verified(target.pk, walk_started)
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
 

@@ -145,11 +145,9 @@ def _save_one(model, columns: tuple[str, ...], row: dict, instance, *, keep_user
     if keep_user and row.get("user_id") is None:
         row = {**row, "user_id": getattr(instance, "user_id", None)}
     if instance is None:
-        return model.from_db(
-            alias,
-            [f.attname for f in model._meta.concrete_fields],
-            [row[f.attname] for f in model._meta.concrete_fields],
-        )
+        # Columns the payload does not set (the sync's own bookkeeping) load on first access.
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in row]
+        return model.from_db(alias, names, [row[name] for name in names])
     return rows.apply_row(instance, row)
 
 

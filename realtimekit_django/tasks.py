@@ -50,6 +50,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import caches
 
 from . import schema
+from .client import budget
 from .conf import get_settings
 from .exceptions import RateLimited, RealtimeKitError, ServerError, TransportError, ValidationError
 
@@ -119,10 +120,21 @@ class ReconcileTask(Task):
         return not (self.request.is_eager and self.app.conf.task_eager_propagates)
 
     def retry_if_worth_it(self, report) -> None:
-        """Raise the walk's exception for ``autoretry_for`` when a later attempt may succeed."""
-        if self.should_retry(report.exception):
-            logger.info("reconcile %s: will retry (attempt %s)", report.kind, self.request.retries + 1)
-            raise report.exception
+        """Raise the walk's exception for ``autoretry_for`` when a later attempt may succeed.
+
+        A rate limit (the API's 429 or the site's own budget) is retried once it is over (its
+        ``retry_after``, at least the backoff), never sooner: retrying into a lockout extends it.
+        """
+        exc = report.exception
+        if not self.should_retry(exc):
+            return
+        logger.info("reconcile %s: will retry (attempt %s)", report.kind, self.request.retries + 1)
+        if isinstance(exc, RateLimited):
+            wait = (
+                exc.retry_after if exc.retry_after is not None else get_settings().rate_limit_window_seconds
+            )
+            raise self.retry(exc=exc, countdown=max(self.retry_backoff, math.ceil(wait)))
+        raise exc
 
 
 # -- names and arguments ----------------------------------------------------------------------
@@ -264,7 +276,8 @@ def locked_walk(
                 progress(report, total_count)
 
         try:
-            return walk(renew_then_report)
+            with budget.lane(budget.BACKGROUND):
+                return walk(renew_then_report)
         except SoftTimeLimitExceeded:  # struck outside the walk itself (its own bookkeeping)
             return reconcile.ReconcileReport(
                 kind=kind, meeting_id=meeting_id, error="stopped: soft time limit exceeded"
@@ -448,7 +461,14 @@ def reconcile_participants(
 def reconcile_all(
     self: ReconcileTask, per_page: int | None = None, interval: float | None = None
 ) -> dict[str, Any]:
-    """Walk the meetings, then send one participants walk per meeting still present remotely.
+    """Walk the meetings, then send the participant walks the scheduler plans within the budget.
+
+    A scheduled run walks the recent meetings (created within ``RECENT_MEETINGS_SECONDS``: the
+    ``start_time`` filter) and, every ``FULL_SYNC_INTERVAL_SECONDS``, all of them; a run by hand
+    always walks all of them, and the participants of every meeting. A scheduled run's are
+    :func:`~realtimekit_django.sync.schedule.plan_participant_walks`' (touched meetings first,
+    then the age quota, then recent ones; at most ``SYNC_BUDGET_SHARE`` of the background
+    budget), and the result says what was planned and whether ``PARTICIPANTS_MAX_AGE`` holds.
 
     ``interval`` (seconds) says this is a scheduled run every ``interval`` (``beat_schedule()``
     passes it): such a run skips when a run completed within ``RECENT_RUN_FRACTION`` of it.
@@ -461,6 +481,7 @@ def reconcile_all(
     pool); :func:`pending_fanout` says how many are still queued or running.
     """
     from . import reconcile
+    from .sync import schedule
 
     check_walk_arguments(per_page)
     scheduled, seconds = interval is not None, _interval_seconds(interval)
@@ -476,20 +497,41 @@ def reconcile_all(
     outcome: dict[str, Any] = {}
 
     def walk_then_fan_out(progress):
-        report = reconcile.reconcile_meetings(per_page=per_page, progress=progress)
+        full = not scheduled or schedule.full_sync_due(app_id)
+        filters = {} if full else {"start_time": schedule.recent_start()}
+        report = reconcile.reconcile_meetings(per_page=per_page, progress=progress, **filters)
+        outcome["meetings_walk"] = "full" if full else "recent"
         if report.completed:
             _walk_presets(outcome)
-            ids = participant_walks_due(app_id)
-            outcome.update(fan_out(ids, per_page=per_page, expires=EXPIRY_FRACTION * seconds, app_id=app_id))
+            if full:
+                schedule.record_full_sync(app_id, started)
+            plan = schedule.plan_participant_walks(
+                app_id,
+                interval=seconds,
+                spent=report.http_requests,
+                per_page=per_page,
+                everything=not scheduled,
+            )
+            outcome.update(plan.as_dict())
+            outcome.update(
+                fan_out(plan.meeting_ids, per_page=per_page, expires=EXPIRY_FRACTION * seconds, app_id=app_id)
+            )
+            if not plan.max_age_kept:
+                logger.warning(
+                    "reconcile_all: %s meetings were last verified more than PARTICIPANTS_MAX_AGE ago "
+                    "(oldest: %s); the rate budget cannot keep up",
+                    plan.overdue,
+                    plan.oldest_verified or "never",
+                )
             if scheduled:
                 _record_run(app_id, started, seconds)
         return report
 
     report = locked_walk(meetings_lock_name(app_id), walk_then_fan_out, kind="meetings")
     self.retry_if_worth_it(report)
-    if not outcome:
+    if "participant_tasks" not in outcome:
         reason = report.error or "another run of this walk holds the lock"
-        outcome = _no_fanout(f"no fan-out: the meetings walk did not complete ({reason})")
+        outcome.update(_no_fanout(f"no fan-out: the meetings walk did not complete ({reason})"))
     return {**report.as_dict(), **outcome}
 
 

@@ -11,7 +11,20 @@ from realtimekit_django import conf
 
 @pytest.fixture(autouse=True)
 def _fresh_realtimekit_settings():
-    """Each test starts with freshly read settings and a new default client."""
+    """Each test starts with freshly read settings, a new default client and an unspent budget."""
     conf.clear_cache()
+    _clear_budget()
     yield
+    _clear_budget()
     conf.clear_cache()
+
+
+def _clear_budget():
+    from realtimekit_django.client.budget import get_budget
+
+    try:
+        budget = get_budget()
+    except Exception:  # a test of bad settings: there is no budget to clear
+        return
+    if budget is not None:
+        budget.clear()

@@ -28,8 +28,13 @@ def _no_token_in_environment(monkeypatch):
 
 
 def realtimekit_messages() -> list[checks.CheckMessage]:
-    """Every realtimekit check, the deployment ones (the API token) included."""
-    return checks.run_checks(tags=["realtimekit"], include_deployment_checks=True)
+    """Every realtimekit check, the deployment ones (the API token) included, but W021: this
+    suite runs on LocMemCache (test_budget checks W021)."""
+    return [
+        m
+        for m in checks.run_checks(tags=["realtimekit"], include_deployment_checks=True)
+        if m.id != "realtimekit.W021"
+    ]
 
 
 def check_command(key: str) -> None:

@@ -113,8 +113,11 @@ def test_an_inactive_meeting_is_refused_before_any_request(realtimekit_emulator,
     assert len(realtimekit_emulator.requests) == before
 
 
-def test_provisioning_stops_cleanly_when_the_budget_is_out(realtimekit_emulator, meeting, invited):
+def test_provisioning_stops_cleanly_when_the_api_locks_it_out(
+    realtimekit_emulator, meeting, invited, settings
+):
     realtimekit_emulator.clock = ManualClock()
+    _site_budget_off(settings)  # the API's own lockout is what is tested
     realtimekit_emulator.set_rate_limit((3, 300))
 
     report = services.provision_participants(meeting, invited)
@@ -205,8 +208,11 @@ def test_the_task_sends_the_rest_after_the_interval(realtimekit_emulator, meetin
     assert provisioning.progress_of(meeting.pk)["next_at"] is not None
 
 
-def test_the_task_waits_out_the_budget_before_going_on(realtimekit_emulator, meeting, invited, monkeypatch):
+def test_the_task_waits_out_the_budget_before_going_on(
+    realtimekit_emulator, meeting, invited, monkeypatch, settings
+):
     realtimekit_emulator.clock = ManualClock()
+    _site_budget_off(settings)  # the API's own lockout is what is tested
     realtimekit_emulator.set_rate_limit((3, 300))
     sent = []
     monkeypatch.setattr(
@@ -244,11 +250,16 @@ def test_the_command_prepares_a_group(realtimekit_emulator, meeting, invited):
     assert len(realtimekit_emulator.participants(str(meeting.pk))) == 6
 
 
-def test_the_command_exits_non_zero_when_the_budget_stops_it(realtimekit_emulator, meeting, invited):
+def test_the_command_exits_non_zero_when_the_budget_stops_it(
+    realtimekit_emulator, meeting, invited, settings
+):
     realtimekit_emulator.clock = ManualClock()
+    _site_budget_off(settings)  # the API's own lockout is what is tested
     realtimekit_emulator.set_rate_limit((3, 300))
     with pytest.raises(CommandError, match="3 users left"):
-        call_command("realtimekit_provision", str(meeting.pk), "--group", "staff-all-hands", stdout=StringIO())
+        call_command(
+            "realtimekit_provision", str(meeting.pk), "--group", "staff-all-hands", stdout=StringIO()
+        )
 
 
 def test_the_command_names_an_unknown_group(meeting, invited):
@@ -297,3 +308,8 @@ def test_kept_tokens_of_a_prepared_meeting_are_dropped_with_their_participants(
     services.remove_participant(participant)
     assert token_cache.kept(participant.pk) is None
     assert not realtimekit_emulator.participants(str(meeting.pk))
+
+
+def _site_budget_off(settings):
+    """Leave the site's own rate budget out: these tests are about the API locking it out."""
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": None}

@@ -20,8 +20,9 @@ from tests.settings import REALTIMEKIT
 pytestmark = pytest.mark.django_db
 
 # Per page: the SELECT of what is stored for the page's ids and one INSERT ... ON CONFLICT
-# (store.upsert_meeting_page / upsert_participant_page), whatever the page size.
-QUERIES_PER_PAGE = 2
+# (store.upsert_meeting_page / upsert_participant_page), whatever the page size; a meetings
+# page that wrote rows also marks them touched for the scheduler (one UPDATE).
+QUERIES_PER_PAGE = 3
 # A page with nothing to write runs its SELECT alone: no INSERT.
 QUERIES_PER_UNCHANGED_PAGE = 1
 # Once per complete walk: the SELECT of local ids the walk may have missed (none missed: no more).
@@ -55,8 +56,10 @@ def _table_state() -> dict[str, dict]:
 
 @pytest.mark.parametrize("per_page", [1, 10, 100])
 def test_a_thousand_meetings_cost_the_same_queries_per_page_and_one_request_per_page(
-    realtimekit_emulator, django_assert_num_queries, per_page
+    realtimekit_emulator, django_assert_num_queries, per_page, settings
 ):
+    # 1,000 requests in one walk are more than the rate budget's background share of a window.
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": None}
     _seed_meetings(realtimekit_emulator, 1000)
     pages = 1000 // per_page
 
@@ -96,7 +99,8 @@ def test_a_second_participant_run_with_nothing_changed_writes_nothing(realtimeki
     with CaptureQueriesContext(connection) as captured:
         report = reconcile_participants(meeting["id"], per_page=7)
 
-    assert _writes(captured) == []
+    # The one write records the verification (Meeting.participants_synced_at), no participant.
+    assert [sql.split(" SET ")[1].split(" = ")[0] for sql in _writes(captured)] == ['"participants_synced_at"']
     assert report.completed and report.pages == 5 and report.unchanged == 30
 
 
@@ -104,12 +108,15 @@ def test_changed_meetings_are_updated_and_only_they_are_written(realtimekit_emul
     seeded = _seed_meetings(realtimekit_emulator, 20)
     reconcile_meetings(per_page=10)
     realtimekit_emulator.update_meeting(seeded[3]["id"], title="Renamed", status="INACTIVE")
+    touched_before = dict(Meeting.objects.values_list("pk", "participants_touched_at"))
 
     with CaptureQueriesContext(connection) as captured:
         report = reconcile_meetings(per_page=10)
 
     assert (report.created, report.updated, report.unchanged) == (0, 1, 19)
-    assert len(_writes(captured)) == 1
+    assert len(_writes(captured)) == 2  # the changed row, and its mark for the scheduler
+    touched_after = dict(Meeting.objects.values_list("pk", "participants_touched_at"))
+    assert [str(pk) for pk in touched_after if touched_after[pk] != touched_before[pk]] == [seeded[3]["id"]]
     renamed = Meeting.objects.get(pk=seeded[3]["id"])
     assert (renamed.title, renamed.status) == ("Renamed", "INACTIVE")
 

@@ -42,9 +42,17 @@ AWKWARD = {
 }
 
 
+#: The sync scheduler's own columns, which no payload sets.
+SCHEDULER_COLUMNS = {"participants_synced_at", "participants_touched_at"}
+
+
 def _stored(model, pk) -> dict:
     row = model.objects.get(pk=pk)
-    return {f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
+    return {
+        f.attname: getattr(row, f.attname)
+        for f in model._meta.concrete_fields
+        if f.attname not in SCHEDULER_COLUMNS
+    }
 
 
 def _kinds(captured) -> list[str]:

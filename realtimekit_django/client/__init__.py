@@ -20,6 +20,7 @@ as the SDK's response models do.
 """
 
 from ..conf import DEFAULT_BASE_URL
+from .budget import BACKGROUND, INTERACTIVE, Budget, BudgetExhausted, BudgetUnavailable, get_budget, lane
 from .default import client_from_settings, get_client, reset_default_client
 from .http import (
     IDEMPOTENT_METHODS,
@@ -38,6 +39,11 @@ from .paging import Page, PageWalk
 
 __all__ = [
     "ActiveSessionResource",
+    "BACKGROUND",
+    "INTERACTIVE",
+    "Budget",
+    "BudgetExhausted",
+    "BudgetUnavailable",
     "DEFAULT_BASE_URL",
     "Download",
     "IDEMPOTENT_METHODS",
@@ -54,7 +60,9 @@ __all__ = [
     "RetryPolicy",
     "client_from_settings",
     "describe_error_body",
+    "get_budget",
     "get_client",
+    "lane",
     "parse_retry_after",
     "reset_default_client",
 ]

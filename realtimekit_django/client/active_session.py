@@ -37,5 +37,5 @@ class ActiveSessionResource:
 
 
 def _path(meeting_id: str) -> str:
-    MeetingsResource._ids(meeting_id=meeting_id)
+    MeetingsResource._validate_ids(meeting_id=meeting_id)
     return f"/meetings/{MeetingsResource._seg(meeting_id)}/active-session"

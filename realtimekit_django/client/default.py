@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from ..conf import RealtimeKitSettings, get_settings
+from .budget import budget_for
 from .http import RealtimeKitClient
 
 _local = threading.local()
@@ -23,7 +24,8 @@ def client_from_settings(base_url: str | None = None) -> RealtimeKitClient:
 
 
 def _build(config: RealtimeKitSettings, base_url: str | None = None) -> RealtimeKitClient:
-    return RealtimeKitClient(
+    """A client for ``config`` that spends from the site's shared rate budget (when it is on)."""
+    client = RealtimeKitClient(
         config.account_id,
         config.app_id,
         config.api_token,
@@ -37,6 +39,10 @@ def _build(config: RealtimeKitSettings, base_url: str | None = None) -> Realtime
         page_size=config.page_size,
         max_pages=config.max_pages,
     )
+    budget = budget_for(config)
+    if budget is not None:
+        budget.install(client)
+    return client
 
 
 def get_client() -> RealtimeKitClient:

@@ -288,6 +288,8 @@ class RealtimeKitClient:
         #: A before hook may raise (a ``RateLimited``, say) to refuse the attempt.
         self.before_attempt: list[BeforeAttempt] = []
         self.after_attempt: list[AfterAttempt] = []
+        #: The shared rate budget the hooks spend from, when one is installed (``client.budget``).
+        self.budget = None
         self.meetings = MeetingsResource(self)
         self.presets = PresetsResource(self)
         self.recordings = RecordingsResource(self)

@@ -79,5 +79,5 @@ class PresetsResource:
 
 
 def _path(preset_id: str) -> str:
-    MeetingsResource._ids(preset_id=preset_id)
+    MeetingsResource._validate_ids(preset_id=preset_id)
     return f"/presets/{MeetingsResource._seg(preset_id)}"

@@ -91,7 +91,7 @@ class RecordingsResource:
 
     def get_active_recordings(self, meeting_id: str) -> dict:
         """GET /recordings/active-recording/{meeting_id}: the meeting's running recording."""
-        MeetingsResource._ids(meeting_id=meeting_id)
+        MeetingsResource._validate_ids(meeting_id=meeting_id)
         return self._client.request(
             "GET", f"/recordings/active-recording/{MeetingsResource._seg(meeting_id)}"
         )
@@ -182,5 +182,5 @@ class Download:
 
 
 def _path(recording_id: str) -> str:
-    MeetingsResource._ids(recording_id=recording_id)
+    MeetingsResource._validate_ids(recording_id=recording_id)
     return f"/recordings/{MeetingsResource._seg(recording_id)}"

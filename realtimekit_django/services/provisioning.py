@@ -18,7 +18,6 @@ can show it while the task works in a worker.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -28,6 +27,7 @@ from typing import Any
 
 from django.core.cache import caches
 
+from ..client import budget
 from ..conf import get_settings
 from ..exceptions import (
     JoinRefused,
@@ -52,13 +52,10 @@ PROGRESS_SECONDS = 7 * 24 * 3600
 
 
 def _background():
-    """The budget lane provisioning spends from: every request of a run is made inside it.
-
-    A null context until the rate budget lands; on merge the lead points this one place at
-    ``client.budget.lane("background")``, so that provisioning never spends the reserve kept
-    for interactive calls and stops (``RateLimited``) when the background share is spent.
-    """
-    return contextlib.nullcontext()
+    """The budget lane provisioning spends from: every request of a run is made inside it, so
+    that provisioning never spends the reserve kept for interactive calls and stops
+    (``RateLimited``) when the background share is spent."""
+    return budget.lane(budget.BACKGROUND)
 
 
 @dataclass

@@ -86,7 +86,8 @@ def refused_site() -> dict:
 
 
 def _ids(text: str) -> list[str]:
-    return [word.strip("():") for word in text.split() if word.strip("():").startswith("realtimekit.")]
+    """The ids of the errors that refused the command (warnings never refuse one)."""
+    return [word.strip("():") for word in text.split() if word.strip("():").startswith("realtimekit.E")]
 
 
 def commands_without_token(aliases: list[str]) -> dict:

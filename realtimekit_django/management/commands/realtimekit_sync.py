@@ -15,6 +15,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import reconcile, schema, tasks
+from ...client.budget import get_budget
 from ...exceptions import ValidationError
 
 BAR_WIDTH = 30
@@ -188,7 +189,21 @@ class Command(BaseCommand):
             f"{totals['removed']} removed"
         )
 
+    def _budget_line(self, reports: list[reconcile.ReconcileReport]) -> str:
+        """What this run spent from the rate budget, and where the shared count stands."""
+        spent = sum(r.http_requests for r in reports)
+        shared = get_budget()
+        if shared is None:
+            return f"Rate budget: off (RATE_LIMIT_REQUESTS is None); this run sent {spent} requests."
+        state = shared.state()
+        now = "unknown (its cache is unavailable)" if state["spent"] is None else f"{state['spent']}"
+        return (
+            f"Rate budget: this run spent {spent} requests (background lane); {now} of "
+            f"{state['requests']} spent in the last {state['window']:g}s by every process."
+        )
+
     def _summarise(self, reports: list[reconcile.ReconcileReport]) -> None:
+        self.stdout.write(self._budget_line(reports))
         incomplete = [r for r in reports if not r.completed]
         if self.dry_run:
             self.stdout.write("Dry run: every change above was rolled back.")

@@ -1,0 +1,319 @@
+"""The rate budget every process of a site spends from: one count, two lanes, one cooldown.
+
+Cloudflare allows an API user ``RATE_LIMIT_REQUESTS`` requests per ``RATE_LIMIT_WINDOW_SECONDS``
+and answers every request of the next window with 429 once it is exceeded. Every attempt the
+client sends (retries included) goes through :meth:`Budget.before_attempt`, which spends one
+request from a count kept in a shared cache (``RATE_LIMIT_CACHE``), and
+:meth:`Budget.after_attempt`, which learns from the answer.
+
+**The count: atomic increments over fixed slots.** The window is cut into :data:`SLOTS` slots
+of ``window / SLOTS`` seconds, one cache key each. An attempt increments the current slot
+(``incr``: atomic on Redis, Memcached and ``LocMemCache``) and reads the :data:`SLOTS` slots
+before it; the ``SLOTS + 1`` slots cover every window of ``window`` seconds ending now, so the
+count is never below what any sliding window holds, and a site that stays inside it never trips
+the API's limit however the API moves its window (the emulator's is a sliding log, the strictest
+reading). The price is caution: up to one slot (a tenth of the window) of requests is counted
+twice. An attempt over its lane's limit takes its increment back. A Redis script would count
+exactly, but needs Redis; increments work on every shared Django cache, and the check-after-
+increment order keeps the count exact under races (each attempt's ``incr`` returns a distinct
+total, so no more than the limit pass).
+
+**Lanes.** ``interactive`` (the default: joins, admin actions, anything a person waits for) may
+spend the whole quota; ``background`` (walks and tasks, inside ``with lane("background")``)
+stops at ``1 - RATE_LIMIT_RESERVE`` of it, so the reserve is always there for people. Out of
+budget, an interactive attempt fails at once with :class:`BudgetExhausted` (a ``RateLimited``
+carrying ``retry_after``: the join view answers 503 with ``Retry-After``); a background attempt
+waits for room when that takes at most ``RETRY_AFTER_MAX`` seconds, and otherwise raises
+:class:`BudgetExhausted` too, which ends a walk cleanly as incomplete ("rate budget").
+
+**Corrections and the cooldown.** Other tools of the same API user spend from the same quota.
+When an answer's ``Ratelimit: "default";r=<remaining>`` reports fewer requests left than the
+shared count believes, the difference is added to the current slot. A 429 sets a cooldown (its
+``Retry-After``, or the whole window) in the cache, and every process honours it before its next
+attempt instead of extending the lockout by retrying into it.
+
+**A cache that is down** must not take the site down: interactive attempts go on unbudgeted
+(logged), background attempts are refused (:class:`BudgetUnavailable`) until it is back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.cache import caches
+
+from ..exceptions import RateLimited
+
+logger = logging.getLogger("realtimekit_django.budget")
+
+INTERACTIVE = "interactive"
+BACKGROUND = "background"
+LANES = (INTERACTIVE, BACKGROUND)
+#: Slots per window (see the module docstring: the count is at most one slot too cautious).
+SLOTS = 10
+KEY_PREFIX = "realtimekit:budget:"
+_REMAINING = re.compile(r"(?:^|;)\s*r\s*=\s*(\d+)", re.ASCII)
+
+_lane: contextvars.ContextVar[str] = contextvars.ContextVar("realtimekit_budget_lane", default=INTERACTIVE)
+
+
+class BudgetExhausted(RateLimited):
+    """The site's own rate budget (or a cooldown after a 429) refused the attempt; nothing was sent."""
+
+
+class BudgetUnavailable(BudgetExhausted):
+    """The budget's cache could not be reached, and a background attempt does not go unbudgeted."""
+
+
+@contextmanager
+def lane(name: str) -> Iterator[None]:
+    """Attempts made inside this block spend from lane ``name`` (``interactive`` or ``background``)."""
+    if name not in LANES:
+        raise ValueError(f"lane must be one of {', '.join(LANES)}, not {name!r}")
+    token = _lane.set(name)
+    try:
+        yield
+    finally:
+        _lane.reset(token)
+
+
+def current_lane() -> str:
+    """The lane attempts made here spend from."""
+    return _lane.get()
+
+
+def parse_remaining(header: str | None) -> int | None:
+    """``r`` of a ``Ratelimit`` header (the smallest, when it names several policies)."""
+    if not header:
+        return None
+    found = [int(match[1]) for part in header.split(",") if (match := _REMAINING.search(part))]
+    return min(found) if found else None
+
+
+class Budget:
+    """``requests`` per ``window`` seconds, shared through ``cache`` by every process.
+
+    ``clock`` (epoch seconds) and ``sleep`` are attributes so that tests and benchmarks can run
+    the budget on emulated time.
+    """
+
+    def __init__(
+        self,
+        cache: Any,
+        *,
+        requests: int,
+        window: float,
+        reserve: float,
+        wait_max: float,
+        prefix: str = KEY_PREFIX,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cache = cache
+        self.requests = requests
+        self.window = float(window)
+        self.reserve = reserve
+        self.wait_max = wait_max
+        self.prefix = prefix
+        self.clock = clock
+        self.sleep = sleep
+        #: The settings snapshot it was built from (:func:`budget_for`), if any.
+        self.config: Any = None
+        self.slot_seconds = self.window / SLOTS
+        #: Real seconds a slot key is kept: as long as any count can still read it.
+        self.key_ttl = math.ceil(self.window + 2 * self.slot_seconds)
+
+    def __repr__(self) -> str:
+        return f"<Budget {self.requests}/{self.window:g}s reserve={self.reserve:g}>"
+
+    @property
+    def cooldown_key(self) -> str:
+        return self.prefix + "cooldown"
+
+    def limit(self, lane_name: str) -> int:
+        """What lane ``lane_name`` may count up to within a window (both lanes' spending counts)."""
+        if lane_name == BACKGROUND:
+            return math.floor(self.requests * (1 - self.reserve))
+        return self.requests
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _slot(self, now: float) -> int:
+        return math.floor(now / self.slot_seconds)
+
+    def _slot_key(self, slot: int) -> str:
+        return f"{self.prefix}slot:{slot}"
+
+    def _earlier_keys(self, slot: int) -> list[str]:
+        return [self._slot_key(s) for s in range(slot - SLOTS, slot)]
+
+    def spent(self) -> int:
+        """Requests counted in the current window, by every process."""
+        slot = self._slot(self.clock())
+        keys = [*self._earlier_keys(slot), self._slot_key(slot)]
+        return sum(int(v) for v in self.cache.get_many(keys).values())
+
+    def cooldown_left(self) -> float:
+        """Seconds until the cooldown set by a 429 ends (0 when there is none)."""
+        until = self.cache.get(self.cooldown_key)
+        return max(0.0, until - self.clock()) if until is not None else 0.0
+
+    def state(self) -> dict[str, Any]:
+        """What the admin and the command show; ``None`` values when the cache is down."""
+        try:
+            return {"spent": self.spent(), "cooldown": self.cooldown_left(), "requests": self.requests,
+                    "background_limit": self.limit(BACKGROUND), "window": self.window}
+        except Exception as exc:  # a cache that is down must not break a page
+            logger.warning("rate budget cache unavailable: %s", type(exc).__name__)
+            return {"spent": None, "cooldown": None, "requests": self.requests,
+                    "background_limit": self.limit(BACKGROUND), "window": self.window}
+
+    # -- spending --------------------------------------------------------------------------
+
+    def before_attempt(self, method: str, path: str) -> None:
+        """Spend one request, or wait (background, briefly) or refuse (:class:`BudgetExhausted`)."""
+        lane_name = current_lane()
+        while True:
+            try:
+                wait, why = self._try_spend(lane_name)
+            except Exception as exc:
+                if lane_name == INTERACTIVE:
+                    logger.warning(
+                        "rate budget cache unavailable (%s): %s %s sent unbudgeted",
+                        type(exc).__name__, method, path,
+                    )
+                    return
+                raise BudgetUnavailable(
+                    f"rate budget: its cache is unavailable ({type(exc).__name__}); background "
+                    "requests wait until it is back",
+                    retry_after=self.slot_seconds, method=method, path=path,
+                ) from None
+            if wait is None:
+                return
+            if lane_name == INTERACTIVE or wait > self.wait_max:
+                raise BudgetExhausted(
+                    f"rate budget: {why}; the {lane_name} lane may send again in {math.ceil(wait)}s",
+                    retry_after=wait, method=method, path=path,
+                )
+            logger.info("rate budget: %s; %s lane waits %.1fs", why, lane_name, wait)
+            self.sleep(wait)
+
+    def _try_spend(self, lane_name: str) -> tuple[float | None, str]:
+        """Count one attempt: ``(None, "")`` when spent, else ``(seconds to wait, why)``."""
+        now = self.clock()
+        slot = self._slot(now)
+        earlier = self._earlier_keys(slot)
+        values = self.cache.get_many([self.cooldown_key, *earlier])
+        until = values.pop(self.cooldown_key, None)
+        if until is not None and until > now:
+            return until - now, "cooling down after a 429 from the API"
+        current = self._slot_key(slot)
+        count = self._incr(current, 1)
+        counts = [int(values.get(key, 0)) for key in earlier]
+        limit = self.limit(lane_name)
+        if count + sum(counts) <= limit:
+            return None, ""
+        self.cache.decr(current)
+        return self._wait_for_room(counts, count - 1, limit, slot, now), (
+            f"{count - 1 + sum(counts)} of {self.requests} requests spent in the last "
+            f"{self.window:g}s ({lane_name} limit {limit})"
+        )
+
+    def _incr(self, key: str, delta: int) -> int:
+        self.cache.add(key, 0, timeout=self.key_ttl)
+        try:
+            return self.cache.incr(key, delta)
+        except ValueError:  # expired between add and incr
+            self.cache.add(key, 0, timeout=self.key_ttl)
+            return self.cache.incr(key, delta)
+
+    def _wait_for_room(self, counts: list[int], current: int, limit: int, slot: int, now: float) -> float:
+        """Seconds until enough old slots have left the count for one more attempt."""
+        excess = current + sum(counts) - limit + 1
+        freed = 0
+        for index, count in enumerate(counts):
+            freed += count
+            if freed >= excess:
+                return (slot + 1 + index) * self.slot_seconds - now
+        return (slot + 1 + SLOTS) * self.slot_seconds - now
+
+    # -- learning from the answer ----------------------------------------------------------
+
+    def after_attempt(self, method: str, path: str, response: Any) -> None:
+        """Set the cooldown on a 429; take the API's own remaining count when it is lower."""
+        if response is None:
+            return
+        try:
+            if response.status_code == 429:
+                self._cool_down(response)
+            remaining = parse_remaining(response.headers.get("ratelimit"))
+            if remaining is not None:
+                self._correct(remaining)
+        except Exception as exc:
+            logger.warning("rate budget cache unavailable (%s) after %s %s", type(exc).__name__, method, path)
+
+    def _cool_down(self, response: Any) -> None:
+        from .http import parse_retry_after
+
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        now = self.clock()
+        until = now + (wait if wait is not None else self.window)
+        current = self.cache.get(self.cooldown_key)
+        if current is None or current < until:
+            self.cache.set(self.cooldown_key, until, timeout=math.ceil(until - now) + self.key_ttl)
+        logger.warning("rate budget: the API answered 429; every process waits %.0fs", until - now)
+
+    def _correct(self, remaining: int) -> None:
+        believed = self.requests - self.spent()
+        if remaining < believed:
+            self._incr(self._slot_key(self._slot(self.clock())), believed - remaining)
+            logger.info("rate budget: the API reports %s left, %s believed; count corrected", remaining, believed)
+
+    def clear(self) -> None:
+        """Forget the count and the cooldown (tests; an operator after changing API users)."""
+        slot = self._slot(self.clock())
+        self.cache.delete_many([self.cooldown_key, *self._earlier_keys(slot + 1)])
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def install(self, client: Any) -> None:
+        """Make ``client`` spend from this budget on every attempt."""
+        client.before_attempt.append(self.before_attempt)
+        client.after_attempt.append(self.after_attempt)
+        client.budget = self
+
+
+_budgets: dict[int, Budget] = {}
+
+
+def budget_for(config: Any) -> Budget | None:
+    """The process's budget for a settings snapshot (``None`` when ``RATE_LIMIT_REQUESTS`` is None)."""
+    if config.rate_limit_requests is None:
+        return None
+    found = _budgets.get(id(config))
+    if found is None or found.config is not config:
+        found = Budget(
+            caches[config.budget_cache],
+            requests=config.rate_limit_requests,
+            window=config.rate_limit_window_seconds,
+            reserve=config.rate_limit_reserve,
+            wait_max=config.retry_after_max,
+        )
+        found.config = config
+        _budgets.clear()  # one snapshot is current at a time
+        _budgets[id(config)] = found
+    return found
+
+
+def get_budget() -> Budget | None:
+    """The budget of the current settings (``None`` when it is turned off)."""
+    from ..conf import get_settings
+
+    return budget_for(get_settings())

@@ -1,0 +1,229 @@
+"""What the scheduled sync walks next, within its share of the rate budget.
+
+A walk of every meeting's participants on every run costs one request per meeting per run, and
+meetings are never deleted, so every site grows out of its budget that way. Instead each run
+plans participant walks worth at most its *allowance*::
+
+    allowance = SYNC_BUDGET_SHARE * floor(RATE_LIMIT_REQUESTS * (1 - RATE_LIMIT_RESERVE))
+                * interval / RATE_LIMIT_WINDOW_SECONDS  -  what the run's meetings walk spent
+
+and picks meetings in this order (a meeting is planned at its estimated cost,
+``ceil(max(1, local participants) / per_page)`` requests):
+
+1. **touched**: something suggested their participants changed since their last walk
+   (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
+   walk, webhooks), oldest touch first; up to the allowance less the age quota;
+2. **the age quota**: ``ceil(meetings * interval / PARTICIPANTS_MAX_AGE)`` meetings, never
+   verified first (newest first), then the longest unverified, so that every meeting is verified
+   within ``PARTICIPANTS_MAX_AGE`` while the allowance covers the quota;
+3. **recently created** (within ``RECENT_MEETINGS_SECONDS``) not verified during the last
+   interval, with what is left.
+
+``Meeting.participants_synced_at`` records each complete walk (its start, so a touch during the
+walk still counts). The plan says when the allowance cannot keep ``PARTICIPANTS_MAX_AGE``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.cache import caches
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from ..client.budget import BACKGROUND, budget_for
+from ..conf import get_settings
+
+FULL_SYNC_PREFIX = "realtimekit:full-sync:"
+
+
+def now() -> datetime:
+    """The moment the scheduler plans for (``time.time()``; tests drive it with the emulator's clock)."""
+    return datetime.fromtimestamp(time.time(), tz=UTC)
+
+
+def _meetings():
+    from ..models import Meeting
+
+    return Meeting.objects
+
+
+# -- marks --------------------------------------------------------------------------------------
+
+
+def mark_touched(meeting_ids: Iterable[Any]) -> int:
+    """Walk these meetings' participants first at the next run (for services, webhooks, walks)."""
+    ids = [str(pk) for pk in meeting_ids if pk is not None]
+    if not ids:
+        return 0
+    return _meetings().filter(pk__in=ids).update(participants_touched_at=now())
+
+
+def mark_written_since(meeting_ids: Iterable[Any], since: datetime) -> int:
+    """Touch the meetings of ``meeting_ids`` whose row a walk wrote (created, or a new ``updated_at``)."""
+    ids = [str(pk) for pk in meeting_ids]
+    if not ids:
+        return 0
+    return _meetings().filter(pk__in=ids, synced_at__gte=since).update(participants_touched_at=now())
+
+
+def mark_verified(meeting_id: Any, walk_started: datetime) -> None:
+    """A complete participants walk that began at ``walk_started`` verified this meeting."""
+    _meetings().filter(pk=meeting_id).update(participants_synced_at=walk_started)
+
+
+# -- the full meetings walk ---------------------------------------------------------------------
+
+
+def full_sync_due(app_id: str) -> bool:
+    """Whether no complete full meetings walk is recorded within ``FULL_SYNC_INTERVAL_SECONDS``."""
+    config = get_settings()
+    last = caches[config.sync_lock_cache].get(FULL_SYNC_PREFIX + app_id)
+    return last is None or time.time() - last >= config.full_sync_interval_seconds
+
+
+def record_full_sync(app_id: str, started: float) -> None:
+    config = get_settings()
+    caches[config.sync_lock_cache].set(
+        FULL_SYNC_PREFIX + app_id, started, timeout=config.full_sync_interval_seconds + 60
+    )
+
+
+def recent_start() -> datetime:
+    """The ``start_time`` of the recent-meetings walk: meetings created this recently."""
+    return now() - timedelta(seconds=get_settings().recent_meetings_seconds)
+
+
+# -- participants -------------------------------------------------------------------------------
+
+
+@dataclass
+class ParticipantPlan:
+    """The participant walks a run sends, what they should cost, and whether ``MAX_AGE`` holds."""
+
+    meeting_ids: list[str] = field(default_factory=list)
+    planned_requests: int = 0
+    allowance: int | None = None
+    touched: int = 0
+    overdue: int = 0
+    oldest_verified: str | None = None
+    max_age_kept: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("meeting_ids")
+        return {f"participants_{key}": value for key, value in data.items()}
+
+
+def allowance(interval: float, spent: int = 0) -> int | None:
+    """Requests a run may plan for participant walks (``None``: no budget, no limit)."""
+    config = get_settings()
+    shared = budget_for(config)
+    if shared is None:
+        return None
+    per_window = config.sync_budget_share * shared.limit(BACKGROUND)
+    return max(0, math.floor(per_window * interval / config.rate_limit_window_seconds) - spent)
+
+
+def _with_cost(queryset, per_page: int):
+    from ..models import Participant
+
+    counts = (
+        Participant.objects.filter(meeting=OuterRef("pk")).order_by().values("meeting")
+        .annotate(n=Count("pk")).values("n")
+    )
+    rows = queryset.annotate(n=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+    return [(str(pk), max(1, math.ceil(n / per_page))) for pk, n in rows.values_list("pk", "n")]
+
+
+class _Picker:
+    def __init__(self, plan: ParticipantPlan, per_page: int) -> None:
+        self.plan, self.per_page, self.chosen = plan, per_page, set()
+
+    def take(self, queryset, *, requests: float, meetings: int | None = None) -> int:
+        """Add meetings of ``queryset`` (ordered) while they fit in ``requests``; returns how many."""
+        if requests <= 0 or meetings == 0:
+            return 0
+        limit = meetings if meetings is not None else math.ceil(requests)
+        rows = queryset.exclude(pk__in=list(self.chosen))[: max(0, limit)]
+        taken, spent = 0, 0
+        for pk, cost in _with_cost(rows, self.per_page):
+            if spent + cost > requests:
+                break
+            self.chosen.add(pk)
+            self.plan.meeting_ids.append(pk)
+            spent += cost
+            taken += 1
+        self.plan.planned_requests += spent
+        return taken
+
+
+def plan_participant_walks(
+    app_id: str, *, interval: float, spent: int = 0, per_page: int | None = None, everything: bool = False
+) -> ParticipantPlan:
+    """The meetings whose participants this run walks (see the module docstring).
+
+    ``everything``: every meeting present remotely, whatever the allowance (a sync asked for by
+    hand; the budget still paces its requests).
+    """
+    config = get_settings()
+    per_page = per_page or config.page_size
+    present = _meetings().filter(app_id=app_id).present_remotely()
+    budget = allowance(interval, spent)
+    plan = ParticipantPlan(allowance=budget)
+    moment = now()
+    _describe_age(plan, present, moment - timedelta(seconds=config.participants_max_age))
+    if budget is None or everything:
+        plan.meeting_ids = [str(pk) for pk in present.order_by("remote_created_at", "pk").values_list("pk", flat=True)]
+        plan.planned_requests = len(plan.meeting_ids)
+        return plan
+    total = present.count()
+    quota = math.ceil(total * interval / config.participants_max_age)
+    picker = _Picker(plan, per_page)
+    touched = present.filter(participants_touched_at__isnull=False).filter(
+        Q(participants_synced_at__isnull=True) | Q(participants_touched_at__gt=F("participants_synced_at"))
+    )
+    plan.touched = picker.take(touched.order_by("participants_touched_at", "pk"), requests=budget - quota)
+    by_age = present.order_by(
+        F("participants_synced_at").asc(nulls_first=True), F("remote_created_at").desc(nulls_last=True), "pk"
+    )
+    picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
+    recent = present.filter(remote_created_at__gte=moment - timedelta(seconds=config.recent_meetings_seconds))
+    recent = recent.filter(
+        Q(participants_synced_at__isnull=True) | Q(participants_synced_at__lt=moment - timedelta(seconds=interval))
+    )
+    picker.take(by_age.filter(pk__in=recent.values("pk")), requests=budget - plan.planned_requests)
+    plan.max_age_kept = not plan.overdue and len(plan.meeting_ids) >= min(quota, total)
+    return plan
+
+
+def _describe_age(plan: ParticipantPlan, present, deadline: datetime) -> None:
+    """Fill in the oldest verification and how many meetings are past ``PARTICIPANTS_MAX_AGE``."""
+    oldest = present.order_by(F("participants_synced_at").asc(nulls_first=True)).values_list(
+        "participants_synced_at", flat=True
+    ).first()
+    plan.oldest_verified = oldest.isoformat() if oldest is not None else None
+    plan.overdue = present.filter(
+        Q(participants_synced_at__lt=deadline)
+        | Q(participants_synced_at__isnull=True, remote_created_at__lt=deadline)
+    ).count()
+
+
+def verification_summary(app_id: str | None = None) -> dict[str, Any]:
+    """The oldest participant verification and how many meetings are overdue (one query)."""
+    from django.db.models import Min
+
+    config = get_settings()
+    deadline = now() - timedelta(seconds=config.participants_max_age)
+    present = _meetings().filter(app_id=app_id or config.app_id).present_remotely()
+    return present.aggregate(
+        oldest=Min("participants_synced_at"),
+        never=Count("pk", filter=Q(participants_synced_at__isnull=True)),
+        overdue=Count("pk", filter=Q(participants_synced_at__lt=deadline)
+                      | Q(participants_synced_at__isnull=True, remote_created_at__lt=deadline)),
+    )
