@@ -26,6 +26,7 @@ from .schema import MAX_PER_PAGE
 SETTING_NAME = "REALTIMEKIT"
 API_TOKEN_ENV_VAR = "REALTIMEKIT_API_TOKEN"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_WEBHOOK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
 REQUIRED_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN")
 
@@ -54,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_LOCK_CACHE": "default",
     "TASK_SOFT_TIME_LIMIT": 1500,
     "TASK_TIME_LIMIT": 1800,
+    "WEBHOOK_PUBLIC_KEY": None,
+    "WEBHOOK_PUBLIC_KEY_URL": DEFAULT_WEBHOOK_PUBLIC_KEY_URL,
+    "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
+    "WEBHOOK_RETENTION_DAYS": 30,
+    "WEBHOOK_KEY_CACHE": "default",
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -68,8 +74,19 @@ _INT_KEYS = {
     "SYNC_LOCK_SECONDS": (1, None),
     "TASK_SOFT_TIME_LIMIT": (1, None),
     "TASK_TIME_LIMIT": (1, None),
+    "WEBHOOK_MAX_BODY_BYTES": (1, None),
+    "WEBHOOK_RETENTION_DAYS": (1, None),
 }
-_STRING_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN", "SYNC_LOCK_CACHE", "DEFAULT_PRESET", "HOST_PRESET")
+_STRING_KEYS = (
+    "ACCOUNT_ID",
+    "APP_ID",
+    "API_TOKEN",
+    "SYNC_LOCK_CACHE",
+    "DEFAULT_PRESET",
+    "HOST_PRESET",
+    "WEBHOOK_PUBLIC_KEY",
+    "WEBHOOK_KEY_CACHE",
+)
 
 
 class _Secret(str):
@@ -106,6 +123,11 @@ class RealtimeKitSettings:
     sync_lock_cache: str
     task_soft_time_limit: int
     task_time_limit: int
+    webhook_public_key: str | None
+    webhook_public_key_url: str
+    webhook_max_body_bytes: int
+    webhook_retention_days: int
+    webhook_key_cache: str
 
 
 def raw_settings() -> dict[str, Any]:
@@ -157,6 +179,8 @@ def find_problems() -> list[tuple[str, str]]:
             ("BASE_URL", f"{SETTING_NAME}['BASE_URL'] must be an http(s) URL, such as {DEFAULT_BASE_URL}.")
         )
 
+    problems.extend(_webhook_key_problems(values))
+
     for key in _POSITIVE_NUMBER_KEYS + _NON_NEGATIVE_NUMBER_KEYS:
         value = values.get(key)
         floor_ok = (lambda v: v > 0) if key in _POSITIVE_NUMBER_KEYS else (lambda v: v >= 0)
@@ -180,6 +204,32 @@ def find_problems() -> list[tuple[str, str]]:
                 continue
         if not callable(value):
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
+    return problems
+
+
+def _webhook_key_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """A PEM that is not one, or a key URL that is not http(s): refused at start-up rather than
+    at the first delivery (which would be answered 401 for a reason nobody sees)."""
+    problems = []
+    pem = values.get("WEBHOOK_PUBLIC_KEY")
+    if isinstance(pem, str) and pem and "-----BEGIN PUBLIC KEY-----" not in pem:
+        problems.append(
+            (
+                "WEBHOOK_PUBLIC_KEY",
+                f"{SETTING_NAME}['WEBHOOK_PUBLIC_KEY'] must be a PEM public key "
+                "('-----BEGIN PUBLIC KEY-----' ...), or None to fetch it from WEBHOOK_PUBLIC_KEY_URL.",
+            )
+        )
+    url = values.get("WEBHOOK_PUBLIC_KEY_URL")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(
+            (
+                "WEBHOOK_PUBLIC_KEY_URL",
+                f"{SETTING_NAME}['WEBHOOK_PUBLIC_KEY_URL'] must be an http(s) URL, such as "
+                f"{DEFAULT_WEBHOOK_PUBLIC_KEY_URL}.",
+            )
+        )
     return problems
 
 

@@ -1,7 +1,8 @@
 """``RealtimeKitClient``: the only code in this package that speaks HTTP.
 
 It mirrors the official ``cloudflare`` SDK's ``realtime_kit.meetings`` resource
-(:mod:`.meetings`). What it adds:
+(:mod:`.meetings`) and
+``realtime_kit.webhooks`` (:mod:`.webhooks`). What it adds:
 
 - every payload is validated by :mod:`~realtimekit_django.schema` *before* a request is made;
 - one retry policy, safer than the SDK's (:class:`RetryPolicy`): a POST is repeated only when
@@ -32,6 +33,7 @@ from .http import (
 )
 from .meetings import MEETING_FILTERS, OMIT, MeetingsResource
 from .paging import Page, PageWalk
+from .webhooks import WEBHOOK_EVENTS, WebhooksResource, fetch_webhook_public_key
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -40,13 +42,16 @@ __all__ = [
     "OMIT",
     "RETRYABLE_STATUSES",
     "USER_AGENT",
+    "WEBHOOK_EVENTS",
     "MeetingsResource",
     "Page",
     "PageWalk",
     "RealtimeKitClient",
     "RetryPolicy",
+    "WebhooksResource",
     "client_from_settings",
     "describe_error_body",
+    "fetch_webhook_public_key",
     "get_client",
     "parse_retry_after",
     "reset_default_client",

@@ -41,6 +41,7 @@ from ..exceptions import (
     error_for_status,
 )
 from .meetings import MeetingsResource
+from .webhooks import WebhooksResource
 from .paging import PageWalk
 
 logger = logging.getLogger("realtimekit_django.client")
@@ -286,6 +287,7 @@ class RealtimeKitClient:
         self.before_attempt: list[BeforeAttempt] = []
         self.after_attempt: list[AfterAttempt] = []
         self.meetings = MeetingsResource(self)
+        self.webhooks = WebhooksResource(self)
 
     def __repr__(self) -> str:
         return (

@@ -53,6 +53,8 @@ from ..tokens import token_claims
 from .clock import Clock, SystemClock
 from .faults import ConnectionDropped, Faults, documented_error
 from .ratelimit import RateDecision, RateLimit
+from .sessions import SessionSimulator
+from .webhooks import WELL_KNOWN_PATH, WebhookDispatcher
 
 __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord", "DEFAULT_APP_ID"]
 
@@ -204,6 +206,10 @@ class Emulator:
         self.rate_limit: RateLimit | None = None
         self.set_rate_limit(rate_limit)
         self._hooks: list[Callable[[RequestRecord], Any]] = []
+        #: Webhook configurations, the signing key and deliveries (see ``webhooks.py``).
+        self.webhooks = WebhookDispatcher(self)
+        #: The session simulator: starts, joins, leaves, ends, recordings (see ``sessions.py``).
+        self.sessions = SessionSimulator(self)
         self._init_state()
         if self.state_file is not None and self.state_file.exists():
             self._load_state()
@@ -231,6 +237,8 @@ class Emulator:
         with self._lock:
             self._init_state()
             self._hooks.clear()
+            self.webhooks.reset()
+            self.sessions.reset()
             self.faults.clear()
             if self.rate_limit is not None:
                 self.rate_limit.clear()
@@ -618,6 +626,8 @@ class Emulator:
             hook(record)
         if self.faults.latency:
             time.sleep(self.faults.latency)  # real seconds: latency slows the caller, whatever the clock
+        if split is None and method == "GET" and path.split("?", 1)[0].endswith(WELL_KNOWN_PATH):
+            return _json_response(200, self.webhooks.well_known())  # public: no token, no faults
         token = self._authorized_token(headers or {})
         decision = self._rate_decision(token)
         if decision is not None and not decision.allowed:
@@ -651,6 +661,8 @@ class Emulator:
         if token is None:
             return _error(401, "Unauthorized")
         _, app_id, route = split
+        if route and route[0] == "emulator":  # the simulator delivers webhooks: not under the lock
+            return self.sessions.route(method, app_id, route, parsed)
         try:
             if json_error and method in ("POST", "PATCH", "PUT"):
                 raise _ApiError(400, "Malformed JSON body")
@@ -684,6 +696,8 @@ class Emulator:
                 raise _ApiError(400, "Request body must be a JSON object")
             return body
 
+        if route and route[0] == "webhooks" and len(route) <= 2:
+            return self.webhooks.route(method, app_id, route, need_object())
         if not route or route[0] != "meetings" or len(route) > 5:
             return _error(404, "Not found")
         n = len(route)
