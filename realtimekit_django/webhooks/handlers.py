@@ -251,3 +251,16 @@ def _link_participant(attendance: SessionParticipant, meeting_id) -> None:
         return
     attendance.participant_id = participant_id
     attendance.save(update_fields=["participant"])
+
+
+def replay(events: models.QuerySet) -> dict[str, int]:
+    """Process the given events again, in the order they were received, each in its own
+    transaction (the handlers converge, so a processed event run twice changes nothing);
+    how many ended each way."""
+    outcomes: dict[str, int] = {}
+    pks = list(events.order_by("received_at", "pk").values_list("pk", flat=True))
+    for pk in pks:
+        WebhookEvent.objects.filter(pk=pk).update(processed_at=None)
+        outcome = process_event(pk)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
