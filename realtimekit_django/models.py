@@ -193,6 +193,21 @@ class SessionQuerySet(models.QuerySet):
     def live(self):
         return self.filter(status=SessionStatus.LIVE)
 
+    def people_in(self, meeting_ids) -> dict:
+        """``{meeting_id: how many are in now}`` for the given meetings that are live (one
+        query, whatever the number of meetings); a meeting not live is absent."""
+        counts: dict = {}
+        rows = (
+            self.live()
+            .filter(meeting_id__in=list(meeting_ids))
+            .order_by()
+            .annotate(n=models.Count("attendees", filter=Q(attendees__left_at__isnull=True)))
+            .values_list("meeting_id", "n")
+        )
+        for meeting_id, n in rows:
+            counts[meeting_id] = counts.get(meeting_id, 0) + n
+        return counts
+
 
 class Session(models.Model):
     """One run of a meeting (RealtimeKit's ``sessionId``), built from webhook payloads alone.

@@ -15,5 +15,13 @@ in ``forms``.
 
 from .meetings import INLINE_PARTICIPANT_LIMIT, MeetingAdmin, ParticipantInline
 from .participants import ParticipantAdmin
+from .webhooks import SessionAdmin, WebhookEventAdmin
 
-__all__ = ["INLINE_PARTICIPANT_LIMIT", "MeetingAdmin", "ParticipantAdmin", "ParticipantInline"]
+__all__ = [
+    "INLINE_PARTICIPANT_LIMIT",
+    "MeetingAdmin",
+    "ParticipantAdmin",
+    "ParticipantInline",
+    "SessionAdmin",
+    "WebhookEventAdmin",
+]
