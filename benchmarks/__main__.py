@@ -18,6 +18,7 @@ SCENARIOS = {
     "participants": (200, 10, 3, 1),
     "join": (1_000, 40, 1, 1),
     "memory": (100_000, 2_000, 1, 1),
+    "webhooks": (2_000, 50, 1, 1),
 }
 
 
@@ -30,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="one scenario (default: all of them, in order)",
     )
     parser.add_argument(
-        "--size", type=int, help="meetings (reconcile, noop, memory, participants) or joins (join)"
+        "--size", type=int, help="meetings (reconcile, noop, memory, participants), joins (join) or deliveries (webhooks)"
     )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(

@@ -8,6 +8,8 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 - ``realtimekit.W001``: an unknown key (usually a typo) is present.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
+- ``realtimekit.E020``: ``WEBHOOK_PUBLIC_KEY`` is set but is not a readable RSA public key (or
+  ``cryptography``, the ``webhooks`` extra, is not installed to read it).
 """
 
 from __future__ import annotations
@@ -64,3 +66,28 @@ def check_database(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 )
             )
     return messages
+
+
+@checks.register("realtimekit")
+def check_webhook_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A pinned webhook key that cannot be read would refuse every delivery with 401."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    if conf.find_problems():
+        return []  # reported by check_settings
+    pem = conf.get_settings().webhook_public_key
+    if not pem:
+        return []
+    from .webhooks.verify import load_public_key
+
+    try:
+        load_public_key(pem)
+    except ImproperlyConfigured as err:
+        return [
+            checks.Error(
+                f"{conf.SETTING_NAME}['WEBHOOK_PUBLIC_KEY'] cannot be used: {err}",
+                hint="Paste the PEM published at WEBHOOK_PUBLIC_KEY_URL, or unset it to fetch that.",
+                id="realtimekit.E020",
+            )
+        ]
+    return []

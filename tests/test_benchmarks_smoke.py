@@ -33,12 +33,14 @@ NAMED_FIGURES = {
     "participants": {"seconds", "queries_per_meeting"},
     "join": {"join_median_ms", "join_p95_ms", "overhead_ms", "queries_per_join"},
     "memory": {"growth_mb"},
+    "webhooks": {"accepted_per_second", "p50_ms", "p99_ms", "processed_per_second"},
 }
 TARGETS = {
     "reconcile": {"ratio_to_floor", "speedup_over_naive"},
     "reconcile_noop": {"rows_written", "write_statements", "ratio_to_first_run"},
     "join": {"overhead_ms", "queries_per_join"},
     "memory": {"growth_mb"},
+    "webhooks": {"p99_ms", "processed_per_second"},
 }
 SIZE = 12
 

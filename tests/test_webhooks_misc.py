@@ -127,3 +127,13 @@ def test_the_meetings_api_says_live_and_how_many_are_in(client, django_user_mode
     client.force_login(django_user_model.objects.create_user("viewer"))
     shown = {m["title"]: (m["live"], m["people_in"]) for m in client.get("/realtimekit/meetings/").json()["results"]}
     assert shown == {"Live one": (True, 1), "Quiet one": (False, 0)}
+
+
+def test_a_pinned_key_that_cannot_be_read_fails_the_check(settings):
+    from realtimekit_django.checks import check_webhook_key
+
+    broken = "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n"
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": broken}
+    assert [m.id for m in check_webhook_key()] == ["realtimekit.E020"]
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
+    assert check_webhook_key() == []
