@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="one scenario (default: all of them, in order)",
     )
     parser.add_argument(
-        "--size", type=int, help="meetings (reconcile, noop, memory, participants), joins (join) or deliveries (webhooks)"
+        "--size",
+        type=int,
+        help="meetings (reconcile, noop, memory, participants), joins (join) or deliveries (webhooks)",
     )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(

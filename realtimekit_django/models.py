@@ -177,7 +177,8 @@ class WebhookEvent(models.Model):
         return f"{self.event} {self.uuid}"
 
     def __repr__(self) -> str:  # never the payload: it may carry download URLs and stream keys
-        return f"<WebhookEvent {self.pk} {self.event!r} uuid={self.uuid!r} processed={self.processed_at is not None}>"
+        processed = self.processed_at is not None
+        return f"<WebhookEvent {self.pk} {self.event!r} uuid={self.uuid!r} processed={processed}>"
 
     @property
     def failed(self) -> bool:
@@ -263,7 +264,9 @@ class SessionParticipant(models.Model):
         related_name="attendances",
         db_constraint=False,
     )
-    custom_participant_id = models.CharField(_("custom participant id"), max_length=255, blank=True, default="")
+    custom_participant_id = models.CharField(
+        _("custom participant id"), max_length=255, blank=True, default=""
+    )
     display_name = models.TextField(_("display name"), blank=True, default="")
     joined_at = models.DateTimeField(_("joined"), null=True, blank=True)
     left_at = models.DateTimeField(_("left"), null=True, blank=True)

@@ -51,7 +51,9 @@ def scenario(rng: random.Random, meetings: int, events_per_meeting: int) -> list
                 session.append(wh.joined(meeting_id, session_id, peer, custom, _iso(joined_at)))
                 if rng.random() < 0.85:
                     left_at = joined_at + timedelta(seconds=rng.randint(1, 3600))
-                    session.append(wh.left(meeting_id, session_id, peer, custom, _iso(joined_at), _iso(left_at)))
+                    session.append(
+                        wh.left(meeting_id, session_id, peer, custom, _iso(joined_at), _iso(left_at))
+                    )
             for payload in session[1:]:
                 payload["meeting"]["startedAt"] = _iso(start)
             if rng.random() < 0.9:
@@ -100,11 +102,19 @@ def _first_of_each(payloads):
 
 def snapshot() -> tuple[list, list]:
     sessions = list(
-        Session.objects.order_by("pk").values_list("pk", "meeting_id", "status", "started_at", "ended_at", "end_reason")
+        Session.objects.order_by("pk").values_list(
+            "pk", "meeting_id", "status", "started_at", "ended_at", "end_reason"
+        )
     )
     people = list(
         SessionParticipant.objects.order_by("session_id", "peer_id").values_list(
-            "session_id", "peer_id", "participant_id", "custom_participant_id", "display_name", "joined_at", "left_at"
+            "session_id",
+            "peer_id",
+            "participant_id",
+            "custom_participant_id",
+            "display_name",
+            "joined_at",
+            "left_at",
         )
     )
     return sessions, people
@@ -119,10 +129,15 @@ def clear() -> None:
 def seed_mirror(meetings: int) -> None:
     """Half the meetings are mirrored, with people 0-14 as participants: attendance links to
     them, and the rest stay unlinked, whatever the order."""
-    Meeting.objects.bulk_create(Meeting(id=uuid.UUID(int=m + 1), app_id="test-app") for m in range(0, meetings, 2))
+    Meeting.objects.bulk_create(
+        Meeting(id=uuid.UUID(int=m + 1), app_id="test-app") for m in range(0, meetings, 2)
+    )
     Participant.objects.bulk_create(
         Participant(
-            id=uuid.uuid4(), meeting_id=uuid.UUID(int=m + 1), custom_participant_id=f"person-{p}", preset_name="p"
+            id=uuid.uuid4(),
+            meeting_id=uuid.UUID(int=m + 1),
+            custom_participant_id=f"person-{p}",
+            preset_name="p",
         )
         for m in range(0, meetings, 2)
         for p in range(15)

@@ -145,7 +145,9 @@ def test_5xx_and_network_errors_are_retried_and_4xx_is_not():
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
-        assert signature_matches(wh.public_pem(), body, __import__("base64").b64decode(headers["rtk-signature"]))
+        assert signature_matches(
+            wh.public_pem(), body, __import__("base64").b64decode(headers["rtk-signature"])
+        )
         return answer
 
     emulator.webhooks.transport = flaky
@@ -164,9 +166,13 @@ def test_a_webhook_gets_only_its_events_and_a_disabled_one_gets_none():
     emulator = Emulator()
     emulator.webhooks.use_key(wh.private_key())
     sent = []
-    emulator.webhooks.transport = lambda url, body, headers: sent.append((url, json.loads(body)["event"])) or 200
+    emulator.webhooks.transport = lambda url, body, headers: (
+        sent.append((url, json.loads(body)["event"])) or 200
+    )
     emulator.webhooks.create("app", {"name": "a", "url": "https://a.test/", "events": ["meeting.ended"]})
-    off = emulator.webhooks.create("app", {"name": "b", "url": "https://b.test/", "events": ["meeting.started"]})
+    off = emulator.webhooks.create(
+        "app", {"name": "b", "url": "https://b.test/", "events": ["meeting.started"]}
+    )
     emulator.webhooks.update("app", off["id"], {"enabled": False}, replace=False)
     session_id = emulator.sessions.start(emulator.create_meeting("app")["id"])
     emulator.sessions.end(session_id)
@@ -218,7 +224,9 @@ def test_the_simulator_over_http_delivers_from_the_cli_process(cli_base_url):
     def call(method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            base + path, data=data, method=method,
+            base + path,
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request) as answer:  # noqa: S310 - loopback
@@ -226,7 +234,9 @@ def test_the_simulator_over_http_delivers_from_the_cli_process(cli_base_url):
 
     meeting = call("POST", "/meetings", {"title": "HTTP"})
     session_id = call("POST", f"/emulator/meetings/{meeting['id']}/sessions")["session_id"]
-    peer_id = call("POST", f"/emulator/sessions/{session_id}/participants", {"custom_participant_id": "dan"})["peer_id"]
+    peer_id = call("POST", f"/emulator/sessions/{session_id}/participants", {"custom_participant_id": "dan"})[
+        "peer_id"
+    ]
     assert call("GET", "/emulator/sessions")[0]["peers"][peer_id]["customParticipantId"] == "dan"
     call("DELETE", f"/emulator/sessions/{session_id}/participants/{peer_id}")
     call("POST", f"/emulator/sessions/{session_id}/end", {"reason": "ALL_PARTICIPANTS_LEFT"})

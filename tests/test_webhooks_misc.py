@@ -123,9 +123,14 @@ def test_the_meetings_api_says_live_and_how_many_are_in(client, django_user_mode
     services.create_meeting(title="Quiet one")
     session = Session.objects.create(id="s-live", meeting=meeting)
     for i in range(3):
-        SessionParticipant.objects.create(session=session, peer_id=f"p{i}", left_at=timezone.now() if i else None)
+        SessionParticipant.objects.create(
+            session=session, peer_id=f"p{i}", left_at=timezone.now() if i else None
+        )
     client.force_login(django_user_model.objects.create_user("viewer"))
-    shown = {m["title"]: (m["live"], m["people_in"]) for m in client.get("/realtimekit/meetings/").json()["results"]}
+    shown = {
+        m["title"]: (m["live"], m["people_in"])
+        for m in client.get("/realtimekit/meetings/").json()["results"]
+    }
     assert shown == {"Live one": (True, 1), "Quiet one": (False, 0)}
 
 

@@ -55,7 +55,9 @@ def test_one_delivery_posted_by_twenty_threads_is_processed_once(pem_key):
     receiver = lambda sender, event, **kw: processed.append(event.uuid)  # noqa: E731
     signals.webhook_received.connect(receiver)
     try:
-        errors = _in_threads(lambda i: statuses.append(wh.post(Client(), body, delivery_id="same").status_code))
+        errors = _in_threads(
+            lambda i: statuses.append(wh.post(Client(), body, delivery_id="same").status_code)
+        )
     finally:
         signals.webhook_received.disconnect(receiver)
     assert errors == [] and statuses == [200] * 20

@@ -52,7 +52,12 @@ def test_a_signed_delivery_is_stored_once_and_processed_after_commit(client, pem
     response = wh.post(client, _started_body(), delivery_id="d-1")
     assert response.status_code == 200 and response.json() == {"success": True, "duplicate": False}
     event = WebhookEvent.objects.get()
-    assert (event.uuid, event.event, event.webhook_id, event.meeting_id) == ("d-1", "meeting.started", "wh-1", MEETING)
+    assert (event.uuid, event.event, event.webhook_id, event.meeting_id) == (
+        "d-1",
+        "meeting.started",
+        "wh-1",
+        MEETING,
+    )
     assert event.processed_at is not None and event.attempts == 1 and event.error == ""
     session = Session.objects.get()
     assert (session.pk, session.meeting_id, session.status) == ("s-1", MEETING, "LIVE")
@@ -143,7 +148,11 @@ def test_a_body_over_the_limit_is_refused_unread(client, settings, pem_key):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_handler_keeps_the_error_and_a_replay_processes_it(client, pem_key):
-    broken = {"event": "meeting.participantJoined", "meeting": wh.meeting_part(MEETING, "s-1"), "participant": {}}
+    broken = {
+        "event": "meeting.participantJoined",
+        "meeting": wh.meeting_part(MEETING, "s-1"),
+        "participant": {},
+    }
     assert wh.post(client, wh.body_of(broken)).status_code == 200
     event = WebhookEvent.objects.get()
     assert event.processed_at is None and event.attempts == 1 and "peerId" in event.error

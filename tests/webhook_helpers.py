@@ -9,9 +9,9 @@ import json
 import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.celery_app import app as celery_app  # noqa: F401 - makes the package tasks run eagerly
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 RECEIVER = "/realtimekit/webhooks/"
 

@@ -56,11 +56,21 @@ def _payloads(count: int) -> list[dict]:
         meeting = {"id": meeting_id, "sessionId": session_id, "startedAt": "2026-01-05T10:00:00.000Z"}
         found.append({"event": "meeting.started", "meeting": meeting})
         for p in range(8):
-            person = {"peerId": f"{session_id}-{p}", "customParticipantId": f"p{p}", "joinedAt": "2026-01-05T10:01:00Z"}
+            person = {
+                "peerId": f"{session_id}-{p}",
+                "customParticipantId": f"p{p}",
+                "joinedAt": "2026-01-05T10:01:00Z",
+            }
             found.append({"event": "meeting.participantJoined", "meeting": meeting, "participant": person})
             left = {**person, "leftAt": "2026-01-05T10:30:00Z"}
             found.append({"event": "meeting.participantLeft", "meeting": meeting, "participant": left})
-        found.append({"event": "meeting.ended", "meeting": {**meeting, "endedAt": "2026-01-05T11:00:00Z"}, "reason": "HOST_ENDED_MEETING"})
+        found.append(
+            {
+                "event": "meeting.ended",
+                "meeting": {**meeting, "endedAt": "2026-01-05T11:00:00Z"},
+                "reason": "HOST_ENDED_MEETING",
+            }
+        )
         n += 1
     return found[:count]
 
@@ -71,7 +81,15 @@ def _signed(payloads: list[dict], key) -> list[tuple[bytes, dict[str, str]]]:
         body = json.dumps(payload, separators=(",", ":")).encode()
         signature = base64.b64encode(key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
         signed.append(
-            (body, {"content-type": "application/json", "rtk-signature": signature, "rtk-uuid": str(uuid.uuid4()), "rtk-webhook-id": "bench"})
+            (
+                body,
+                {
+                    "content-type": "application/json",
+                    "rtk-signature": signature,
+                    "rtk-uuid": str(uuid.uuid4()),
+                    "rtk-webhook-id": "bench",
+                },
+            )
         )
     return signed
 
@@ -79,7 +97,11 @@ def _signed(payloads: list[dict], key) -> list[tuple[bytes, dict[str, str]]]:
 def run(database: str, size: int, rounds: int) -> Result:
     result = Result("webhooks", database, size, rounds)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     accepted: list[int] = []
     sent_task = views._send_task
     views._send_task = lambda task, pk: accepted.append(pk)  # processing is timed on its own below
@@ -113,12 +135,16 @@ def run(database: str, size: int, rounds: int) -> Result:
         "processed_per_second": round(total / processing, 1),
     }
     result.targets = [Target("p99_ms", "<=", 20), Target("processed_per_second", ">=", 200)]
-    result.notes.append("webhooks: sequential deliveries over loopback to a threaded wsgiref server; one process")
+    result.notes.append(
+        "webhooks: sequential deliveries over loopback to a threaded wsgiref server; one process"
+    )
     return result
 
 
 def _post_all(deliveries) -> tuple[list[float], float]:
-    server = make_server("127.0.0.1", 0, WSGIHandler(), server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, WSGIHandler(), server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/realtimekit/webhooks/"

@@ -71,6 +71,11 @@ def _ensure_webhook(emulator) -> None:
             {
                 "name": "demo site",
                 "url": settings.DEMO_WEBHOOK_URL,
-                "events": ["meeting.started", "meeting.ended", "meeting.participantJoined", "meeting.participantLeft"],
+                "events": [
+                    "meeting.started",
+                    "meeting.ended",
+                    "meeting.participantJoined",
+                    "meeting.participantLeft",
+                ],
             },
         )

@@ -223,8 +223,13 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
                         "",
                         "<li>{} ({}): {} – {}, {}</li>",
                         (
-                            (str(row), row.custom_participant_id, row.joined_at or "?", row.until or "…",
-                             row.duration or "")
+                            (
+                                str(row),
+                                row.custom_participant_id,
+                                row.joined_at or "?",
+                                row.until or "…",
+                                row.duration or "",
+                            )
                             for row in by_session.get(session.pk, [])
                         ),
                     )

@@ -95,7 +95,15 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 class AttendanceInline(admin.TabularInline):
     model = SessionParticipant
-    fields = ("display_name", "custom_participant_id", "participant", "peer_id", "joined_at", "until", "duration")
+    fields = (
+        "display_name",
+        "custom_participant_id",
+        "participant",
+        "peer_id",
+        "joined_at",
+        "until",
+        "duration",
+    )
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -151,9 +159,19 @@ def attendance_csv(attendances, filename: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(
-        ["meeting_id", "session_id", "custom_participant_id", "display_name", "joined_at", "left_at", "seconds"]
+        [
+            "meeting_id",
+            "session_id",
+            "custom_participant_id",
+            "display_name",
+            "joined_at",
+            "left_at",
+            "seconds",
+        ]
     )
-    rows = attendances.select_related("session").order_by("session__started_at", "session_id", "joined_at", "peer_id")
+    rows = attendances.select_related("session").order_by(
+        "session__started_at", "session_id", "joined_at", "peer_id"
+    )
     for row in rows.iterator(chunk_size=2000):
         duration = row.duration
         writer.writerow(

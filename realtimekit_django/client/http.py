@@ -41,8 +41,8 @@ from ..exceptions import (
     error_for_status,
 )
 from .meetings import MeetingsResource
-from .webhooks import WebhooksResource
 from .paging import PageWalk
+from .webhooks import WebhooksResource
 
 logger = logging.getLogger("realtimekit_django.client")
 

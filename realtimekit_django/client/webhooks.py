@@ -43,7 +43,11 @@ def _check_events(events: Any) -> list[str]:
 
 
 def _check_text(**values: Any) -> None:
-    bad = [(name, "must be a non-empty string") for name, value in values.items() if not value or not isinstance(value, str)]
+    bad = [
+        (name, "must be a non-empty string")
+        for name, value in values.items()
+        if not value or not isinstance(value, str)
+    ]
     if bad:
         raise ValidationError(bad)
 

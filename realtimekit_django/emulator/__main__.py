@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="hold deliveries until POST .../emulator/webhooks/flush sends them newest first",
     )
-    webhooks.add_argument("--webhook-delay", type=_non_negative, default=0.0, help="seconds before each delivery")
+    webhooks.add_argument(
+        "--webhook-delay", type=_non_negative, default=0.0, help="seconds before each delivery"
+    )
     return parser
 
 

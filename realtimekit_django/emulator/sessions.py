@@ -79,7 +79,11 @@ class SessionSimulator:
     def live_session(self, meeting_id: str) -> str | None:
         with self.emulator._lock:
             return next(
-                (s["id"] for s in self._sessions.values() if s["meeting"]["id"] == meeting_id and s["ended_at"] is None),
+                (
+                    s["id"]
+                    for s in self._sessions.values()
+                    if s["meeting"]["id"] == meeting_id and s["ended_at"] is None
+                ),
                 None,
             )
 
@@ -227,7 +231,9 @@ class SessionSimulator:
                     self.end(session_id, body.get("reason") or "HOST_ENDED_MEETING")
                     return _ok({})
                 case ("POST", ["sessions", session_id, "recording"]):
-                    return _ok({"recording_id": self.recording(session_id, body.get("status") or "RECORDING")})
+                    return _ok(
+                        {"recording_id": self.recording(session_id, body.get("status") or "RECORDING")}
+                    )
                 case ("PUT", ["webhooks", "faults"]):
                     for name in ("duplicate", "out_of_order"):
                         if name in body:
