@@ -19,6 +19,7 @@ SCENARIOS = {
     "join": (1_000, 40, 1, 1),
     "memory": (100_000, 2_000, 1, 1),
     "burst": (5_000, 200, 1, 1),
+    "webhooks": (2_000, 50, 1, 1),
 }
 
 
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--size",
         type=int,
-        help="meetings (reconcile, noop, memory, participants), joins (join) or users (burst)",
+        help="meetings (reconcile, noop, memory, participants), joins (join), users (burst) "
+        "or deliveries (webhooks)",
     )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(

@@ -22,4 +22,5 @@ class BareView(APIView):
 urlpatterns = [
     path("realtimekit/", include("realtimekit_django.api.urls")),
     path("bare/<uuid:meeting_id>/", BareView.as_view(), name="bare"),
+    path("realtimekit/webhooks/", include("realtimekit_django.webhooks.urls")),
 ]

@@ -24,6 +24,8 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
 
 A ``DEFAULT_PRESET`` or ``HOST_PRESET`` the app does not have is reported by the presets sync
 (a warning in its log), since only the API knows the app's presets.
+- ``realtimekit.E030``: ``WEBHOOK_PUBLIC_KEY`` is set but is not a readable RSA public key (or
+  ``cryptography``, the ``webhooks`` extra, is not installed to read it).
 """
 
 from __future__ import annotations
@@ -222,7 +224,6 @@ def check_recording_storage(app_configs=None, **kwargs) -> list[checks.CheckMess
 def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """Warn when the rate budget lives in a cache only one process sees."""
     from django.conf import settings
-
     from django.core.exceptions import ImproperlyConfigured
 
     try:
@@ -245,3 +246,29 @@ def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="realtimekit.W021",
         )
     ]
+
+
+@checks.register("realtimekit")
+def check_webhook_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A pinned webhook key that cannot be read would refuse every delivery with 401."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        pem = conf.get_settings().webhook_public_key
+    except ImproperlyConfigured:  # reported by the other checks, by name
+        return []
+    if not pem:
+        return []
+    from .webhooks.verify import load_public_key
+
+    try:
+        load_public_key(pem)
+    except ImproperlyConfigured as err:
+        return [
+            checks.Error(
+                f"{conf.SETTING_NAME}['WEBHOOK_PUBLIC_KEY'] cannot be used: {err}",
+                hint="Paste the PEM published at WEBHOOK_PUBLIC_KEY_URL, or unset it to fetch that.",
+                id="realtimekit.E030",
+            )
+        ]
+    return []

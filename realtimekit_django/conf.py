@@ -28,6 +28,7 @@ from .schema import MAX_PER_PAGE
 SETTING_NAME = "REALTIMEKIT"
 API_TOKEN_ENV_VAR = "REALTIMEKIT_API_TOKEN"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_WEBHOOK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
 REQUIRED_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN")
 
@@ -68,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "JOIN_TOKEN_KEY": None,
     # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
     "RECORDING_STORAGE": None,
+    "WEBHOOK_PUBLIC_KEY": None,
+    "WEBHOOK_PUBLIC_KEY_URL": DEFAULT_WEBHOOK_PUBLIC_KEY_URL,
+    "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
+    "WEBHOOK_RETENTION_DAYS": 30,
+    "WEBHOOK_KEY_CACHE": "default",
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -86,6 +92,8 @@ _INT_KEYS = {
     "PARTICIPANTS_MAX_AGE": (1, None),
     "FULL_SYNC_INTERVAL_SECONDS": (1, None),
     "RECENT_MEETINGS_SECONDS": (1, None),
+    "WEBHOOK_MAX_BODY_BYTES": (1, None),
+    "WEBHOOK_RETENTION_DAYS": (1, None),
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
 _SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
@@ -97,6 +105,8 @@ _STRING_KEYS = (
     "DEFAULT_PRESET",
     "HOST_PRESET",
     "RECORDING_STORAGE",
+    "WEBHOOK_PUBLIC_KEY",
+    "WEBHOOK_KEY_CACHE",
 )
 
 
@@ -144,6 +154,11 @@ class RealtimeKitSettings:
     participants_max_age: int
     full_sync_interval_seconds: int
     recent_meetings_seconds: int
+    webhook_public_key: str | None
+    webhook_public_key_url: str
+    webhook_max_body_bytes: int
+    webhook_retention_days: int
+    webhook_key_cache: str
     recording_storage: str | None = None
 
     @property
@@ -200,6 +215,8 @@ def find_problems() -> list[tuple[str, str]]:
         problems.append(
             ("BASE_URL", f"{SETTING_NAME}['BASE_URL'] must be an http(s) URL, such as {DEFAULT_BASE_URL}.")
         )
+
+    problems.extend(_webhook_key_problems(values))
 
     for key in _POSITIVE_NUMBER_KEYS + _NON_NEGATIVE_NUMBER_KEYS:
         value = values.get(key)
@@ -303,6 +320,32 @@ def _budget_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
                 "RATE_LIMIT_CACHE",
                 f"{SETTING_NAME}['RATE_LIMIT_CACHE'] must be an alias in CACHES "
                 f"(known: {', '.join(caches_defined)}), or None for SYNC_LOCK_CACHE.",
+            )
+        )
+    return problems
+
+
+def _webhook_key_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """A PEM that is not one, or a key URL that is not http(s): refused at start-up rather than
+    at the first delivery (which would be answered 401 for a reason nobody sees)."""
+    problems = []
+    pem = values.get("WEBHOOK_PUBLIC_KEY")
+    if isinstance(pem, str) and pem and "-----BEGIN PUBLIC KEY-----" not in pem:
+        problems.append(
+            (
+                "WEBHOOK_PUBLIC_KEY",
+                f"{SETTING_NAME}['WEBHOOK_PUBLIC_KEY'] must be a PEM public key "
+                "('-----BEGIN PUBLIC KEY-----' ...), or None to fetch it from WEBHOOK_PUBLIC_KEY_URL.",
+            )
+        )
+    url = values.get("WEBHOOK_PUBLIC_KEY_URL")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(
+            (
+                "WEBHOOK_PUBLIC_KEY_URL",
+                f"{SETTING_NAME}['WEBHOOK_PUBLIC_KEY_URL'] must be an http(s) URL, such as "
+                f"{DEFAULT_WEBHOOK_PUBLIC_KEY_URL}.",
             )
         )
     return problems

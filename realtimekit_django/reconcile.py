@@ -298,9 +298,7 @@ def reconcile_participants(
                     lambda found: services.upsert_participants(target, found),
                     progress,
                 )
-                report.removed = services.remove_missing_participants(
-                    target, seen, walk_started=walk_started
-                )
+                report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
         if report.completed:
             schedule.mark_verified(target.pk, walk_started)
 

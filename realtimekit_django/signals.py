@@ -10,6 +10,16 @@ No signal ever carries a participant token: a receiver that logged its kwargs wo
 - ``participant_removed(sender=Participant, participant_id, meeting_id, custom_participant_id)``
 - ``token_issued(sender=Participant, participant, expires_at)``: a join or refresh handed out a token.
 - ``reconcile_finished(sender=None, report)``: a reconcile walk ended (complete or not).
+
+Sent while a stored webhook event is processed (each at most once per session or peer, whatever
+the order and number of deliveries):
+
+- ``webhook_received(sender=WebhookEvent, event)``: every processed event, including types this
+  app does not model (``event.payload`` may hold download URLs and stream keys: never log it).
+- ``meeting_started(sender=Session, session)``: a session was first seen.
+- ``meeting_ended(sender=Session, session)``: a session's end was first seen.
+- ``participant_joined(sender=SessionParticipant, attendance)``: a peer was first seen in a session.
+- ``participant_left(sender=SessionParticipant, attendance)``: a peer's leave was first seen.
 """
 
 from django.dispatch import Signal
@@ -20,3 +30,8 @@ participant_added = Signal()
 participant_removed = Signal()
 token_issued = Signal()
 reconcile_finished = Signal()
+webhook_received = Signal()
+meeting_started = Signal()
+meeting_ended = Signal()
+participant_joined = Signal()
+participant_left = Signal()

@@ -686,3 +686,47 @@ def beat_schedule(interval: float | None = None) -> dict[str, dict[str, Any]]:
             "options": {"expires": EXPIRY_FRACTION * seconds},
         }
     }
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+WEBHOOK_CLEANUP_SCHEDULE_NAME = "realtimekit-webhook-cleanup"
+
+
+@shared_task(name="realtimekit.process_webhook_event", ignore_result=True)
+def process_webhook_event(event_pk: int) -> str:
+    """Process one stored webhook event (once, however often this is sent); see
+    :func:`realtimekit_django.webhooks.handlers.process_event`. A failure is kept on the row
+    for a replay (admin action or ``realtimekit_webhooks replay``), not retried blindly."""
+    from .webhooks.handlers import process_event
+
+    return process_event(event_pk)
+
+
+@shared_task(name="realtimekit.cleanup_webhook_events", ignore_result=True)
+def cleanup_webhook_events(days: int | None = None) -> int:
+    """Delete webhook events received more than ``days`` (default ``WEBHOOK_RETENTION_DAYS``)
+    ago; returns how many. Their download URLs expired long before."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import WebhookEvent
+
+    keep = days if days is not None else get_settings().webhook_retention_days
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValidationError([("days", "must be a whole number of days, at least 1")])
+    deleted, _ = WebhookEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=keep)).delete()
+    logger.info("deleted %s webhook events older than %s days", deleted, keep)
+    return deleted
+
+
+def webhook_beat_schedule(every_seconds: float = 24 * 3600) -> dict[str, dict[str, Any]]:
+    """The ``CELERY_BEAT_SCHEDULE`` entry that runs the webhook retention cleanup daily."""
+    return {
+        WEBHOOK_CLEANUP_SCHEDULE_NAME: {
+            "task": "realtimekit.cleanup_webhook_events",
+            "schedule": float(every_seconds),
+            "options": {"expires": EXPIRY_FRACTION * float(every_seconds)},
+        }
+    }

@@ -59,6 +59,8 @@ REALTIMEKIT = {
     # Tests must not sleep for real between retries.
     "RETRY_BACKOFF_BASE": 0.0,
     "RETRY_BACKOFF_MAX": 0.0,
+    # The emulator's key (the realtimekit_emulator fixture answers it); never the internet.
+    "WEBHOOK_PUBLIC_KEY_URL": "https://rtk.test/.well-known/webhooks.json",
 }
 
 CELERY_TASK_ALWAYS_EAGER = True

@@ -45,6 +45,7 @@ NAMED_FIGURES = {
         "prepared_join_wait_p99_s",
         "prepared_requests_per_join",
     },
+    "webhooks": {"accepted_per_second", "p50_ms", "p99_ms", "processed_per_second"},
 }
 TARGETS = {
     "reconcile": {"ratio_to_floor", "speedup_over_naive"},
@@ -57,6 +58,7 @@ TARGETS = {
         "prepared_requests_per_join",
         "prepared_provision_lockouts",
     },
+    "webhooks": {"p99_ms", "processed_per_second"},
 }
 SIZE = 12
 

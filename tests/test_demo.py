@@ -131,6 +131,15 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
         admin = _login(site.base, "admin", credentials["admin"])
         assert admin.get(site.base + "/admin/", timeout=10).status_code == 200
 
+        # Emulated people join: the emulator delivers signed webhooks to the site, which shows them.
+        move = re.search(r'action="([^"]+/people-move/)"', page.text).group(1)
+        for _ in range(2):
+            moved = alice.post(
+                site.base + move, data={"csrfmiddlewaretoken": alice.cookies["csrftoken"]}, timeout=30
+            )
+            assert moved.status_code == 200, moved.text
+        assert re.search(r'class="people-in">2: Guest \d+, Guest \d+<', moved.text), moved.text
+
     # A restart reloads the emulator's state file: alice is still the same participant.
     with Site(demo_env, log) as site:
         alice = _login(site.base, "alice", credentials["alice"])

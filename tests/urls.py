@@ -9,3 +9,5 @@ try:  # the API urls arrive with the views issue; the test site mounts them when
     urlpatterns.append(path("realtimekit/", include("realtimekit_django.api.urls")))
 except ImportError:  # pragma: no cover
     pass
+
+urlpatterns.append(path("realtimekit/webhooks/", include("realtimekit_django.webhooks.urls")))

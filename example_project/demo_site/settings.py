@@ -99,6 +99,12 @@ if DEMO_USES_EMULATOR:
     # Only the emulator gets a default token. Against the real API the token must come from
     # the REALTIMEKIT_API_TOKEN environment variable (the app reads it there itself).
     REALTIMEKIT["API_TOKEN"] = os.environ.get("REALTIMEKIT_API_TOKEN") or DEMO_EMULATOR_API_TOKEN
+    # Webhooks are signed by the in-process emulator's key, published under its prefix.
+    REALTIMEKIT["WEBHOOK_PUBLIC_KEY_URL"] = (
+        f"http://127.0.0.1:{DEMO_PORT}{DEMO_EMULATOR_PREFIX}/.well-known/webhooks.json"
+    )
+#: Where the emulator delivers the demo's webhooks (this site's receiver).
+DEMO_WEBHOOK_URL = f"http://127.0.0.1:{DEMO_PORT}/realtimekit/webhooks/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

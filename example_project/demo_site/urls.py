@@ -9,5 +9,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("realtimekit/webhooks/", include("realtimekit_django.webhooks.urls")),
     path("realtimekit/", include("realtimekit_django.api.urls")),
+    path("demo/meetings/<uuid:meeting_id>/people-move/", views.people_move, name="people-move"),
 ]

@@ -1,20 +1,81 @@
-"""The demo's one page: the meetings the signed-in user may join, each with a Join button."""
+"""The demo's one page: the meetings the signed-in user may join, each with a Join button and
+who is in it now; on the emulator, a button makes emulated people join and leave, so the page
+moves with the webhooks the emulator delivers."""
+
+import random
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
 
 from realtimekit_django.api.permissions import visible_meetings
+from realtimekit_django.models import SessionParticipant, SessionStatus
+
+#: A peer leaves instead of a newcomer joining this often, once a few people are in.
+LEAVE_CHANCE = 0.4
 
 
 @login_required
 @ensure_csrf_cookie
 def meetings(request):
     # The same filter as GET /realtimekit/meetings/, so the page and the API never disagree.
-    shown = visible_meetings(request.user).order_by("title")[:100]
+    shown = list(visible_meetings(request.user).order_by("title")[:100])
+    in_now = SessionParticipant.objects.filter(
+        session__meeting__in=shown, session__status=SessionStatus.LIVE, left_at__isnull=True
+    ).order_by("joined_at", "peer_id")
+    people: dict = {}
+    for attendance in in_now:
+        people.setdefault(attendance.session.meeting_id, []).append(str(attendance))
+    rows = [(meeting, people.get(meeting.pk, [])) for meeting in shown]
     return render(
         request,
         "demo_site/meetings.html",
-        {"meetings": shown, "uses_emulator": settings.DEMO_USES_EMULATOR},
+        {"rows": rows, "meetings": shown, "uses_emulator": settings.DEMO_USES_EMULATOR},
     )
+
+
+@login_required
+@require_POST
+def people_move(request, meeting_id):
+    """Someone joins the meeting's emulated session (started if needed), or someone leaves."""
+    if not settings.DEMO_USES_EMULATOR:
+        raise Http404("only the emulator has emulated people")
+    from .emulator_mount import demo_emulator
+
+    emulator = demo_emulator()
+    _ensure_webhook(emulator)
+    session_id = emulator.sessions.live_session(str(meeting_id))
+    if session_id is None:
+        try:
+            session_id = emulator.sessions.start(str(meeting_id))
+        except LookupError:
+            raise Http404("no such meeting on the emulator")
+    peers = next(s["peers"] for s in emulator.sessions.sessions() if s["id"] == session_id)
+    if len(peers) >= 3 and random.random() < LEAVE_CHANCE:
+        emulator.sessions.leave(session_id, random.choice(list(peers)))
+    else:
+        guest = f"guest-{random.randint(1000, 9999)}"
+        emulator.sessions.join(session_id, guest, guest.replace("-", " ").title())
+    return redirect("meetings")
+
+
+def _ensure_webhook(emulator) -> None:
+    """The emulator does not keep webhooks across restarts: register the site's receiver once."""
+    app_id = settings.REALTIMEKIT["APP_ID"]
+    if not any(w["url"] == settings.DEMO_WEBHOOK_URL for w in emulator.webhooks.list_webhooks(app_id)):
+        emulator.webhooks.create(
+            app_id,
+            {
+                "name": "demo site",
+                "url": settings.DEMO_WEBHOOK_URL,
+                "events": [
+                    "meeting.started",
+                    "meeting.ended",
+                    "meeting.participantJoined",
+                    "meeting.participantLeft",
+                ],
+            },
+        )

@@ -17,6 +17,7 @@ from .meetings import INLINE_PARTICIPANT_LIMIT, MeetingAdmin, ParticipantInline
 from .participants import ParticipantAdmin
 from .presets import PresetAdmin
 from .recordings import RecordingAdmin
+from .webhooks import SessionAdmin, WebhookEventAdmin
 
 __all__ = [
     "INLINE_PARTICIPANT_LIMIT",
@@ -25,4 +26,6 @@ __all__ = [
     "ParticipantInline",
     "PresetAdmin",
     "RecordingAdmin",
+    "SessionAdmin",
+    "WebhookEventAdmin",
 ]

@@ -16,19 +16,20 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import lazy
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import reconcile, services, tasks, token_cache
 from ..exceptions import RealtimeKitError, ValidationError
-from ..models import Meeting, MeetingStatus, Participant
+from ..models import Meeting, MeetingStatus, Participant, Session, SessionParticipant, SessionStatus
 from ..services import provisioning
 from .forms import (
     AI_FIELDS,
@@ -47,6 +48,7 @@ from .helpers import (
     run_rows,
     sensitive_admin_view,
 )
+from .webhooks import attendance_csv
 
 logger = logging.getLogger("realtimekit_django.admin")
 
@@ -143,6 +145,41 @@ def _participant_count_subquery() -> Subquery:
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
+def _live_session_exists() -> Exists:
+    return Exists(Session.objects.live().filter(meeting=OuterRef("pk")))
+
+
+def _people_in_subquery() -> Subquery:
+    """How many are in the meeting's live session(s) now: one correlated COUNT per listed row."""
+    counts = (
+        SessionParticipant.objects.filter(
+            session__meeting=OuterRef("pk"), session__status=SessionStatus.LIVE, left_at__isnull=True
+        )
+        .order_by()
+        .values("session__meeting")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+class LiveNowFilter(admin.SimpleListFilter):
+    title = _("live now")
+    parameter_name = "live"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Live")), ("no", _("Not live")))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(live_now=self.value() == "yes")
+        return queryset
+
+
+#: Sessions shown on a meeting's page, newest first (with their attendance).
+SESSION_HISTORY_LIMIT = 10
+
+
 @admin.register(Meeting)
 class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
     """Meetings: created and changed remotely by ``MeetingForm.save()``, never deleted."""
@@ -152,11 +189,12 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "__str__",
         "status",
         "participant_count",
+        "live",
         "remote_created_at",
         "synced_at",
         "missing_since",
     )
-    list_filter = ("status", "app_id", ("remote_created_at", admin.DateFieldListFilter))
+    list_filter = ("status", LiveNowFilter, "app_id", ("remote_created_at", admin.DateFieldListFilter))
     search_fields = ("title",)
     search_help_text = _("A title, or a meeting's id (exact).")
     show_full_result_count = False  # one COUNT per list page, not two
@@ -169,6 +207,7 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "deactivate",
         "add_participant_action",
         "prepare_action",
+        "export_attendance",
     )
     change_list_template = "admin/realtimekit/meeting/change_list.html"
     change_form_template = "admin/realtimekit/meeting/change_form.html"
@@ -180,12 +219,65 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "remote_updated_at",
         "synced_at",
         "missing_since",
+        "session_history",
     )
 
     # -- list --------------------------------------------------------------------------------
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(participant_total=_participant_count_subquery())
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                participant_total=_participant_count_subquery(),
+                live_now=_live_session_exists(),
+                people_in=_people_in_subquery(),
+            )
+        )
+
+    @admin.display(description=_("live now"), ordering="people_in")
+    def live(self, obj: Meeting) -> str:
+        if not getattr(obj, "live_now", False):
+            return "—"
+        return _("live, %(n)s in") % {"n": getattr(obj, "people_in", 0)}
+
+    @admin.display(description=_("sessions (newest first) and who attended"))
+    def session_history(self, obj: Meeting) -> str:
+        sessions = list(obj.sessions.order_by("-started_at", "id")[:SESSION_HISTORY_LIMIT])
+        if not sessions:
+            return _("No session seen yet (sessions come from webhooks).")
+        attendees = SessionParticipant.objects.filter(session__in=sessions).select_related("session")
+        by_session: dict[str, list] = {}
+        for row in attendees.order_by("joined_at", "peer_id"):
+            by_session.setdefault(row.session_id, []).append(row)
+        return format_html_join(
+            "",
+            "<p><strong>{}</strong> {} – {} {}</p><ul>{}</ul>",
+            (
+                (
+                    session.status,
+                    session.started_at or "?",
+                    session.ended_at or "…",
+                    session.end_reason,
+                    format_html_join(
+                        "",
+                        "<li>{} ({}): {} – {}, {}</li>",
+                        (
+                            (
+                                str(row),
+                                row.custom_participant_id,
+                                row.joined_at or "?",
+                                row.until or "…",
+                                row.duration or "",
+                            )
+                            for row in by_session.get(session.pk, [])
+                        ),
+                    )
+                    or format_html("<li>{}</li>", _("nobody")),
+                )
+                for session in sessions
+            ),
+        )
 
     @admin.display(description=_("participants"), ordering="participant_total")
     def participant_count(self, obj: Meeting) -> int:
@@ -415,6 +507,12 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
     @admin.action(description=_("Deactivate selected meetings (nobody can join)"), permissions=["change"])
     def deactivate(self, request, queryset):
         self._set_status(request, queryset, MeetingStatus.INACTIVE, _("Deactivate"))
+
+    @admin.action(description=_("Export attendance of selected meetings (CSV)"))
+    def export_attendance(self, request, queryset):
+        return attendance_csv(
+            SessionParticipant.objects.filter(session__meeting__in=queryset.values("pk")), "attendance.csv"
+        )
 
     @admin.action(description=_("Add a participant…"), permissions=["change"])
     def add_participant_action(self, request, queryset):

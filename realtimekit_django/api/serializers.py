@@ -3,6 +3,9 @@
 Neither ``recording_config`` nor ``remote_data`` is ever shown: the first is the site's storage
 set-up (its secrets are never stored, but its bucket names are nobody's business) and the
 second is the raw payload, which could grow fields the site did not mean to publish.
+
+``live`` and ``people_in`` come from webhooks (sessions and attendance): a list page costs one
+query for all of its meetings, not one per meeting.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import UTC
 
 from rest_framework import serializers
 
-from ..models import Meeting
+from ..models import Meeting, Session
 
 PUBLIC_MEETING_FIELDS = (
     "id",
@@ -28,11 +31,36 @@ PUBLIC_MEETING_FIELDS = (
 )
 
 
+class MeetingListSerializer(serializers.ListSerializer):
+    """Looks up who is in every meeting of the page at once."""
+
+    def to_representation(self, data):
+        meetings = list(data.all() if hasattr(data, "all") else data)
+        self.child.people_in = Session.objects.people_in(meeting.pk for meeting in meetings)
+        return super().to_representation(meetings)
+
+
 class MeetingSerializer(serializers.ModelSerializer):
+    live = serializers.SerializerMethodField(help_text="Whether a session of the meeting is live now.")
+    people_in = serializers.SerializerMethodField(help_text="How many are in its live session now.")
+
     class Meta:
         model = Meeting
-        fields = PUBLIC_MEETING_FIELDS
-        read_only_fields = PUBLIC_MEETING_FIELDS
+        fields = (*PUBLIC_MEETING_FIELDS, "live", "people_in")
+        read_only_fields = fields
+        list_serializer_class = MeetingListSerializer
+
+    def _people_in(self, meeting: Meeting) -> dict:
+        known = getattr(self, "people_in", None)
+        if known is None:  # a single meeting, not a list page
+            known = self.people_in = Session.objects.people_in([meeting.pk])
+        return known
+
+    def get_live(self, meeting: Meeting) -> bool:
+        return meeting.pk in self._people_in(meeting)
+
+    def get_people_in(self, meeting: Meeting) -> int:
+        return self._people_in(meeting).get(meeting.pk, 0)
 
 
 class JoinTokenSerializer(serializers.Serializer):

@@ -1,7 +1,8 @@
 """``RealtimeKitClient``: the only code in this package that speaks HTTP.
 
 It mirrors the official ``cloudflare`` SDK's ``realtime_kit.meetings`` resource
-(:mod:`.meetings`). What it adds:
+(:mod:`.meetings`) and
+``realtime_kit.webhooks`` (:mod:`.webhooks`). What it adds:
 
 - every payload is validated by :mod:`~realtimekit_django.schema` *before* a request is made;
 - one retry policy, safer than the SDK's (:class:`RetryPolicy`): a POST is repeated only when
@@ -20,6 +21,7 @@ as the SDK's response models do.
 """
 
 from ..conf import DEFAULT_BASE_URL
+from .active_session import ActiveSessionResource
 from .budget import BACKGROUND, INTERACTIVE, Budget, BudgetExhausted, BudgetUnavailable, get_budget, lane
 from .default import client_from_settings, get_client, reset_default_client
 from .http import (
@@ -31,11 +33,11 @@ from .http import (
     describe_error_body,
     parse_retry_after,
 )
-from .active_session import ActiveSessionResource
 from .meetings import MEETING_FILTERS, OMIT, MeetingsResource
+from .paging import Page, PageWalk
 from .presets import PresetsResource
 from .recordings import Download, RecordingsResource
-from .paging import Page, PageWalk
+from .webhooks import WEBHOOK_EVENTS, WebhooksResource, fetch_webhook_public_key
 
 __all__ = [
     "ActiveSessionResource",
@@ -51,6 +53,7 @@ __all__ = [
     "OMIT",
     "RETRYABLE_STATUSES",
     "USER_AGENT",
+    "WEBHOOK_EVENTS",
     "MeetingsResource",
     "Page",
     "PresetsResource",
@@ -58,9 +61,11 @@ __all__ = [
     "RealtimeKitClient",
     "RecordingsResource",
     "RetryPolicy",
+    "WebhooksResource",
     "client_from_settings",
     "describe_error_body",
     "get_budget",
+    "fetch_webhook_public_key",
     "get_client",
     "lane",
     "parse_retry_after",

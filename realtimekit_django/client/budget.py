@@ -168,12 +168,22 @@ class Budget:
     def state(self) -> dict[str, Any]:
         """What the admin and the command show; ``None`` values when the cache is down."""
         try:
-            return {"spent": self.spent(), "cooldown": self.cooldown_left(), "requests": self.requests,
-                    "background_limit": self.limit(BACKGROUND), "window": self.window}
+            return {
+                "spent": self.spent(),
+                "cooldown": self.cooldown_left(),
+                "requests": self.requests,
+                "background_limit": self.limit(BACKGROUND),
+                "window": self.window,
+            }
         except Exception as exc:  # a cache that is down must not break a page
             logger.warning("rate budget cache unavailable: %s", type(exc).__name__)
-            return {"spent": None, "cooldown": None, "requests": self.requests,
-                    "background_limit": self.limit(BACKGROUND), "window": self.window}
+            return {
+                "spent": None,
+                "cooldown": None,
+                "requests": self.requests,
+                "background_limit": self.limit(BACKGROUND),
+                "window": self.window,
+            }
 
     # -- spending --------------------------------------------------------------------------
 
@@ -187,20 +197,26 @@ class Budget:
                 if lane_name == INTERACTIVE:
                     logger.warning(
                         "rate budget cache unavailable (%s): %s %s sent unbudgeted",
-                        type(exc).__name__, method, path,
+                        type(exc).__name__,
+                        method,
+                        path,
                     )
                     return
                 raise BudgetUnavailable(
                     f"rate budget: its cache is unavailable ({type(exc).__name__}); background "
                     "requests wait until it is back",
-                    retry_after=self.slot_seconds, method=method, path=path,
+                    retry_after=self.slot_seconds,
+                    method=method,
+                    path=path,
                 ) from None
             if wait is None:
                 return
             if lane_name == INTERACTIVE or wait > self.wait_max:
                 raise BudgetExhausted(
                     f"rate budget: {why}; the {lane_name} lane may send again in {math.ceil(wait)}s",
-                    retry_after=wait, method=method, path=path,
+                    retry_after=wait,
+                    method=method,
+                    path=path,
                 )
             logger.info("rate budget: %s; %s lane waits %.1fs", why, lane_name, wait)
             self.sleep(wait)
@@ -274,7 +290,9 @@ class Budget:
         believed = self.requests - self.spent()
         if remaining < believed:
             self._incr(self._slot_key(self._slot(self.clock())), believed - remaining)
-            logger.info("rate budget: the API reports %s left, %s believed; count corrected", remaining, believed)
+            logger.info(
+                "rate budget: the API reports %s left, %s believed; count corrected", remaining, believed
+            )
 
     def clear(self) -> None:
         """Forget the count and the cooldown (tests; an operator after changing API users)."""

@@ -42,9 +42,10 @@ from ..exceptions import (
 )
 from .active_session import ActiveSessionResource
 from .meetings import MeetingsResource
+from .paging import PageWalk
 from .presets import PresetsResource
 from .recordings import RecordingsResource
-from .paging import PageWalk
+from .webhooks import WebhooksResource
 
 logger = logging.getLogger("realtimekit_django.client")
 
@@ -294,6 +295,7 @@ class RealtimeKitClient:
         self.presets = PresetsResource(self)
         self.recordings = RecordingsResource(self)
         self.active_session = ActiveSessionResource(self)
+        self.webhooks = WebhooksResource(self)
 
     def __repr__(self) -> str:
         return (

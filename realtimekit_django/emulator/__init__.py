@@ -7,6 +7,9 @@
   with ``base_url=server.base_url``).
 * :func:`realtimekit_django.emulator.responses_adapter.mock_requests`: ``requests`` calls routed
   into it without a socket; the ``realtimekit_emulator`` pytest fixture uses it.
+* webhooks (``emulator.webhooks``: the ``/webhooks`` resource, the signing key at
+  ``/.well-known/webhooks.json``, signed deliveries with fault knobs) and the session simulator
+  (``emulator.sessions``), whose events are delivered to the registered webhooks.
 * ``python -m realtimekit_django.emulator``: the CLI.
 """
 
@@ -14,10 +17,17 @@ from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .core import DEFAULT_APP_ID, Emulator, EmulatorResponse, RequestRecord, decode_token
 from .faults import ConnectionDropped, Faults
 from .ratelimit import RateLimit
+from .sessions import SessionSimulator
+from .webhooks import DeliveryFaults, DeliveryRecord, WebhookDispatcher, http_transport
 from .wsgi import make_wsgi_app, serve
 
 __all__ = [
     "DEFAULT_APP_ID",
+    "DeliveryFaults",
+    "DeliveryRecord",
+    "SessionSimulator",
+    "WebhookDispatcher",
+    "http_transport",
     "Clock",
     "ConnectionDropped",
     "Emulator",

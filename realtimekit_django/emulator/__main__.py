@@ -91,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="emulated seconds per real second (default 1): timestamps, token expiry, rate windows",
     )
+    webhooks = parser.add_argument_group(
+        "webhook deliveries",
+        "the session simulator's HTTP routes (.../emulator/...) deliver signed events to the "
+        "registered webhooks, from a background thread",
+    )
+    webhooks.add_argument("--webhook-duplicate", action="store_true", help="deliver every event twice")
+    webhooks.add_argument(
+        "--webhook-out-of-order",
+        action="store_true",
+        help="hold deliveries until POST .../emulator/webhooks/flush sends them newest first",
+    )
+    webhooks.add_argument(
+        "--webhook-delay", type=_non_negative, default=0.0, help="seconds before each delivery"
+    )
     return parser
 
 
@@ -113,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         clock=_clock(args.time_scale),
     )
+    emulator.webhooks.background = True
+    emulator.webhooks.faults.duplicate = args.webhook_duplicate
+    emulator.webhooks.faults.out_of_order = args.webhook_out_of_order
+    emulator.webhooks.faults.delay = args.webhook_delay
     server, thread = serve(emulator, args.host, args.port)
     if token is None:
         print("warning: no API token given; any bearer token is accepted", file=sys.stderr)

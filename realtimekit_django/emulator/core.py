@@ -56,6 +56,8 @@ from .faults import ConnectionDropped, Faults, documented_error
 from .presets import PresetsMixin
 from .ratelimit import RateDecision, RateLimit
 from .recordings import RecordingsMixin
+from .sessions import SessionSimulator
+from .webhooks import WELL_KNOWN_PATH, WebhookDispatcher
 
 __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord", "DEFAULT_APP_ID"]
 
@@ -208,6 +210,10 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
         self.rate_limit: RateLimit | None = None
         self.set_rate_limit(rate_limit)
         self._hooks: list[Callable[[RequestRecord], Any]] = []
+        #: Webhook configurations, the signing key and deliveries (see ``webhooks.py``).
+        self.webhooks = WebhookDispatcher(self)
+        #: The session simulator: starts, joins, leaves, ends, recordings (see ``sessions.py``).
+        self.sessions = SessionSimulator(self)
         self._init_state()
         if self.state_file is not None and self.state_file.exists():
             self._load_state()
@@ -240,6 +246,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
         with self._lock:
             self._init_state()
             self._hooks.clear()
+            self.webhooks.reset()
+            self.sessions.reset()
             self.faults.clear()
             if self.rate_limit is not None:
                 self.rate_limit.clear()
@@ -633,6 +641,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
         if split is not None and split[2][:1] == ["_downloads"] and method == "GET":
             # A signed storage link, not an API call: no token, no rate limit.
             return self._serve_download(split[1], split[2], query, headers or {})
+        if split is None and method == "GET" and path.split("?", 1)[0].endswith(WELL_KNOWN_PATH):
+            return _json_response(200, self.webhooks.well_known())  # public: no token, no faults
         token = self._authorized_token(headers or {})
         decision = self._rate_decision(token)
         if decision is not None and not decision.allowed:
@@ -666,6 +676,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
         if token is None:
             return _error(401, "Unauthorized")
         _, app_id, route = split
+        if route and route[0] == "emulator":  # the simulator delivers webhooks: not under the lock
+            return self.sessions.route(method, app_id, route, parsed)
         try:
             if json_error and method in ("POST", "PATCH", "PUT"):
                 raise _ApiError(400, "Malformed JSON body")
@@ -713,6 +725,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
             return self._route_recordings(method, app_id, route, query, body)
         if route[:1] == ["meetings"] and len(route) >= 3 and route[2] == "active-session":
             return self._route_active_session(method, app_id, route[1], route[3:], body)
+        if route and route[0] == "webhooks" and len(route) <= 2:
+            return self.webhooks.route(method, app_id, route, need_object())
         if not route or route[0] != "meetings" or len(route) > 5:
             return _error(404, "Not found")
         n = len(route)

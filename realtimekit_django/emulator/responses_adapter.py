@@ -8,7 +8,8 @@
 Any URL whose path holds ``/accounts/<account>/realtime/kit/<app>/`` goes to the emulator,
 whatever its host, except loopback hosts (``127.0.0.1``, ``localhost``), which pass through to
 real sockets so that live-server tests keep working; URLs under ``base_url`` are routed to the
-emulator even on a loopback host. Any other URL is refused by ``responses`` (no network in tests).
+emulator even on a loopback host. So does ``.../.well-known/webhooks.json`` on any host but
+loopback (the webhook signing key). Any other URL is refused by ``responses`` (no network in tests).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _API_PATH = r"/accounts/[^/?#]+/realtime/kit/[^/?#]+(?:[/?#].*)?$"
 _NOT_LOOPBACK = r"(?!(?:127\.0\.0\.1|localhost)(?:[:/]|$))"
 _ANY_REMOTE_HOST = re.compile(r"^https?://" + _NOT_LOOPBACK + r"[^/?#]+(?:/[^?#]*?)?" + _API_PATH)
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+#: The webhook signing key, on any host but loopback (tests point WEBHOOK_PUBLIC_KEY_URL here).
+_WELL_KNOWN = re.compile(r"^https?://" + _NOT_LOOPBACK + r"[^/?#]+(?:/[^?#]*)?/\.well-known/webhooks\.json$")
 
 
 def _callback(emulator: Emulator):
@@ -61,6 +64,7 @@ def install(mock: responses.RequestsMock, emulator: Emulator, base_url: str | No
     for pattern in patterns:
         for method in _METHODS:
             mock.add_callback(method, pattern, callback=_callback(emulator), content_type=None)
+    mock.add_callback("GET", _WELL_KNOWN, callback=_callback(emulator), content_type=None)
     for prefix in PASSTHRU_PREFIXES:
         mock.add_passthru(prefix)
 

@@ -17,10 +17,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import signals, store
 from ..client import RealtimeKitClient, get_client
-from ..sync import schedule
 from ..conf import get_settings
 from ..exceptions import InvalidResponse
 from ..models import Meeting
+from ..sync import schedule
 from .answers import data_of
 
 logger = logging.getLogger("realtimekit_django.services")

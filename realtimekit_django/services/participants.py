@@ -17,9 +17,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import signals, store, token_cache
 from ..client import RealtimeKitClient, get_client
-from ..sync import schedule
 from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
+from ..sync import schedule
 from ..tokens import token_expiry
 from .answers import data_of, token_of
 from .presets import require_known_preset

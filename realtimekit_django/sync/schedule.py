@@ -134,8 +134,11 @@ def _with_cost(queryset, per_page: int):
     from ..models import Participant
 
     counts = (
-        Participant.objects.filter(meeting=OuterRef("pk")).order_by().values("meeting")
-        .annotate(n=Count("pk")).values("n")
+        Participant.objects.filter(meeting=OuterRef("pk"))
+        .order_by()
+        .values("meeting")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     rows = queryset.annotate(n=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
     return [(str(pk), max(1, math.ceil(n / per_page))) for pk, n in rows.values_list("pk", "n")]
@@ -179,7 +182,9 @@ def plan_participant_walks(
     moment = now()
     _describe_age(plan, present, moment - timedelta(seconds=config.participants_max_age))
     if budget is None or everything:
-        plan.meeting_ids = [str(pk) for pk in present.order_by("remote_created_at", "pk").values_list("pk", flat=True)]
+        plan.meeting_ids = [
+            str(pk) for pk in present.order_by("remote_created_at", "pk").values_list("pk", flat=True)
+        ]
         plan.planned_requests = len(plan.meeting_ids)
         return plan
     total = present.count()
@@ -195,7 +200,8 @@ def plan_participant_walks(
     picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
     recent = present.filter(remote_created_at__gte=moment - timedelta(seconds=config.recent_meetings_seconds))
     recent = recent.filter(
-        Q(participants_synced_at__isnull=True) | Q(participants_synced_at__lt=moment - timedelta(seconds=interval))
+        Q(participants_synced_at__isnull=True)
+        | Q(participants_synced_at__lt=moment - timedelta(seconds=interval))
     )
     picker.take(by_age.filter(pk__in=recent.values("pk")), requests=budget - plan.planned_requests)
     plan.max_age_kept = not plan.overdue and len(plan.meeting_ids) >= min(quota, total)
@@ -204,9 +210,11 @@ def plan_participant_walks(
 
 def _describe_age(plan: ParticipantPlan, present, deadline: datetime) -> None:
     """Fill in the oldest verification and how many meetings are past ``PARTICIPANTS_MAX_AGE``."""
-    oldest = present.order_by(F("participants_synced_at").asc(nulls_first=True)).values_list(
-        "participants_synced_at", flat=True
-    ).first()
+    oldest = (
+        present.order_by(F("participants_synced_at").asc(nulls_first=True))
+        .values_list("participants_synced_at", flat=True)
+        .first()
+    )
     plan.oldest_verified = oldest.isoformat() if oldest is not None else None
     plan.overdue = present.filter(
         Q(participants_synced_at__lt=deadline)
@@ -224,6 +232,9 @@ def verification_summary(app_id: str | None = None) -> dict[str, Any]:
     return present.aggregate(
         oldest=Min("participants_synced_at"),
         never=Count("pk", filter=Q(participants_synced_at__isnull=True)),
-        overdue=Count("pk", filter=Q(participants_synced_at__lt=deadline)
-                      | Q(participants_synced_at__isnull=True, remote_created_at__lt=deadline)),
+        overdue=Count(
+            "pk",
+            filter=Q(participants_synced_at__lt=deadline)
+            | Q(participants_synced_at__isnull=True, remote_created_at__lt=deadline),
+        ),
     )
