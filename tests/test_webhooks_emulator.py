@@ -241,3 +241,17 @@ def test_the_simulator_over_http_delivers_from_the_cli_process(cli_base_url):
     call("DELETE", f"/emulator/sessions/{session_id}/participants/{peer_id}")
     call("POST", f"/emulator/sessions/{session_id}/end", {"reason": "ALL_PARTICIPANTS_LEFT"})
     assert call("GET", "/emulator/sessions")[0]["live"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_status_webhook_moves_the_recording_row_and_never_back(site):
+    from realtimekit_django.models import Recording
+
+    meeting = site.create_meeting(title="Recorded")
+    Meeting.objects.create(id=meeting["id"], app_id="test-app", title="Recorded")
+    session_id = site.sessions.start(meeting["id"])
+    recording_id = site.sessions.recording(session_id, "UPLOADED")
+    site.sessions.recording(session_id, "RECORDING", recording_id=recording_id)  # late, older news
+    row = Recording.objects.get(pk=recording_id)
+    assert row.status == "UPLOADED" and str(row.meeting_id) == meeting["id"] and row.file_size == 1024
+    assert "recordings.emulator.invalid" not in json.dumps(row.remote_data)  # no bearer link kept

@@ -142,3 +142,15 @@ def test_a_pinned_key_that_cannot_be_read_fails_the_check(settings):
     assert [m.id for m in check_webhook_key()] == ["realtimekit.E030"]
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
     assert check_webhook_key() == []
+
+
+@pytest.mark.django_db
+def test_a_meeting_a_webhook_names_is_first_in_the_next_participant_walks(realtimekit_emulator):
+    from realtimekit_django import services
+    from realtimekit_django.models import Meeting
+    from realtimekit_django.webhooks.handlers import meeting_touched
+
+    meeting = services.create_meeting(title="Touched")
+    Meeting.objects.update(participants_touched_at=None)
+    meeting_touched(meeting.pk)
+    assert Meeting.objects.get().participants_touched_at is not None

@@ -27,6 +27,7 @@ from django.utils import timezone
 from .. import signals
 from ..conf import get_settings
 from ..models import Meeting, Participant, Session, SessionParticipant, SessionStatus, WebhookEvent
+from ..sync import schedule
 from . import payloads
 
 logger = logging.getLogger("realtimekit_django.webhooks")
@@ -58,10 +59,13 @@ def meeting_touched(meeting_id: Any) -> None:
     """Record that a webhook named ``meeting_id`` and the mirror could not follow from the
     payload alone: the meeting's next participant walk is worth spending budget on.
 
-    The one place the sync is fed from webhooks; :func:`last_touched` reads it back.
+    The one place the sync is fed from webhooks: the scheduler walks a touched meeting's
+    participants first (``sync.schedule.mark_touched``); a meeting not mirrored yet is found
+    by the next meetings walk, and :func:`last_touched` says when a webhook named it.
     """
     cache = caches[get_settings().sync_lock_cache]
     cache.set(f"{TOUCHED_PREFIX}{meeting_id}", time.time(), TOUCHED_SECONDS)
+    schedule.mark_touched([meeting_id])
 
 
 def last_touched(meeting_id: Any) -> float | None:
@@ -182,6 +186,17 @@ def participant_joined(event: WebhookEvent) -> None:
 @handles("meeting.participantLeft")
 def participant_left(event: WebhookEvent) -> None:
     _merged_attendance(event, left=True)
+
+
+@handles("recording.statusUpdate")
+def recording_status(event: WebhookEvent) -> None:
+    """The recording's status, from the payload alone (older pushes never move a row back)."""
+    from .. import services
+
+    recording = payloads.section(event.payload, "recording")
+    if not recording:
+        raise UnusableEvent("the payload has no recording")
+    services.record_status(recording)
 
 
 def _merged_attendance(event: WebhookEvent, *, left: bool) -> SessionParticipant:
