@@ -30,7 +30,7 @@ from typing import Any
 
 import django
 from django import forms
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.validators import URLValidator
 from django.utils.text import capfirst
@@ -41,6 +41,7 @@ from .. import schema, services
 from ..conf import get_settings
 from ..exceptions import RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
+from .helpers import refusal
 
 # -- the structured config fields -------------------------------------------------------------
 
@@ -278,7 +279,7 @@ def add_service_error(form: forms.Form, err: RealtimeKitError) -> None:
             else:
                 form.add_error(None, f"{path}: {problem}" if path else problem)
         return
-    form.add_error(None, _("RealtimeKit refused the change: %(error)s") % {"error": err})
+    form.add_error(None, refusal(err))
 
 
 # -- what the editor saw ----------------------------------------------------------------------
@@ -330,8 +331,10 @@ class SeenValuesForm(forms.Form):
 
     def _seen_value(self, name: str) -> Any:
         bound = self[name]
-        return self.fields[name].hidden_widget().value_from_datadict(
-            self.data, self.files, bound.html_initial_name
+        return (
+            self.fields[name]
+            .hidden_widget()
+            .value_from_datadict(self.data, self.files, bound.html_initial_name)
         )
 
     def _refuse_stale_edits(self) -> None:
@@ -464,6 +467,28 @@ class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
 # -- participants -------------------------------------------------------------------------------
 
 
+def user_widget(admin_site) -> forms.Widget:
+    """Choose the site user by autocomplete (a search box, whatever the number of users) when
+    the user model's admin can search; otherwise by the raw id box, which always works."""
+    field = Participant._meta.get_field("user")
+    if user_admin_searches(admin_site):
+        return AutocompleteSelect(field, admin_site)
+    return ForeignKeyRawIdWidget(field.remote_field, admin_site)
+
+
+def user_admin_searches(admin_site) -> bool:
+    """Whether the user model's admin is registered with search fields (autocomplete needs both).
+
+    ``AdminSite.get_model_admin`` is Django 5.0+; on 4.2 a registered user admin is taken to
+    search (Django's ``UserAdmin`` and its subclasses do).
+    """
+    user_model = get_user_model()
+    if not admin_site.is_registered(user_model):
+        return False
+    get_model_admin = getattr(admin_site, "get_model_admin", None)
+    return get_model_admin is None or bool(get_model_admin(user_model).search_fields)
+
+
 class AddParticipantForm(forms.Form):
     """Who to add to a meeting: a custom participant id, or a site user (or both)."""
 
@@ -483,9 +508,8 @@ class AddParticipantForm(forms.Form):
         self.meeting = meeting
         self.fields["user"].queryset = get_user_model()._default_manager.all()
         if admin_site is not None:
-            self.fields["user"].widget = ForeignKeyRawIdWidget(
-                Participant._meta.get_field("user").remote_field, admin_site
-            )
+            self.fields["user"].widget = user_widget(admin_site)
+            self.fields["user"].widget.choices = self.fields["user"].choices
         config = get_settings()
         self.fields["preset_name"].initial = config.default_preset
         self.fields["preset_name"].help_text = _("For example %(default)s or %(host)s.") % {
@@ -531,6 +555,8 @@ class ParticipantForm(SeenValuesForm, forms.ModelForm):
     class Meta:
         model = Participant
         fields = ("name", "picture", "preset_name")
+        # The model's TextField mirrors the API's unbounded string; a name is one line.
+        widgets = {"name": forms.TextInput(attrs={"class": "vTextField"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,10 +19,14 @@ from django.views.decorators.debug import sensitive_variables
 from .. import services
 from ..exceptions import RealtimeKitError
 from ..models import Participant
+from .filters import MeetingFilter, MeetingStatusFilter, filter_media
 from .forms import ParticipantForm
 from .helpers import (
+    LIST_MEDIA,
     WritesThroughServices,
     as_uuid,
+    compact_datetime,
+    long_value,
     render_tokens,
     report,
     row_error,
@@ -38,16 +42,18 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     form = ParticipantForm
     list_display = (
         "__str__",
-        "custom_participant_id",
+        "custom_id",
         "preset_name",
         "meeting_link",
         "user",
-        "remote_created_at",
+        "created",
     )
     list_select_related = ("meeting", "user")
-    list_filter = ("preset_name", "meeting__status")
-    search_fields = ("name", "custom_participant_id", "user__username", "user__email")
-    search_help_text = _("A name, custom participant id, username or email, or a participant's id (exact).")
+    list_filter = (MeetingFilter, "preset_name", ("meeting__status", MeetingStatusFilter))
+    search_fields = ("name", "custom_participant_id", "user__username", "user__email", "meeting__title")
+    search_help_text = _(
+        "A name, custom participant id, username, email or meeting title, or a participant's id (exact)."
+    )
     show_full_result_count = False
     list_per_page = 100
     raw_id_fields = ("user",)
@@ -62,7 +68,7 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
         "user",
         "remote_created_at",
         "remote_updated_at",
-        "synced_at",
+        "written_from_remote",
         "seen_version",
     )
     readonly_fields = (
@@ -72,13 +78,29 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
         "user",
         "remote_created_at",
         "remote_updated_at",
-        "synced_at",
+        "written_from_remote",
     )
+
+    @property
+    def media(self):
+        return super().media + LIST_MEDIA + filter_media(self.admin_site)
 
     @admin.display(description=_("meeting"), ordering="meeting__title")
     def meeting_link(self, obj: Participant) -> str:
         url = reverse("admin:realtimekit_meeting_change", args=[obj.meeting_id])
         return format_html('<a href="{}">{}</a>', url, obj.meeting)
+
+    @admin.display(description=_("custom participant id"), ordering="custom_participant_id")
+    def custom_id(self, obj: Participant) -> str:
+        return long_value(obj.custom_participant_id)
+
+    @admin.display(description=_("created"), ordering="remote_created_at")
+    def created(self, obj: Participant) -> str:
+        return compact_datetime(obj.remote_created_at)
+
+    @admin.display(description=_("last written from remote"))
+    def written_from_remote(self, obj: Participant) -> str:
+        return compact_datetime(obj.synced_at)
 
     def get_search_results(self, request, queryset, search_term):
         participant_id = as_uuid(search_term) if search_term else None
