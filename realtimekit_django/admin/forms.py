@@ -32,6 +32,7 @@ import django
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -467,12 +468,29 @@ class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
 # -- participants -------------------------------------------------------------------------------
 
 
+class UserAutocomplete(AutocompleteSelect):
+    """Django's autocomplete, re-rendering a refused form without looking up a posted value that
+    is no user id at all (``AutocompleteSelect`` would query it and fail with a 500)."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.remote_field.model._meta.get_field(self.field.remote_field.field_name)
+
+        def storable(candidate) -> bool:
+            try:
+                target.to_python(candidate)
+            except DjangoValidationError:
+                return False
+            return True
+
+        return super().optgroups(name, [v for v in value if storable(v)], attr)
+
+
 def user_widget(admin_site) -> forms.Widget:
     """Choose the site user by autocomplete (a search box, whatever the number of users) when
     the user model's admin can search; otherwise by the raw id box, which always works."""
     field = Participant._meta.get_field("user")
     if user_admin_searches(admin_site):
-        return AutocompleteSelect(field, admin_site)
+        return UserAutocomplete(field, admin_site)
     return ForeignKeyRawIdWidget(field.remote_field, admin_site)
 
 
