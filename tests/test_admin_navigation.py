@@ -189,7 +189,9 @@ def test_lists_label_last_written_from_remote_and_show_compact_dates(admin_clien
     meeting = _meeting_with_participants(1)
     meetings_page = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "Last written from remote" in meetings_page and "Last synced" not in meetings_page
-    stamp = meeting.remote_created_at.strftime("%Y-%m-%d %H:%M")
+    stamp = meeting.remote_created_at.strftime(
+        '<span class="realtimekit-date">%Y-%m-%d</span> <span class="realtimekit-date">%H:%M</span>'
+    )
     assert stamp in meetings_page
     participant = meeting.participants.get()
     page = admin_client.get(reverse("admin:realtimekit_participant_change", args=[participant.pk])).content

@@ -43,9 +43,9 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     list_display = (
         "__str__",
         "custom_id",
-        "preset_name",
+        "preset",
         "meeting_link",
-        "user",
+        "site_user",
         "created",
     )
     list_select_related = ("meeting", "user")
@@ -93,6 +93,14 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     @admin.display(description=_("custom participant id"), ordering="custom_participant_id")
     def custom_id(self, obj: Participant) -> str:
         return long_value(obj.custom_participant_id)
+
+    @admin.display(description=_("preset"), ordering="preset_name")
+    def preset(self, obj: Participant) -> str:
+        return long_value(obj.preset_name)
+
+    @admin.display(description=_("user"), ordering="user")
+    def site_user(self, obj: Participant) -> str | None:
+        return long_value(str(obj.user)) if obj.user_id is not None else None
 
     @admin.display(description=_("created"), ordering="remote_created_at")
     def created(self, obj: Participant) -> str:
