@@ -8,7 +8,10 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
   the first API call still raises ``ImproperlyConfigured`` naming it.
 - ``realtimekit.E002``: a key has a malformed value (wrong type, out of range, not importable).
 - ``realtimekit.E003``: ``REALTIMEKIT`` is not a dict.
-- ``realtimekit.W001``: an unknown key (usually a typo) is present.
+- ``realtimekit.W001``: an unknown key (usually a typo) is present; the nearest real key is
+  suggested.
+- ``realtimekit.W002``: Celery is neither eager nor given a broker, so the sync tasks would go
+  to Celery's built-in default (AMQP on localhost) and, most likely, never run.
 - ``realtimekit.W021``: the rate budget's cache (``RATE_LIMIT_CACHE``) is per process
   (``LocMemCache``, ``DummyCache``), so every process would spend the whole budget on its own.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
@@ -21,19 +24,55 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
   token, even encrypted).
 - ``realtimekit.W020``: ``JOIN_TOKEN_CACHE`` is a per-process or dummy cache: tokens kept by a
   worker's provisioning are not seen by the web processes, so prepared joins still cost a request.
+- ``realtimekit.E030``: ``WEBHOOK_PUBLIC_KEY`` is set but is not a readable RSA public key.
 
 A ``DEFAULT_PRESET`` or ``HOST_PRESET`` the app does not have is reported by the presets sync
 (a warning in its log), since only the API knows the app's presets.
-- ``realtimekit.E030``: ``WEBHOOK_PUBLIC_KEY`` is set but is not a readable RSA public key (or
-  ``cryptography``, the ``webhooks`` extra, is not installed to read it).
 """
 
 from __future__ import annotations
+
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, store
+
+DISTRIBUTION = "realtimekit-django"
+
+
+@cache
+def docs_location(page: str) -> str:
+    """Where a reader of ``manage.py check`` finds the documentation page ``page``.
+
+    The copy installed with the package (``<prefix>/share/doc/realtimekit-django/``), else the
+    checkout's ``docs/`` (a source tree), else the project's documentation URL: a pip user has
+    no ``docs/`` folder of their own.
+    """
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        dist = None
+    for file in (dist.files or []) if dist is not None else []:
+        if file.name == page and file.parent.name == DISTRIBUTION:
+            installed = Path(dist.locate_file(file)).resolve()
+            if installed.is_file():
+                return str(installed)
+    checkout = Path(__file__).resolve().parent.parent / "docs" / page
+    if checkout.is_file():
+        return str(checkout)
+    urls = dict(
+        entry.split(", ", 1) for entry in (dist.metadata.get_all("Project-URL") or [] if dist else [])
+    )
+    return f"{urls.get('Documentation', 'the documentation')}/{page}"
+
+
+def _every_key_hint() -> str:
+    return f"Every key and its default: {docs_location('settings.md')}"
 
 
 def _missing_token(key: str, sentence: str) -> bool:
@@ -51,18 +90,64 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         if key == conf.SETTING_NAME:
             messages.append(checks.Error(sentence, id="realtimekit.E003"))
         elif key not in conf.DEFAULTS:
-            messages.append(
-                checks.Warning(sentence, hint="Remove it or fix its spelling.", id="realtimekit.W001")
-            )
+            nearest = conf.nearest_key(key)
+            hint = f"Rename it to {nearest}." if nearest else f"Remove it. {_every_key_hint()}"
+            messages.append(checks.Warning(sentence, hint=hint, id="realtimekit.W001"))
         elif "is required" in sentence:
-            messages.append(
-                checks.Error(sentence, hint="See docs/settings.md for every key.", id="realtimekit.E001")
-            )
+            messages.append(checks.Error(sentence, hint=_every_key_hint(), id="realtimekit.E001"))
         else:
-            messages.append(
-                checks.Error(sentence, hint="See docs/settings.md for every key.", id="realtimekit.E002")
-            )
+            messages.append(checks.Error(sentence, hint=_every_key_hint(), id="realtimekit.E002"))
     return messages
+
+
+def celery_app():
+    """The Celery app ``shared_task`` tasks are sent through: the site's, once its Celery module
+    is imported (the usual ``from .celery import app`` in the project package), else Celery's
+    built-in default."""
+    from celery import current_app
+
+    return current_app
+
+
+def broker_address(url: str) -> str:
+    """``scheme://host:port`` of a broker URL: never its user name or password."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}"
+
+
+def celery_delivery_problem() -> str | None:
+    """Why a queued task would never run, or None: Celery is neither eager nor given a broker."""
+    app = celery_app()
+    if app.conf.task_always_eager or app.conf.broker_url:
+        return None
+    return (
+        f"Celery (app {app.main!r}) is neither eager nor given a broker: CELERY_BROKER_URL is not set, "
+        "so the sync tasks would be sent to Celery's default, AMQP on localhost, and most likely never run."
+    )
+
+
+@checks.register("realtimekit")
+def check_celery(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when nothing would ever run the sync tasks (a warning: a site may sync by cron)."""
+    problem = celery_delivery_problem()
+    if problem is None:
+        return []
+    return [
+        checks.Warning(
+            problem,
+            hint=(
+                "Give Celery an app module that reads CELERY_* settings and a broker "
+                "(CELERY_BROKER_URL), then run a worker and beat; or set CELERY_TASK_ALWAYS_EAGER = True "
+                "in development; or sync from cron with `manage.py realtimekit_sync --participants`. "
+                f"How: {docs_location('tasks.md')}"
+            ),
+            id="realtimekit.W002",
+        )
+    ]
 
 
 @checks.register("realtimekit")

@@ -11,6 +11,7 @@ out of settings files; a value in the dict wins over the environment.
 from __future__ import annotations
 
 import binascii
+import difflib
 import os
 from base64 import urlsafe_b64decode
 from collections.abc import Callable
@@ -193,11 +194,11 @@ def find_problems() -> list[tuple[str, str]]:
     user = getattr(django_settings, SETTING_NAME, None) or {}
     problems: list[tuple[str, str]] = []
 
-    unknown = sorted(set(user) - set(DEFAULTS))
+    unknown = sorted(set(user) - set(DEFAULTS), key=str)
     for key in unknown:
-        problems.append(
-            (key, f"{SETTING_NAME}['{key}'] is not a known setting (known: {', '.join(DEFAULTS)}).")
-        )
+        nearest = nearest_key(key)
+        guess = f"; did you mean {nearest}?" if nearest else "."
+        problems.append((key, f"{SETTING_NAME}['{key}'] is not a known setting{guess}"))
 
     for key in REQUIRED_KEYS:
         value = values.get(key)
@@ -351,6 +352,14 @@ def _webhook_key_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def nearest_key(key: object) -> str | None:
+    """The real key a mistyped one most likely meant (``"APPID"`` -> ``"APP_ID"``), if any."""
+    if not isinstance(key, str):
+        return None
+    matches = difflib.get_close_matches(key.upper(), DEFAULTS, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 _cached: RealtimeKitSettings | None = None
 
 
@@ -384,6 +393,16 @@ def get_settings() -> RealtimeKitSettings:
         resolved[key.lower()] = float(resolved[key.lower()])
     _cached = RealtimeKitSettings(**resolved)
     return _cached
+
+
+def api_host() -> str:
+    """The host (and port, if given) of ``BASE_URL``: what a "could not be reached" names."""
+    try:
+        base_url = get_settings().base_url
+    except ImproperlyConfigured:
+        base_url = raw_settings().get("BASE_URL")
+    netloc = urlsplit(base_url).netloc if isinstance(base_url, str) else ""
+    return netloc.rpartition("@")[2] or str(base_url)
 
 
 def clear_cache(**kwargs: Any) -> None:

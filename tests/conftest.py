@@ -8,6 +8,10 @@ import pytest
 
 from realtimekit_django import conf
 
+# Like a site's project package importing its Celery module: the suite's app (CELERY_* from
+# tests.settings, eager) is the current one in every test, not only in those that import it.
+from tests import celery_app  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _fresh_realtimekit_settings():

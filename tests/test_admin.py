@@ -566,7 +566,10 @@ def test_sync_selected_refreshes_meetings_and_participants_row_by_row(admin_clie
 
 def test_sync_everything_only_queues_the_task(admin_client, realtimekit_emulator, monkeypatch):
     from realtimekit_django import tasks
+    from tests.celery_app import app
 
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # a site with a worker
+    monkeypatch.setitem(app.conf, "broker_url", "redis://127.0.0.1:6379/0")
     queued = []
     monkeypatch.setattr(tasks.reconcile_all, "delay", lambda *a, **k: queued.append((a, k)))
     meeting = _remote_meeting(realtimekit_emulator, title="Any")

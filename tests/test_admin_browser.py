@@ -206,3 +206,58 @@ def test_staff_runs_a_meeting_from_the_admin(example_site, browser, screenshot_d
     assert "Inactive" in page.inner_text("#result_list")
     assert _remote_meetings(state_file)[meeting_id]["status"] == "INACTIVE"
     context.close()
+
+
+def _fits(page, selector: str) -> bool:
+    """Whether the element shows all its content: no column pushed out of its scroll box."""
+    return page.evaluate(
+        "(selector) => {"
+        " const el = document.querySelector(selector); return el.scrollWidth <= el.clientWidth; }",
+        selector,
+    )
+
+
+def test_one_meetings_participants_and_the_demo_join_button(example_site, browser, screenshot_dir):
+    base_url, _state_file = example_site
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    # The demo page: an inactive meeting's Join cannot be pressed, and says why.
+    page.goto(f"{base_url}/")
+    inactive = page.locator("tr.inactive", has_text="Last year's retro")
+    assert inactive.locator("button.join").is_disabled()
+    assert "nobody can join until staff activate it" in inactive.inner_text()
+    # Two joins make two participants in two meetings.
+    for title in ("Design review", "Weekly standup"):
+        page.locator("tr", has_text=title).locator("button.join").click()
+        page.wait_for_selector(f"#outcome:has-text('Joined \"{title}\"')")
+
+    # The meeting list fits at 1280 px; a meeting's count links to its participants.
+    page.goto(f"{base_url}/admin/realtimekit/meeting/")
+    page.screenshot(path=str(screenshot_dir / "admin-meeting-list.png"), full_page=True)
+    assert _fits(page, "#changelist .results"), "a meeting list column is cut off at 1280 px"
+    page.locator("#result_list tr", has_text="Design review").locator("td.field-participant_count a").click()
+    page.wait_for_url("**/admin/realtimekit/participant/?meeting=*")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1 and "Design review" in rows.first.inner_text()
+
+    # The participant list's meeting filter: search a title, pick it, see only its participants.
+    page.goto(f"{base_url}/admin/realtimekit/participant/")
+    assert page.locator("#result_list tbody tr").count() >= 2
+    page.click(".realtimekit-meeting-filter .select2-selection")
+    page.fill(".select2-search__field", "Weekly")
+    page.click(".select2-results__option:has-text('Weekly standup')")
+    page.wait_for_url("**/admin/realtimekit/participant/?meeting=*")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1 and "Weekly standup" in rows.first.inner_text()
+    assert "Weekly standup" in page.inner_text("#changelist-filter li.selected")
+    page.goto(f"{base_url}/admin/realtimekit/participant/")
+    page.screenshot(path=str(screenshot_dir / "admin-participant-list.png"), full_page=True)
+    assert _fits(page, "#changelist .results"), "a participant list column is cut off at 1280 px"
+    context.close()

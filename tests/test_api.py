@@ -372,3 +372,26 @@ def test_detail_of_a_visible_meeting(user, client_for, settings):
     assert "recording_config" not in ok.json() and "remote_data" not in ok.json()
     assert api.get(reverse("realtimekit:meeting-detail", args=[private.pk])).status_code == 404
     assert api.get(reverse("realtimekit:meeting-detail", args=[uuid.uuid4()])).status_code == 404
+
+
+# -- the browsable API reads as plain text -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "wanted"),
+    [
+        ("realtimekit:meeting-list", "get", "The meetings you may join"),
+        ("realtimekit:meeting-join", "get", "Join this meeting: POST"),
+    ],
+)
+@pytest.mark.django_db
+def test_the_browsable_api_shows_readable_descriptions(admin_client, name, method, wanted):
+    from realtimekit_django.models import Meeting
+
+    meeting = Meeting.objects.create(id=uuid.uuid4(), app_id="test-app", title="Docs")
+    url = reverse(name) if name.endswith("list") else reverse(name, args=[meeting.pk])
+    page = getattr(admin_client, method)(url, HTTP_ACCEPT="text/html").content.decode()
+    description = page.split('<div class="pull-left">', 1)[1].split("</div>", 1)[0]
+    assert wanted in description
+    assert "``" not in description and ":func:" not in description
+    assert "<br" not in description  # paragraphs, not the docstring's line breaks

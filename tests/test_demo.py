@@ -122,6 +122,12 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
         page = alice.get(site.base + "/", timeout=10)
         assert page.status_code == 200
         assert "Weekly standup" in page.text and "Design review" in page.text
+        # The inactive meeting's Join cannot be pressed (it would only answer 409), and says why.
+        inactive = re.search(r"<tr class=\"inactive\">(.*?)</tr>", page.text, re.S).group(1)
+        assert "Last year" in inactive
+        assert re.search(r"<button[^>]*\bdisabled\b[^>]*>Join</button>", inactive)
+        assert "data-url" not in inactive
+        assert "Inactive: nobody can join until staff activate it" in inactive
         joined = _join(alice, site.base, page.text)
         assert joined.status_code == 200, joined.text
         first_join = joined.json()
@@ -151,3 +157,24 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
 
     server_log = log.read_text()
     assert first_join["token"] not in server_log and again.json()["token"] not in server_log
+
+
+def test_the_demo_refuses_a_taken_port_before_doing_anything(tmp_path):
+    """``scripts/demo`` on a port in use: it says so and suggests PORT=, without installing or
+    running ``demo_setup`` (which would touch the running site's state)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REALTIMEKIT")}
+    env.update(
+        REALTIMEKIT_DEMO_DB=str(tmp_path / "db.sqlite3"), REALTIMEKIT_DEMO_STATE=str(tmp_path / "state.json")
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["PORT"] = str(taken.getsockname()[1])
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert f"Port {env['PORT']} on 127.0.0.1 is already in use" in done.stderr
+    assert "PORT=8123 bash scripts/demo" in done.stderr
+    assert "Installing" not in done.stdout and "Preparing the demo" not in done.stdout
+    assert not (tmp_path / "db.sqlite3").exists() and not (tmp_path / "state.json").exists()

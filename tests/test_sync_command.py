@@ -3,6 +3,7 @@ options, and its exit status."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 
@@ -222,3 +223,80 @@ def test_the_command_will_not_walk_while_a_worker_holds_the_lock(realtimekit_emu
 def test_a_meeting_id_that_is_not_a_uuid_is_refused(realtimekit_emulator):
     with pytest.raises(CommandError, match="UUID"):
         _run("--meeting", "not-a-uuid")
+
+
+# -- a failure is printed once, and says what to look at ---------------------------------------
+
+
+@contextlib.contextmanager
+def no_logging_configured():
+    """A site with no logging for the package, where Python's last-resort handler prints warnings
+    to stderr. pytest's capture handlers join the root logger only once the test body runs, so
+    this is entered in the body."""
+    import logging
+
+    kept = logging.root.handlers
+    logging.root.handlers = []
+    try:
+        assert not logging.getLogger("realtimekit_django").hasHandlers()
+        yield
+    finally:
+        logging.root.handlers = kept
+
+
+def _failed_run(capsys, *args: str) -> tuple[str, str]:
+    with no_logging_configured(), pytest.raises(SystemExit) as exited:
+        execute_from_command_line(["manage.py", "realtimekit_sync", *args])
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+@override_settings(REALTIMEKIT={**REALTIMEKIT, "MAX_RETRIES": 0})
+def test_a_failure_is_printed_once(realtimekit_emulator, capsys):
+    realtimekit_emulator.faults.fail_next(
+        1, status=500, body={"success": False, "errors": [{"code": 7, "message": "boom-once"}]}
+    )
+
+    out, err = _failed_run(capsys)
+
+    assert (out + err).count(
+        "boom-once"
+    ) == 1  # in the walk's summary line, not again in warnings or the error
+    assert "meetings: INCOMPLETE" in out
+    assert "1 of 1 walks did not complete (see above)" in err
+
+
+@override_settings(REALTIMEKIT={**REALTIMEKIT, "MAX_RETRIES": 0})
+def test_at_verbosity_two_the_warnings_are_printed_too(realtimekit_emulator, capsys):
+    realtimekit_emulator.faults.fail_next(
+        1, status=500, body={"success": False, "errors": [{"code": 7, "message": "boom-v2"}]}
+    )
+    out, err = _failed_run(capsys, "-v", "2")
+    assert (out + err).count("boom-v2") > 1
+
+
+@override_settings(
+    REALTIMEKIT={
+        **REALTIMEKIT,
+        "BASE_URL": "http://127.0.0.1:9/client/v4",
+        "MAX_RETRIES": 0,
+        "CONNECT_TIMEOUT": 2,
+    }
+)
+def test_a_connection_error_names_the_host_of_base_url(capsys):
+    out, err = _failed_run(capsys)
+
+    assert "RealtimeKit could not be reached at 127.0.0.1:9: check REALTIMEKIT['BASE_URL']" in err
+    assert REALTIMEKIT["API_TOKEN"] not in out + err
+
+
+@override_settings(REALTIMEKIT={**REALTIMEKIT, "MAX_RETRIES": 0})
+def test_a_401_says_the_api_token_was_refused(realtimekit_emulator, capsys):
+    realtimekit_emulator.faults.fail_next(1, status=401)
+
+    out, err = _failed_run(capsys)
+
+    assert "RealtimeKit refused the API token (HTTP 401)" in err
+    assert "REALTIMEKIT_API_TOKEN" in err
+    assert REALTIMEKIT["API_TOKEN"] not in out + err

@@ -76,7 +76,7 @@ def test_attendance_csv_export(admin_client):
 def _event(**fields) -> WebhookEvent:
     payload = {
         "event": "recording.statusUpdate",
-        "recording": {"downloadUrl": LINK, "status": "UPLOADED"},
+        "recording": {"id": str(uuid.uuid4()), "downloadUrl": LINK, "status": "UPLOADED"},
         "streamKey": STREAM_KEY,
     }
     return WebhookEvent.objects.create(

@@ -30,8 +30,9 @@ from typing import Any
 
 import django
 from django import forms
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +42,7 @@ from .. import schema, services
 from ..conf import get_settings
 from ..exceptions import RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
+from .helpers import refusal
 
 # -- the structured config fields -------------------------------------------------------------
 
@@ -278,7 +280,7 @@ def add_service_error(form: forms.Form, err: RealtimeKitError) -> None:
             else:
                 form.add_error(None, f"{path}: {problem}" if path else problem)
         return
-    form.add_error(None, _("RealtimeKit refused the change: %(error)s") % {"error": err})
+    form.add_error(None, refusal(err))
 
 
 # -- what the editor saw ----------------------------------------------------------------------
@@ -466,6 +468,45 @@ class MeetingForm(ConfigFieldsForm, SeenValuesForm, forms.ModelForm):
 # -- participants -------------------------------------------------------------------------------
 
 
+class UserAutocomplete(AutocompleteSelect):
+    """Django's autocomplete, re-rendering a refused form without looking up a posted value that
+    is no user id at all (``AutocompleteSelect`` would query it and fail with a 500)."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.remote_field.model._meta.get_field(self.field.remote_field.field_name)
+
+        def storable(candidate) -> bool:
+            try:
+                target.to_python(candidate)
+            except DjangoValidationError:
+                return False
+            return True
+
+        return super().optgroups(name, [v for v in value if storable(v)], attr)
+
+
+def user_widget(admin_site) -> forms.Widget:
+    """Choose the site user by autocomplete (a search box, whatever the number of users) when
+    the user model's admin can search; otherwise by the raw id box, which always works."""
+    field = Participant._meta.get_field("user")
+    if user_admin_searches(admin_site):
+        return UserAutocomplete(field, admin_site)
+    return ForeignKeyRawIdWidget(field.remote_field, admin_site)
+
+
+def user_admin_searches(admin_site) -> bool:
+    """Whether the user model's admin is registered with search fields (autocomplete needs both).
+
+    ``AdminSite.get_model_admin`` is Django 5.0+; on 4.2 a registered user admin is taken to
+    search (Django's ``UserAdmin`` and its subclasses do).
+    """
+    user_model = get_user_model()
+    if not admin_site.is_registered(user_model):
+        return False
+    get_model_admin = getattr(admin_site, "get_model_admin", None)
+    return get_model_admin is None or bool(get_model_admin(user_model).search_fields)
+
+
 class AddParticipantForm(forms.Form):
     """Who to add to a meeting: a custom participant id, or a site user (or both)."""
 
@@ -485,9 +526,8 @@ class AddParticipantForm(forms.Form):
         self.meeting = meeting
         self.fields["user"].queryset = get_user_model()._default_manager.all()
         if admin_site is not None:
-            self.fields["user"].widget = ForeignKeyRawIdWidget(
-                Participant._meta.get_field("user").remote_field, admin_site
-            )
+            self.fields["user"].widget = user_widget(admin_site)
+            self.fields["user"].widget.choices = self.fields["user"].choices
         config = get_settings()
         self.fields["preset_name"].initial = config.default_preset
         self.fields["preset_name"].help_text = _("For example %(default)s or %(host)s.") % {
@@ -533,6 +573,8 @@ class ParticipantForm(SeenValuesForm, forms.ModelForm):
     class Meta:
         model = Participant
         fields = ("name", "picture", "preset_name")
+        # The model's TextField mirrors the API's unbounded string; a name is one line.
+        widgets = {"name": forms.TextInput(attrs={"class": "vTextField"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

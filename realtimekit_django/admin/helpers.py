@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
@@ -17,14 +18,17 @@ from django.db.models import CharField, TextField
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import services
-from ..exceptions import RealtimeKitError
+from .. import conf, services
+from ..exceptions import AuthenticationError, RealtimeKitError, TransportError
 from ..models import Meeting
 
 # -- secrets: masked in contexts, hidden from error reports -------------------------------------
@@ -96,10 +100,28 @@ def sensitive_admin_view(*post_parameters: str):
 
 
 def row_error(err: Exception) -> str:
-    """A failure as shown to staff: the API's message and context, never request headers."""
+    """A failure as shown to staff: the API's message and context, never request headers.
+
+    A transport failure says that RealtimeKit could not be reached, and at which host: "refused"
+    would send the reader looking at the meeting instead of at ``BASE_URL`` or the network.
+    """
+    if isinstance(err, TransportError):
+        return _("RealtimeKit could not be reached at %(host)s (the BASE_URL setting): %(error)s") % {
+            "host": conf.api_host(),
+            "error": err,
+        }
+    if isinstance(err, AuthenticationError):
+        return _("RealtimeKit refused the API token: %(error)s") % {"error": err}
     if isinstance(err, RealtimeKitError):
         return str(err)
     return type(err).__name__
+
+
+def refusal(err: RealtimeKitError) -> str:
+    """The sentence a form shows for a failed remote write: refused, or could not be reached."""
+    if isinstance(err, TransportError | AuthenticationError):
+        return row_error(err)
+    return _("RealtimeKit refused the change: %(error)s") % {"error": err}
 
 
 def run_rows(
@@ -152,6 +174,35 @@ def user_search_fields() -> tuple[str, ...]:
         if isinstance(field, CharField | TextField):
             lookups.append(f"user__{name}")
     return tuple(lookups)
+
+
+# -- list columns that fit at 1280 px ----------------------------------------------------------
+
+#: The lists' column rules (lists.css): long ids cut with an ellipsis, dates on one line.
+LIST_MEDIA = forms.Media(css={"all": ["realtimekit/admin/lists.css"]})
+
+
+def compact_datetime(value) -> str | None:
+    """``2026-12-01 08:19`` in the current time zone: half the width of Django's default format,
+    and free to break between the date and the time, so that every column of a list fits at
+    1280 px. None shows as the admin's empty value."""
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return format_html(
+        '<span class="realtimekit-date">{}</span> <span class="realtimekit-date">{}</span>',
+        formats.date_format(value, "Y-m-d"),
+        formats.date_format(value, "H:i"),
+    )
+
+
+def long_value(value: str | None) -> str | None:
+    """A value that may be very long (a custom id): cut to the column with an ellipsis, whole
+    on hover (``title``), instead of wrapping character by character."""
+    if not value:
+        return None
+    return format_html('<span class="realtimekit-long" title="{}">{}</span>', value, value)
 
 
 def as_uuid(term: str) -> uuid.UUID | None:

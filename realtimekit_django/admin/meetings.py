@@ -27,10 +27,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import reconcile, services, tasks, token_cache
+from .. import checks, reconcile, services, tasks, token_cache
 from ..exceptions import RealtimeKitError, ValidationError
 from ..models import Meeting, MeetingStatus, Participant, Session, SessionParticipant, SessionStatus
 from ..services import provisioning
+from .filters import MEETING_PARAMETER
 from .forms import (
     AI_FIELDS,
     RECORDING_FIELDS,
@@ -40,8 +41,10 @@ from .forms import (
     MeetingForm,
 )
 from .helpers import (
+    LIST_MEDIA,
     WritesThroughServices,
     as_uuid,
+    compact_datetime,
     render_tokens,
     report,
     row_error,
@@ -190,9 +193,9 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "status",
         "participant_count",
         "live",
-        "remote_created_at",
-        "synced_at",
-        "missing_since",
+        "created",
+        "written_from_remote",
+        "missing",
     )
     list_filter = ("status", LiveNowFilter, "app_id", ("remote_created_at", admin.DateFieldListFilter))
     search_fields = ("title",)
@@ -217,7 +220,7 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "participant_count",
         "remote_created_at",
         "remote_updated_at",
-        "synced_at",
+        "written_from_remote",
         "missing_since",
         "session_history",
     )
@@ -279,10 +282,29 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
             ),
         )
 
+    @property
+    def media(self):
+        return super().media + LIST_MEDIA
+
     @admin.display(description=_("participants"), ordering="participant_total")
-    def participant_count(self, obj: Meeting) -> int:
+    def participant_count(self, obj: Meeting) -> str:
+        """The count, linking to the participant list filtered by this meeting (all of them)."""
         total = getattr(obj, "participant_total", None)
-        return total if total is not None else obj.participants.count()
+        total = total if total is not None else obj.participants.count()
+        url = reverse("admin:realtimekit_participant_changelist")
+        return format_html('<a href="{}?{}={}">{}</a>', url, MEETING_PARAMETER, obj.pk, total)
+
+    @admin.display(description=_("created"), ordering="remote_created_at")
+    def created(self, obj: Meeting) -> str | None:
+        return compact_datetime(obj.remote_created_at)
+
+    @admin.display(description=_("last written from remote"), ordering="synced_at")
+    def written_from_remote(self, obj: Meeting) -> str | None:
+        return compact_datetime(obj.synced_at)
+
+    @admin.display(description=_("missing since"), ordering="missing_since")
+    def missing(self, obj: Meeting) -> str | None:
+        return compact_datetime(obj.missing_since)
 
     def get_search_results(self, request, queryset, search_term):
         # A UUID is looked up by primary key only: exact, indexed, and no LIKE over titles.
@@ -370,21 +392,36 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:realtimekit_meeting_changelist"))
 
     def _queue_sync(self, request: HttpRequest) -> None:
+        """Queue ``realtimekit.reconcile_all``, or say why it cannot run and what to run instead."""
+        instead = _("Run `manage.py realtimekit_sync --participants` on the server instead.")
+        problem = checks.celery_delivery_problem()
+        if problem is not None:  # sending would go to AMQP on localhost, and nothing would run
+            messages.error(request, f"{_('The full sync was not queued.')} {problem} {instead}")
+            return
+        app = checks.celery_app()
+        broker = checks.broker_address(app.conf.broker_url) if app.conf.broker_url else None
         try:
             tasks.reconcile_all.delay()  # a full walk never runs inside a request
         except Exception as err:  # the broker being down must not become a 500
             logger.warning("could not queue realtimekit.reconcile_all: %s", type(err).__name__)
             messages.error(
-                request, _("Could not queue the full sync: %(error)s") % {"error": type(err).__name__}
-            )
-        else:
-            messages.success(
                 request,
                 _(
-                    "A full sync from RealtimeKit was queued (task realtimekit.reconcile_all); "
-                    "the lists update as it runs."
-                ),
+                    "Could not queue the full sync: the Celery broker at %(broker)s (CELERY_BROKER_URL) "
+                    "did not take the task (%(error)s). Is it running? %(instead)s"
+                )
+                % {"broker": broker, "error": type(err).__name__, "instead": instead},
             )
+        else:
+            if app.conf.task_always_eager:
+                text = _("The full sync from RealtimeKit ran (Celery is eager: CELERY_TASK_ALWAYS_EAGER).")
+            else:
+                text = _(
+                    "A full sync from RealtimeKit was queued on %(broker)s (task realtimekit.reconcile_all); "
+                    "a Celery worker runs it and the lists update as it does. Nothing changes? Check "
+                    "that a worker is running for that broker."
+                ) % {"broker": broker}
+            messages.success(request, text)
 
     @sensitive_admin_view()
     def add_participant_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

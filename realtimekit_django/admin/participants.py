@@ -19,10 +19,14 @@ from django.views.decorators.debug import sensitive_variables
 from .. import services
 from ..exceptions import RealtimeKitError
 from ..models import Participant
+from .filters import MeetingFilter, MeetingStatusFilter, filter_media
 from .forms import ParticipantForm
 from .helpers import (
+    LIST_MEDIA,
     WritesThroughServices,
     as_uuid,
+    compact_datetime,
+    long_value,
     render_tokens,
     report,
     row_error,
@@ -39,17 +43,19 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
     form = ParticipantForm
     list_display = (
         "__str__",
-        "custom_participant_id",
-        "preset_name",
+        "custom_id",
+        "preset",
         "meeting_link",
-        "user",
-        "remote_created_at",
+        "site_user",
+        "created",
     )
     list_select_related = ("meeting", "user")
-    list_filter = ("preset_name", "meeting__status")
+    list_filter = (MeetingFilter, "preset_name", ("meeting__status", MeetingStatusFilter))
     #: The site user's fields are added by ``get_search_fields`` (from the user model).
-    search_fields = ("name", "custom_participant_id")
-    search_help_text = _("A name, custom participant id, username or email, or a participant's id (exact).")
+    search_fields = ("name", "custom_participant_id", "meeting__title")
+    search_help_text = _(
+        "A name, custom participant id, username, email or meeting title, or a participant's id (exact)."
+    )
     show_full_result_count = False
     list_per_page = 100
     raw_id_fields = ("user",)
@@ -64,7 +70,7 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
         "user",
         "remote_created_at",
         "remote_updated_at",
-        "synced_at",
+        "written_from_remote",
         "seen_version",
     )
     readonly_fields = (
@@ -74,8 +80,12 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
         "user",
         "remote_created_at",
         "remote_updated_at",
-        "synced_at",
+        "written_from_remote",
     )
+
+    @property
+    def media(self):
+        return super().media + LIST_MEDIA + filter_media(self.admin_site)
 
     @admin.display(description=_("meeting"), ordering="meeting__title")
     def meeting_link(self, obj: Participant) -> str:
@@ -84,6 +94,26 @@ class ParticipantAdmin(WritesThroughServices, admin.ModelAdmin):
 
     def get_search_fields(self, request):
         return (*super().get_search_fields(request), *user_search_fields())
+
+    @admin.display(description=_("custom participant id"), ordering="custom_participant_id")
+    def custom_id(self, obj: Participant) -> str:
+        return long_value(obj.custom_participant_id)
+
+    @admin.display(description=_("preset"), ordering="preset_name")
+    def preset(self, obj: Participant) -> str:
+        return long_value(obj.preset_name)
+
+    @admin.display(description=_("user"), ordering="user")
+    def site_user(self, obj: Participant) -> str | None:
+        return long_value(str(obj.user)) if obj.user_id is not None else None
+
+    @admin.display(description=_("created"), ordering="remote_created_at")
+    def created(self, obj: Participant) -> str:
+        return compact_datetime(obj.remote_created_at)
+
+    @admin.display(description=_("last written from remote"))
+    def written_from_remote(self, obj: Participant) -> str:
+        return compact_datetime(obj.synced_at)
 
     def get_search_results(self, request, queryset, search_term):
         participant_id = as_uuid(search_term) if search_term else None

@@ -4,15 +4,20 @@ The join view is a thin shell around :func:`realtimekit_django.services.issue_jo
 service decides the preset (from the site's policy, never from the request) and refuses
 inactive meetings before any HTTP call. This module only maps outcomes to status codes and
 makes sure no upstream detail that could carry a secret reaches the browser.
+
+The view docstrings are what DRF's browsable API shows on each endpoint's page, so they are
+plain sentences for the people who call the endpoints, with no reStructuredText markup.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 
 from django.http import Http404
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
@@ -68,14 +73,31 @@ class JoinForbidden(APIException):
     default_code = "join_refused"
 
 
+class ReadableDescription:
+    """The docstring as the browsable API's description: one paragraph per blank-line-separated
+    block, its wrapped lines joined (DRF would break each line with ``<br>``)."""
+
+    def get_view_description(self, html: bool = False) -> str:
+        paragraphs = [
+            " ".join(block.split()) for block in inspect.cleandoc(type(self).__doc__ or "").split("\n\n")
+        ]
+        if not html:
+            return "\n\n".join(paragraphs)
+        return format_html_join("", "<p>{}</p>", ((paragraph,) for paragraph in paragraphs if paragraph))
+
+
 class MeetingPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
 
 
-class MeetingListView(generics.ListAPIView):
-    """``GET``: the meetings the signed-in user may join (see ``permissions.visible_meetings``)."""
+class MeetingListView(ReadableDescription, generics.ListAPIView):
+    """The meetings you may join, 50 to a page (page_size= asks for up to 100).
+
+    Only meetings of this site's RealtimeKit app that still exist remotely, and only those the
+    site's preset policy lets you join. Join one with POST to its join URL.
+    """
 
     serializer_class = MeetingSerializer
     permission_classes = [CanUseRealtimeKit]
@@ -85,8 +107,12 @@ class MeetingListView(generics.ListAPIView):
         return visible_meetings(self.request.user)
 
 
-class MeetingDetailView(generics.RetrieveAPIView):
-    """``GET``: one meeting, or 404 when the user may not join it (its existence is not revealed)."""
+class MeetingDetailView(ReadableDescription, generics.RetrieveAPIView):
+    """One meeting you may join.
+
+    Answers 404 both for a meeting that does not exist and for one you may not join, so this
+    page never tells whether a meeting you cannot join exists.
+    """
 
     serializer_class = MeetingSerializer
     permission_classes = [CanUseRealtimeKit]
@@ -99,13 +125,16 @@ class MeetingDetailView(generics.RetrieveAPIView):
         return meeting
 
 
-class JoinMeetingView(APIView):
-    """``POST``: a fresh join token for the signed-in user; the request body is ignored.
+class JoinMeetingView(ReadableDescription, APIView):
+    """Join this meeting: POST (with no body) to get a fresh join token for yourself.
 
-    200 with ``{token, participant_id, meeting_id, preset_name, expires_at}``; 403 when the policy
-    refuses; 404 for an unknown meeting; 409 when the meeting is inactive; 502/503/504 when
-    RealtimeKit fails (503 carries ``Retry-After`` when it rate-limited us). Every answer is
-    ``Cache-Control: no-store``: a token must not sit in a shared or browser cache.
+    The answer (200) has token, participant_id, meeting_id, preset_name and expires_at; hand
+    the token to RealtimeKit's meeting UI and do not log or store it. The site's policy picks
+    your preset, whatever the request says.
+
+    Errors: 403 when the site's policy does not let you join; 404 for a meeting that does not
+    exist; 409 when the meeting is inactive; 429 when you join too often; 502, 503 or 504 when
+    RealtimeKit fails (503 says in Retry-After when to try again). No answer is cached.
     """
 
     permission_classes = [CanUseRealtimeKit]

@@ -6,17 +6,25 @@ walk a worker is running, and ``--participants`` walks the meetings the tasks' f
 (:func:`~realtimekit_django.tasks.participant_walks_due`); it shows a progress bar
 on a terminal and plain lines otherwise (logs stay readable), prints one summary line per walk,
 and exits with status 1 when any walk did not complete, so cron and CI notice.
+
+A failure is printed once: in its walk's summary line, with the closing error saying what to
+look at (the host of ``BASE_URL`` when RealtimeKit could not be reached, the API token when it
+was refused). The package's log warnings about the same failure go to the site's logging when
+it has some, and are not printed beside the summary when it has none (``-v 2`` prints them).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import reconcile, schema, tasks
+from ... import conf, reconcile, schema, tasks
 from ...client.budget import get_budget
-from ...exceptions import ValidationError
+from ...exceptions import AuthenticationError, TransportError, ValidationError
 
 BAR_WIDTH = 30
 
@@ -68,13 +76,29 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         self.break_lock = options["break_lock"]
         reports = []
-        if options["meeting"]:
-            reports.append(self._walk_participants(options["meeting"], per_page))
-        else:
-            reports.append(self._walk_meetings(per_page))
-            if options["participants"]:
-                reports.extend(self._walk_all_participants(per_page))
+        with self._warnings_printed_once():
+            if options["meeting"]:
+                reports.append(self._walk_participants(options["meeting"], per_page))
+            else:
+                reports.append(self._walk_meetings(per_page))
+                if options["participants"]:
+                    reports.extend(self._walk_all_participants(per_page))
         self._summarise(reports)
+
+    @contextmanager
+    def _warnings_printed_once(self) -> Iterator[None]:
+        """With no logging configured for the package, Python's last-resort handler would print
+        every warning (each retry, each walk's summary again) to stderr beside the summary."""
+        package_logger = logging.getLogger("realtimekit_django")
+        if self.verbosity >= 2 or package_logger.hasHandlers():
+            yield
+            return
+        silent = logging.NullHandler()
+        package_logger.addHandler(silent)
+        try:
+            yield
+        finally:
+            package_logger.removeHandler(silent)
 
     # -- the walks --------------------------------------------------------------------------
 
@@ -208,8 +232,31 @@ class Command(BaseCommand):
         if self.dry_run:
             self.stdout.write("Dry run: every change above was rolled back.")
         if incomplete:
+            advice = self._advice(incomplete)
             raise CommandError(
-                f"{len(incomplete)} of {len(reports)} walks did not complete; nothing was deleted or flagged "
-                f"for them. First error: {incomplete[0].error}"
+                f"{len(incomplete)} of {len(reports)} walks did not complete (see above); nothing was "
+                f"deleted or flagged for them.{' ' + advice if advice else ''}"
             )
         self.stdout.write(self.style.SUCCESS(f"Sync complete ({len(reports)} walks)."))
+
+    @staticmethod
+    def _advice(incomplete: list[reconcile.ReconcileReport]) -> str:
+        """What to look at, for the failures whose cause is not the remote data."""
+        causes = [report.exception for report in incomplete]
+        if any(isinstance(cause, TransportError) for cause in causes):
+            return (
+                f"RealtimeKit could not be reached at {conf.api_host()}: check REALTIMEKIT['BASE_URL'] "
+                "and that this machine can connect to it."
+            )
+        refused = next((cause for cause in causes if isinstance(cause, AuthenticationError)), None)
+        if refused is not None and refused.status == 401:
+            return (
+                "RealtimeKit refused the API token (HTTP 401): check REALTIMEKIT['API_TOKEN'] or the "
+                f"{conf.API_TOKEN_ENV_VAR} environment variable, and ACCOUNT_ID."
+            )
+        if refused is not None:
+            return (
+                f"RealtimeKit refused the request (HTTP {refused.status}): the API token lacks the "
+                "RealtimeKit permission, or ACCOUNT_ID or APP_ID is not the token's."
+            )
+        return ""
