@@ -150,7 +150,9 @@ def run(database: str, size: int, rounds: int) -> Result:
         "queries_per_join": max(queries),
         "statements_per_join": max(totals),
     }
-    result.targets = [Target("overhead_ms", "<=", 3), Target("queries_per_join", "<=", 4)]
+    # Issue 13 accepts one more query on PostgreSQL: the join lock is a statement of its own.
+    queries_allowed = 5 if database == "postgres" else 4
+    result.targets = [Target("overhead_ms", "<=", 3), Target("queries_per_join", "<=", queries_allowed)]
     result.notes.append(
         f"{size} joins by {users_needed} users to one meeting ({len(first)} first joins, "
         f"{len(again)} rejoins); Django test client with force_login (database sessions); "
