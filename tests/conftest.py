@@ -18,9 +18,21 @@ def _fresh_realtimekit_settings():
     """Each test starts with freshly read settings, a new default client and an unspent budget."""
     conf.clear_cache()
     _clear_budget()
+    _forget_preset_names()
     yield
+    _forget_preset_names()
     _clear_budget()
     conf.clear_cache()
+
+
+def _forget_preset_names():
+    """The kept preset names outlive a test's rolled-back rows: drop them."""
+    from realtimekit_django.services import forget_known_preset_names
+
+    try:
+        forget_known_preset_names()
+    except Exception:  # a test of bad settings, or no database: nothing was kept
+        return
 
 
 def _clear_budget():

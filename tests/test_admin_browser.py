@@ -261,3 +261,102 @@ def test_one_meetings_participants_and_the_demo_join_button(example_site, browse
     page.screenshot(path=str(screenshot_dir / "admin-participant-list.png"), full_page=True)
     assert _fits(page, "#changelist .results"), "a participant list column is cut off at 1280 px"
     context.close()
+
+
+EMULATOR_TOKEN = "demo-emulator-token-not-a-secret"  # the demo's made-up emulator token
+
+
+def _emulator_call(base_url: str, method: str, route: str, body: dict | None = None) -> tuple[int, dict]:
+    """Call the site's in-process emulator as the demo does (its session simulator included)."""
+    url = f"{base_url}/emulator/client/v4/accounts/demo-account/realtime/kit/demo-app/{route}"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {EMULATOR_TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def _log_in(page, base_url: str) -> None:
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def _add_participant(page, base_url: str, meeting_id: str, custom_id: str, name: str, preset: str) -> None:
+    page.goto(f"{base_url}/admin/realtimekit/meeting/{meeting_id}/add-participant/")
+    page.fill("#id_custom_participant_id", custom_id)
+    page.select_option("select#id_preset_name", preset)  # a list of the app's presets, not free text
+    page.fill("#id_name", name)
+    page.click("input[name=_add_participant]")
+    page.wait_for_selector(".realtimekit-token")
+
+
+def test_staff_records_and_controls_a_live_meeting(example_site, browser, screenshot_dir):
+    base_url, state_file = example_site
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _log_in(page, base_url)
+    meeting_id = next(i for i, m in _remote_meetings(state_file).items() if m["title"] == "Design review")
+
+    # A full sync mirrors the app's presets; the participant form then offers them as a list.
+    page.goto(f"{base_url}/admin/realtimekit/meeting/")
+    page.click("text=Sync everything from RealtimeKit")
+    page.wait_for_selector(".messagelist .success")
+    page.goto(f"{base_url}/admin/realtimekit/meeting/{meeting_id}/add-participant/")
+    options = page.eval_on_selector_all("select#id_preset_name option", "els => els.map(e => e.value)")
+    assert {"group_call_host", "group_call_participant"} <= set(options)
+    page.select_option("select#id_preset_name", "group_call_host")
+    page.fill("#id_custom_participant_id", "live-host")
+    page.fill("#id_name", "Live Host")
+    page.screenshot(path=str(screenshot_dir / "admin-add-participant-preset.png"), full_page=True)
+    page.click("input[name=_add_participant]")
+    page.wait_for_selector(".realtimekit-token")
+    _add_participant(page, base_url, meeting_id, "live-guest", "Live Guest", "group_call_participant")
+
+    # Both join the meeting (the emulator's session simulator plays them).
+    status, started = _emulator_call(base_url, "POST", f"emulator/meetings/{meeting_id}/sessions", {})
+    assert status == 201, started
+    session_id = started["data"]["session_id"]
+    for custom_id in ("live-host", "live-guest"):
+        status, joined = _emulator_call(
+            base_url, "POST", f"emulator/sessions/{session_id}/participants", {"custom_participant_id": custom_id}
+        )
+        assert status == 201, joined
+
+    # Start and stop recording from the meeting list.
+    page.goto(f"{base_url}/admin/realtimekit/meeting/?q={meeting_id}")
+    page.check("input[name=_selected_action]")
+    _run_action(page, "start_recording")
+    page.wait_for_selector(".messagelist .success")
+    assert "Start recording: 1 succeeded (Design review)" in page.inner_text(".messagelist")
+    status, active = _emulator_call(base_url, "GET", f"recordings/active-recording/{meeting_id}")
+    assert status == 200 and active["data"]["status"] in ("INVOKED", "RECORDING"), active
+    page.check("input[name=_selected_action]")
+    _run_action(page, "stop_recording")
+    page.wait_for_selector(".messagelist .success")
+    assert "Stop recording: 1 succeeded (Design review)" in page.inner_text(".messagelist")
+    page.goto(f"{base_url}/admin/realtimekit/recording/")
+    assert "Uploading" in page.inner_text("#result_list") or "Uploaded" in page.inner_text("#result_list")
+    assert "signature=" not in page.content()
+    page.screenshot(path=str(screenshot_dir / "admin-recordings.png"), full_page=True)
+
+    # Remove the guest from the live meeting, after confirming on the meeting's page.
+    page.goto(f"{base_url}/admin/realtimekit/meeting/{meeting_id}/change/")
+    page.click("text=Remove from the live meeting")
+    page.get_by_label("Live Guest").check()
+    page.screenshot(path=str(screenshot_dir / "admin-remove-live.png"), full_page=True)
+    page.click("input[name=_remove_live]")
+    page.wait_for_selector(".messagelist .success")
+    assert "Removed from the live meeting: Live Guest" in page.inner_text(".messagelist")
+    status, session = _emulator_call(base_url, "GET", f"meetings/{meeting_id}/active-session")
+    assert status == 200 and session["data"]["live_participants"] == 1, session
+    context.close()

@@ -350,11 +350,12 @@ def test_add_participant_refuses_bad_input_before_any_call(realtimekit_emulator,
 
 def test_first_join_adds_one_participant_with_one_call(realtimekit_emulator, meeting, user):
     before = len(realtimekit_emulator.requests)
+    services.known_preset_names()  # kept in the cache, as on a site that has served a join
     with statements() as run:
         joined = services.issue_join_token(meeting, user)
-    # (PostgreSQL: the lock,) the meeting with the person's participant, the app's preset
-    # names (the policy's preset is checked before the call), the INSERT.
-    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]
+    # (PostgreSQL: the lock,) the meeting with the person's participant, the INSERT; the
+    # policy's preset is checked against the kept preset names, with no query.
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
     assert len(realtimekit_emulator.requests) == before + 1
     remote = realtimekit_emulator.participants(str(meeting.pk))
     assert len(remote) == 1 and remote[0]["id"] == str(joined.participant.pk)
@@ -374,7 +375,7 @@ def test_returning_user_gets_a_token_with_one_call(realtimekit_emulator, meeting
     with statements() as run:
         again = services.issue_join_token(meeting, user)
     # (the lock,) the lookup, and the upsert of what the edit answered.
-    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]  # the second: the preset names
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
     assert len(realtimekit_emulator.requests) == before + 1
     # An edit: its answer states the preset the new token grants.
     assert realtimekit_emulator.requests[-1].method == "PATCH"
@@ -478,7 +479,7 @@ def test_join_by_id_reads_meeting_and_participant_in_one_query(realtimekit_emula
     first = services.issue_join_token(meeting.pk, user)
     with statements() as run:
         again = services.issue_join_token(str(meeting.pk), user)
-    assert kinds(run.sql) == [*LOCK, "SELECT", "SELECT", "INSERT"]  # the second: the preset names
+    assert kinds(run.sql) == [*LOCK, "SELECT", "INSERT"]
     assert "LEFT OUTER JOIN" in run.sql[len(LOCK)]  # the meeting and the participant together
     assert again.participant.pk == first.participant.pk and again.participant.user_id == user.pk
     assert again.participant.meeting == meeting
@@ -511,3 +512,41 @@ def test_join_by_id_finds_only_this_apps_meetings_still_present_remotely(realtim
     assert isinstance(again.participant.pk, uuid.UUID)
     assert again.participant.remote_created_at == joined.participant.remote_created_at
     assert again.participant.meeting.remote_created_at.tzinfo is not None
+
+
+# -- the kept preset names ----------------------------------------------------------------------
+
+
+def no_such_preset_policy(user, meeting):
+    return "no_such_preset"
+
+
+def test_the_first_join_after_a_presets_walk_refuses_an_unknown_preset(
+    realtimekit_emulator, meeting, user, settings
+):
+    from realtimekit_django import reconcile
+
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "PRESET_POLICY": no_such_preset_policy}
+    assert services.known_preset_names() == []  # nothing mirrored yet, and that is kept too
+    assert reconcile.reconcile_presets().completed
+    requests = len(realtimekit_emulator.requests)
+    with pytest.raises(ValidationError, match="'no_such_preset' is not a preset of this app"):
+        services.issue_join_token(meeting, user)
+    assert len(realtimekit_emulator.requests) == requests  # refused before any call
+    assert not Participant.objects.filter(meeting=meeting).exists()
+
+
+def test_a_preset_removed_remotely_is_refused_at_the_first_join_after_the_walk(realtimekit_emulator, meeting, user):
+    from realtimekit_django import reconcile
+    from realtimekit_django.client import get_client
+
+    assert reconcile.reconcile_presets().completed
+    assert "group_call_participant" in services.known_preset_names()  # kept from here on
+    gone = next(p["id"] for p in realtimekit_emulator.presets() if p["name"] == "group_call_participant")
+    get_client().presets.delete(gone)
+    assert reconcile.reconcile_presets().completed
+    requests = len(realtimekit_emulator.requests)
+    with pytest.raises(ValidationError, match="'group_call_participant' is not a preset of this app"):
+        services.issue_join_token(meeting, user)
+    assert len(realtimekit_emulator.requests) == requests
+    assert not Participant.objects.filter(meeting=meeting, user=user).exists()

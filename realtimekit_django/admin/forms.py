@@ -506,6 +506,27 @@ def user_admin_searches(admin_site) -> bool:
     get_model_admin = getattr(admin_site, "get_model_admin", None)
     return get_model_admin is None or bool(get_model_admin(user_model).search_fields)
 
+def preset_field(*, current: str | None = None, **kwargs: Any) -> forms.Field:
+    """The app's presets to choose from (the presets walk's mirror), or free text before the
+    first walk has mirrored any. A name the app does not have is a form error, so nothing is
+    sent; ``current`` (a participant's preset the app no longer has) stays choosable, so the
+    form can still be saved without changing it."""
+    known = services.known_preset_names()
+    if not known:
+        return forms.CharField(max_length=255, **kwargs)
+    choices = [(name, name) for name in known]
+    if current and current not in known:
+        choices.append((current, _("%(name)s (not a preset of this app any more)") % {"name": current}))
+    return forms.ChoiceField(
+        choices=choices,
+        error_messages={
+            "invalid_choice": _("%(value)s is not a preset of this app (known: %(known)s).")
+            % {"value": "%(value)s", "known": ", ".join(known)}
+        },
+        **kwargs,
+    )
+
+
 
 class AddParticipantForm(forms.Form):
     """Who to add to a meeting: a custom participant id, or a site user (or both)."""
@@ -517,7 +538,7 @@ class AddParticipantForm(forms.Form):
         help_text=_("Your own stable id for the person. Leave blank to derive it from the site user."),
     )
     user = forms.ModelChoiceField(label=_("Site user"), queryset=None, required=False)
-    preset_name = forms.CharField(label=_("Preset"), max_length=255)
+    preset_name = forms.CharField(label=_("Preset"), max_length=255)  # see __init__
     name = forms.CharField(label=_("Display name"), required=False, max_length=schema.MAX_STRING_LENGTH)
     picture = url_field(label=_("Picture URL"), required=False, max_length=2048)
 
@@ -529,11 +550,12 @@ class AddParticipantForm(forms.Form):
             self.fields["user"].widget = user_widget(admin_site)
             self.fields["user"].widget.choices = self.fields["user"].choices
         config = get_settings()
-        self.fields["preset_name"].initial = config.default_preset
-        self.fields["preset_name"].help_text = _("For example %(default)s or %(host)s.") % {
-            "default": config.default_preset,
-            "host": config.host_preset,
-        }
+        self.fields["preset_name"] = preset_field(label=_("Preset"), initial=config.default_preset)
+        if isinstance(self.fields["preset_name"], forms.CharField):
+            self.fields["preset_name"].help_text = _(
+                "For example %(default)s or %(host)s (the list of this app's presets appears "
+                "once a sync has mirrored them)."
+            ) % {"default": config.default_preset, "host": config.host_preset}
 
     def clean(self) -> dict:
         data = super().clean()
@@ -578,6 +600,10 @@ class ParticipantForm(SeenValuesForm, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "preset_name" in self.fields:
+            self.fields["preset_name"] = preset_field(
+                current=self.instance.preset_name, label=self.fields["preset_name"].label
+            )
         self.guard_what_was_seen()
 
     @sensitive_variables()
@@ -606,5 +632,6 @@ __all__ = [
     "SeenValuesForm",
     "apply_config_edits",
     "build_configs",
+    "preset_field",
     "row_version",
 ]

@@ -28,8 +28,17 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import checks, reconcile, services, tasks, token_cache
-from ..exceptions import RealtimeKitError, ValidationError
-from ..models import Meeting, MeetingStatus, Participant, Session, SessionParticipant, SessionStatus
+from ..exceptions import NotFound, RealtimeKitError, ValidationError
+from ..models import (
+    Meeting,
+    MeetingStatus,
+    Participant,
+    Recording,
+    RecordingStatus,
+    Session,
+    SessionParticipant,
+    SessionStatus,
+)
 from ..services import provisioning
 from .filters import MEETING_PARAMETER
 from .forms import (
@@ -91,6 +100,46 @@ class PrepareForm(forms.Form):
         except ValidationError as exc:
             raise forms.ValidationError([problem for _path, problem in exc.errors])
         return cleaned
+
+
+#: A recording in one of these is still going: "stop recording" stops it.
+RUNNING_RECORDING = (RecordingStatus.INVOKED, RecordingStatus.RECORDING, RecordingStatus.PAUSED)
+#: At most this many participants are offered for removal from a live meeting.
+KICK_CHOICES_LIMIT = 200
+
+
+class KickForm(forms.Form):
+    """Whom to remove from a meeting's live session: those seen in it first (from webhooks)."""
+
+    participants = forms.ModelMultipleChoiceField(
+        queryset=Participant.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Remove"),
+    )
+
+    def __init__(self, *args, meeting: Meeting, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.meeting = meeting
+        in_now = live_participant_ids(meeting)
+        candidates = Participant.objects.filter(meeting=meeting)
+        if in_now:
+            candidates = candidates.filter(pk__in=in_now)
+        self.fields["participants"].queryset = candidates.order_by("name", "custom_participant_id", "pk")
+        self.seen_live = bool(in_now)
+        if len(in_now) == 1:
+            self.initial["participants"] = list(in_now)
+
+
+def live_participant_ids(meeting: Meeting) -> set:
+    """The participants this site has seen join the meeting's live session and not leave."""
+    return set(
+        SessionParticipant.objects.filter(
+            session__meeting=meeting,
+            session__status=SessionStatus.LIVE,
+            left_at__isnull=True,
+            participant__isnull=False,
+        ).values_list("participant_id", flat=True)[:KICK_CHOICES_LIMIT]
+    )
 
 
 class ParticipantInlineFormSet(BaseInlineFormSet):
@@ -211,6 +260,10 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         "add_participant_action",
         "prepare_action",
         "export_attendance",
+        "start_recording",
+        "stop_recording",
+        "remove_live_participants_action",
+        "end_for_everyone",
     )
     change_list_template = "admin/realtimekit/meeting/change_list.html"
     change_form_template = "admin/realtimekit/meeting/change_form.html"
@@ -353,6 +406,10 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
 
     @sensitive_admin_view(*SECRET_FIELD_NAMES)
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_remove_live": self.has_remove_live_participant_permission(request),
+        }
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     @sensitive_admin_view()
@@ -374,6 +431,11 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
                 "<path:object_id>/prepare/",
                 self.admin_site.admin_view(self.prepare_view),
                 name="{}_{}_prepare".format(*info),
+            ),
+            path(
+                "<path:object_id>/remove-live/",
+                self.admin_site.admin_view(self.remove_live_view),
+                name="{}_{}_remove_live".format(*info),
             ),
             path(
                 "<path:object_id>/add-participant/",
@@ -485,6 +547,42 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         }
         return TemplateResponse(request, "realtimekit/admin/prepare_meeting.html", context)
 
+    def remove_live_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Choose people in the meeting's live session and, once confirmed, remove them."""
+        meeting = self.get_object(request, unquote(object_id))
+        if meeting is None:
+            raise Http404(_("No such meeting."))
+        if not self.has_remove_live_participant_permission(request):
+            raise PermissionDenied
+        form = KickForm(request.POST if request.method == "POST" else None, meeting=meeting)
+        if request.method == "POST" and form.is_valid():
+            chosen = list(form.cleaned_data["participants"])
+            try:
+                removed = services.kick_participants(meeting, chosen)
+            except RealtimeKitError as err:
+                form.add_error(
+                    None, _("RealtimeKit refused: %(error)s") % {"error": row_error(_no_live_session(err))}
+                )
+            else:
+                names = ", ".join(str(p) for p in chosen if str(p.pk) in removed)
+                self.log_change(request, meeting, f"Removed {len(removed)} people from the live meeting")
+                messages.success(
+                    request,
+                    _("Removed from the live meeting: %(names)s. They can join again with their token.")
+                    % {"names": names or len(removed)},
+                )
+                return HttpResponseRedirect(reverse("admin:realtimekit_meeting_change", args=[meeting.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Remove people from the live meeting %(meeting)s?") % {"meeting": meeting},
+            "opts": self.opts,
+            "original": meeting,
+            "meeting": meeting,
+            "form": form,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "realtimekit/admin/remove_live_confirmation.html", context)
+
     def _queue_preparation(self, request: HttpRequest, meeting: Meeting, users: list) -> bool:
         ids = [user.pk for user in users]
         try:
@@ -566,3 +664,83 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
             messages.warning(request, _("Select exactly one meeting to prepare."))
             return None
         return HttpResponseRedirect(reverse("admin:realtimekit_meeting_prepare", args=[ids[0]]))
+
+    # -- live controls and recordings ------------------------------------------------------
+
+    def has_remove_live_participant_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.remove_live_participant")
+
+    def has_end_live_meeting_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.end_live_meeting")
+
+    def has_control_recording_permission(self, request) -> bool:
+        return request.user.has_perm(f"{Recording._meta.app_label}.control_recording")
+
+    @admin.action(description=_("Remove people from the live meeting…"), permissions=["remove_live_participant"])
+    def remove_live_participants_action(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            messages.warning(request, _("Select exactly one meeting to remove people from."))
+            return None
+        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_remove_live", args=[ids[0]]))
+
+    @admin.action(description=_("End the meeting for everyone…"), permissions=["end_live_meeting"])
+    def end_for_everyone(self, request, queryset):
+        meetings = list(queryset)
+        if request.POST.get("post") == "yes":
+            done, failed = run_rows(meetings, _end_for_everyone)
+            for meeting, count in done:
+                self.log_change(request, meeting, f"Ended the live meeting for everyone ({count} removed)")
+            report(request, _("End for everyone"), done, failed)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("End these meetings for everyone?"),
+            "opts": self.opts,
+            "meetings": meetings,
+            "action_name": "end_for_everyone",
+            "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "realtimekit/admin/end_meeting_confirmation.html", context)
+
+    @admin.action(description=_("Start recording the live meeting"), permissions=["control_recording"])
+    def start_recording(self, request, queryset):
+        done, failed = run_rows(queryset, services.start_recording)
+        for meeting, _recording in done:
+            self.log_change(request, meeting, "Started recording")
+        report(request, _("Start recording"), done, failed)
+
+    @admin.action(description=_("Stop recording"), permissions=["control_recording"])
+    def stop_recording(self, request, queryset):
+        running = {
+            recording.meeting_id: recording
+            for recording in Recording.objects.filter(
+                meeting__in=queryset.values("pk"), status__in=RUNNING_RECORDING
+            ).order_by("invoked_at")
+        }
+
+        def stop(meeting: Meeting):
+            recording = running.get(meeting.pk)
+            if recording is None:
+                raise ValidationError([("recording", gettext("no recording of this meeting is running"))])
+            return services.control_recording(recording, "stop")
+
+        done, failed = run_rows(queryset, stop)
+        for meeting, _recording in done:
+            self.log_change(request, meeting, "Stopped recording")
+        report(request, _("Stop recording"), done, failed)
+
+
+
+def _no_live_session(err: RealtimeKitError) -> RealtimeKitError:
+    """The API's 404 on a meeting nobody is in, said plainly; any other refusal as it came."""
+    if isinstance(err, NotFound):
+        return ValidationError([("meeting", gettext("the meeting has no live session (nobody is in it)"))])
+    return err
+
+
+def _end_for_everyone(meeting: Meeting) -> int:
+    try:
+        return services.end_meeting_for_everyone(meeting)
+    except RealtimeKitError as err:
+        raise _no_live_session(err) from err

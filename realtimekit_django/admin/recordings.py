@@ -1,13 +1,17 @@
 """Recordings in the admin: their status and where the site kept them; pause, resume and stop
-for those with the ``control_recording`` permission.
+for those with the ``control_recording`` permission, and download for those who may view them.
 
-No download URL is ever on a page: the list shows only when the current one expires, and the
-payload shown has its links removed (they are never stored).
+No download URL is ever on a page, in a message or in a log: the list shows only when the
+current one expires, the payload shown has its links removed (they are never stored), and
+"download" asks RealtimeKit for a fresh URL and redirects the browser to it (the URL is only
+in the redirect's ``Location`` header, and that response is never cached).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.utils.cache import add_never_cache_headers
 
 from .. import services
 from ..exceptions import RealtimeKitError
@@ -30,7 +34,7 @@ class RecordingAdmin(admin.ModelAdmin):
     search_fields = ("output_file_name", "id")
     readonly_fields = [f.name for f in Recording._meta.concrete_fields if f.name != "remote_data"]
     exclude = ("remote_data",)
-    actions = ("pause_recordings", "resume_recordings", "stop_recordings")
+    actions = ("download_recording", "pause_recordings", "resume_recordings", "stop_recordings")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -65,3 +69,18 @@ class RecordingAdmin(admin.ModelAdmin):
     @admin.action(description="Stop the selected recordings", permissions=["control"])
     def stop_recordings(self, request, queryset):
         self._control(request, queryset, "stop")
+
+    @admin.action(description="Download the selected recording (a fresh short-lived link)", permissions=["view"])
+    def download_recording(self, request, queryset):
+        chosen = list(queryset[:2])
+        if len(chosen) != 1:
+            self.message_user(request, "Select exactly one recording to download.", messages.WARNING)
+            return None
+        try:
+            url = services.fresh_download_url(chosen[0])
+        except RealtimeKitError as exc:  # its message never holds the URL
+            self.message_user(request, f"Cannot download {chosen[0]}: {exc.message}", messages.ERROR)
+            return None
+        response = HttpResponseRedirect(url)
+        add_never_cache_headers(response)
+        return response

@@ -120,6 +120,7 @@ class SessionSimulator:
                 "joinedAt": self.emulator._now(),
             }
             session["peers"][peer["peerId"]] = peer
+            self._join_active_session(session, custom_participant_id)
             payload = {
                 "event": "meeting.participantJoined",
                 "meeting": self._meeting_part(session),
@@ -127,6 +128,16 @@ class SessionSimulator:
             }
         self.emulator.webhooks.deliver(session["app_id"], payload["event"], payload)
         return peer["peerId"]
+
+    def _join_active_session(self, session: dict, custom_participant_id: str) -> None:
+        """A participant of the meeting is in its active session too, so that recording it and
+        removing them (``active-session``) work on what the simulator made."""
+        meeting_id = session["meeting"]["id"]
+        people = self.emulator._apps[session["app_id"]]["participants"].get(meeting_id, {})
+        for participant_id, person in people.items():
+            if person.get("custom_participant_id") == custom_participant_id:
+                self.emulator.join_session(meeting_id, participant_id, session["app_id"])
+                return
 
     def leave(self, session_id: str, peer_id: str) -> None:
         """Someone leaves (delivers ``meeting.participantLeft``)."""

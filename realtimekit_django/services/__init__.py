@@ -39,6 +39,7 @@ from .participants import (
     upsert_participants,
 )
 from .presets import (
+    forget_known_preset_names,
     known_preset_names,
     missing_configured_presets,
     remove_missing_presets,
@@ -70,6 +71,7 @@ __all__ = [
     "edit_participant",
     "end_meeting_for_everyone",
     "flag_missing_meetings",
+    "forget_known_preset_names",
     "fresh_download_url",
     "issue_join_token",
     "prepare_join",

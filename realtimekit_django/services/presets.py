@@ -4,11 +4,19 @@ Presets change rarely, so one short walk (a request or two) in the scheduled run
 mirror; forms offer its names and :func:`require_known_preset` refuses an unknown name
 before any call. Until a first sync has mirrored any preset, names are not checked (there is
 nothing to check them against).
+
+A join checks its preset, so the names are kept in the ``SYNC_LOCK_CACHE`` cache (shared by
+every process) and a join normally reads no preset row: the presets walk's writes drop the
+kept names, so the first check after a change reads the mirror again, and a short TTL bounds
+how long a change made behind the services' back (a row edited by hand) goes unseen.
 """
 
 from __future__ import annotations
 
 import logging
+
+from django.core.cache import caches
+from django.db import router, transaction
 
 from .. import store
 from ..conf import get_settings
@@ -18,11 +26,33 @@ from ..models import Preset
 logger = logging.getLogger("realtimekit_django.services")
 
 
+#: How long the kept preset names are trusted without a write dropping them (seconds).
+PRESET_NAMES_TTL = 300
+_PRESET_NAMES_KEY = "realtimekit:preset-names:"
+
+
+def _names_cache():
+    return caches[get_settings().sync_lock_cache]
+
+
 def known_preset_names() -> list[str]:
-    """The names of this app's mirrored presets, sorted."""
-    return list(
-        Preset.objects.filter(app_id=get_settings().app_id).order_by("name").values_list("name", flat=True)
-    )
+    """The names of this app's mirrored presets, sorted (kept in the cache between writes)."""
+    app_id = get_settings().app_id
+    key = _PRESET_NAMES_KEY + app_id
+    names = _names_cache().get(key)
+    if names is None:
+        names = list(Preset.objects.filter(app_id=app_id).order_by("name").values_list("name", flat=True))
+        _names_cache().set(key, names, PRESET_NAMES_TTL)
+    return list(names)
+
+
+def forget_known_preset_names(app_id: str | None = None) -> None:
+    """Drop the kept names: the next check reads the mirror. Every preset write calls this,
+    now and again once its transaction commits (a check in between may have kept the names
+    it read before the commit)."""
+    cache, key = _names_cache(), _PRESET_NAMES_KEY + (app_id or get_settings().app_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key), using=router.db_for_write(Preset))
 
 
 def require_known_preset(preset_name: str, *, field: str = "preset_name") -> str:
@@ -48,12 +78,18 @@ def missing_configured_presets() -> list[tuple[str, str]]:
 
 def upsert_presets(payloads, *, app_id: str) -> store.UpsertResult:
     """Store a page of the presets listing (for the presets walk)."""
-    return store.save_preset_page(payloads, app_id=app_id)
+    try:
+        return store.save_preset_page(payloads, app_id=app_id)
+    finally:
+        forget_known_preset_names(app_id)
 
 
 def remove_missing_presets(seen: set, *, app_id: str, walk_started) -> int:
     """After a complete presets walk: delete the presets it did not see."""
-    return store.delete_presets_not_seen(seen, app_id=app_id, walk_started=walk_started)
+    try:
+        return store.delete_presets_not_seen(seen, app_id=app_id, walk_started=walk_started)
+    finally:
+        forget_known_preset_names(app_id)
 
 
 def warn_about_configured_presets() -> list[tuple[str, str]]:
