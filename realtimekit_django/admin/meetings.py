@@ -10,6 +10,7 @@ primary-key match.
 from __future__ import annotations
 
 import logging
+import math
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,6 +29,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import reconcile, services, tasks, token_cache
+from ..client.budget import get_budget
+from ..sync import schedule
 from ..exceptions import RealtimeKitError, ValidationError
 from ..models import Meeting, MeetingStatus, Participant, Session, SessionParticipant, SessionStatus
 from ..services import provisioning
@@ -174,6 +177,19 @@ class LiveNowFilter(admin.SimpleListFilter):
         if self.value() in ("yes", "no"):
             return queryset.filter(live_now=self.value() == "yes")
         return queryset
+
+
+def rate_budget_summary() -> dict:
+    """What the meeting list shows above its rows: the budget's window, cooldown, oldest verification.
+
+    Two cache reads (none when the budget is off) and one aggregate query, whatever the row
+    count. A budget cache that is down shows "unknown" instead of breaking the page.
+    """
+    budget = get_budget()
+    state = budget.state() if budget is not None else None
+    if state is not None and state["cooldown"] is not None:
+        state["cooldown"] = math.ceil(state["cooldown"])
+    return {"budget": state, "verification": schedule.verification_summary()}
 
 
 #: Sessions shown on a meeting's page, newest first (with their attendance).
@@ -335,7 +351,11 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
 
     @sensitive_admin_view()
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_sync_all": self.has_change_permission(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_sync_all": self.has_change_permission(request),
+            "rate_budget": rate_budget_summary(),
+        }
         return super().changelist_view(request, extra_context)
 
     # -- extra views -------------------------------------------------------------------------
