@@ -20,7 +20,10 @@ SCENARIOS = {
     "memory": (100_000, 2_000, 1, 1),
     "burst": (5_000, 200, 1, 1),
     "webhooks": (2_000, 50, 1, 1),
+    "budget": (100_000, 100, 1, 1),
 }
+#: Scenarios that take ``hours`` (emulated): the default, and the size with --small.
+HOURS = {"budget": (24.0, 0.5)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--size",
         type=int,
-        help="meetings (reconcile, noop, memory, participants), joins (join), users (burst) "
+        help="meetings (reconcile, noop, memory, participants, budget), joins (join), users (burst) "
         "or deliveries (webhooks)",
     )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -45,9 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--json", action="store_true", help="one JSON object per scenario instead of the table"
     )
     parser.add_argument("--small", action="store_true", help="every scenario at a small size (CI)")
+    parser.add_argument(
+        "--hours", type=float, help="emulated hours (budget; default 24, 0.5 with --small)"
+    )
     args = parser.parse_args(argv)
     if args.size is not None and args.size < 1:
         parser.error("--size must be at least 1")
+    if args.hours is not None and args.hours <= 0:
+        parser.error("--hours must be more than 0")
     return args
 
 
@@ -75,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"running {name} on {args.database}, size {size:,}, {rounds} round(s) ...",
                     file=sys.stderr,
                 )
-            results.append(module.run(args.database, size, rounds))
+            extra = {}
+            if name in HOURS:
+                extra["hours"] = args.hours or HOURS[name][1 if args.small else 0]
+            outcome = module.run(args.database, size, rounds, **extra)
+            results.extend(outcome if isinstance(outcome, list) else [outcome])
     if args.json:
         print(json_lines(results))
     else:

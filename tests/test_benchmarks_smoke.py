@@ -46,6 +46,19 @@ NAMED_FIGURES = {
         "prepared_requests_per_join",
     },
     "webhooks": {"accepted_per_second", "p50_ms", "p99_ms", "processed_per_second"},
+    "budget": {
+        f"{variant}_{figure}"
+        for variant in ("today", "scheduled")
+        for figure in (
+            "requests_per_hour",
+            "lockouts",
+            "joins_served_pct",
+            "staleness_p50_min",
+            "staleness_p99_min",
+            "staleness_max_min",
+            "oldest_verification_h",
+        )
+    },
 }
 TARGETS = {
     "reconcile": {"ratio_to_floor", "speedup_over_naive"},
@@ -59,6 +72,12 @@ TARGETS = {
         "prepared_provision_lockouts",
     },
     "webhooks": {"p99_ms", "processed_per_second"},
+    "budget": {
+        "scheduled_lockouts",
+        "scheduled_joins_served_pct",
+        "scheduled_staleness_p99_min",
+        "scheduled_oldest_verification_h",
+    },
 }
 SIZE = 12
 
@@ -105,3 +124,8 @@ def test_figures_that_are_counts_not_times(results):
     burst = results["burst"]["figures"]
     assert burst["today_requests"] == SIZE  # one request per join
     assert burst["prepared_provision_requests"] == SIZE and burst["prepared_requests"] == 0
+    budget = results["budget"]["figures"]
+    assert budget["hours"] == 0.5
+    for variant in ("today", "scheduled"):
+        assert budget[f"{variant}_joins"] == 1800  # one join per emulated second
+        assert budget[f"{variant}_changes"] == 30  # one remote change per emulated minute

@@ -506,6 +506,7 @@ def user_admin_searches(admin_site) -> bool:
     get_model_admin = getattr(admin_site, "get_model_admin", None)
     return get_model_admin is None or bool(get_model_admin(user_model).search_fields)
 
+
 def preset_field(*, current: str | None = None, **kwargs: Any) -> forms.Field:
     """The app's presets to choose from (the presets walk's mirror), or free text before the
     first walk has mirrored any. A name the app does not have is a form error, so nothing is
@@ -525,7 +526,6 @@ def preset_field(*, current: str | None = None, **kwargs: Any) -> forms.Field:
         },
         **kwargs,
     )
-
 
 
 class AddParticipantForm(forms.Form):

@@ -10,6 +10,7 @@ primary-key match.
 from __future__ import annotations
 
 import logging
+import math
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,6 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import checks, reconcile, services, tasks, token_cache
+from ..client.budget import get_budget
 from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import (
     Meeting,
@@ -40,6 +42,7 @@ from ..models import (
     SessionStatus,
 )
 from ..services import provisioning
+from ..sync import schedule
 from .filters import MEETING_PARAMETER
 from .forms import (
     AI_FIELDS,
@@ -228,6 +231,19 @@ class LiveNowFilter(admin.SimpleListFilter):
         return queryset
 
 
+def rate_budget_summary() -> dict:
+    """What the meeting list shows above its rows: the budget's window, cooldown, oldest verification.
+
+    Two cache reads (none when the budget is off) and one aggregate query, whatever the row
+    count. A budget cache that is down shows "unknown" instead of breaking the page.
+    """
+    budget = get_budget()
+    state = budget.state() if budget is not None else None
+    if state is not None and state["cooldown"] is not None:
+        state["cooldown"] = math.ceil(state["cooldown"])
+    return {"budget": state, "verification": schedule.verification_summary()}
+
+
 #: Sessions shown on a meeting's page, newest first (with their attendance).
 SESSION_HISTORY_LIMIT = 10
 
@@ -414,7 +430,11 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
 
     @sensitive_admin_view()
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_sync_all": self.has_change_permission(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_sync_all": self.has_change_permission(request),
+            "rate_budget": rate_budget_summary(),
+        }
         return super().changelist_view(request, extra_context)
 
     # -- extra views -------------------------------------------------------------------------
@@ -676,7 +696,9 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
     def has_control_recording_permission(self, request) -> bool:
         return request.user.has_perm(f"{Recording._meta.app_label}.control_recording")
 
-    @admin.action(description=_("Remove people from the live meeting…"), permissions=["remove_live_participant"])
+    @admin.action(
+        description=_("Remove people from the live meeting…"), permissions=["remove_live_participant"]
+    )
     def remove_live_participants_action(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True)[:2])
         if len(ids) != 1:
@@ -729,7 +751,6 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         for meeting, _recording in done:
             self.log_change(request, meeting, "Stopped recording")
         report(request, _("Stop recording"), done, failed)
-
 
 
 def _no_live_session(err: RealtimeKitError) -> RealtimeKitError:

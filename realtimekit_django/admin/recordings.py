@@ -70,7 +70,9 @@ class RecordingAdmin(admin.ModelAdmin):
     def stop_recordings(self, request, queryset):
         self._control(request, queryset, "stop")
 
-    @admin.action(description="Download the selected recording (a fresh short-lived link)", permissions=["view"])
+    @admin.action(
+        description="Download the selected recording (a fresh short-lived link)", permissions=["view"]
+    )
     def download_recording(self, request, queryset):
         chosen = list(queryset[:2])
         if len(chosen) != 1:

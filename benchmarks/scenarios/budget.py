@@ -1,0 +1,290 @@
+"""``budget``: an emulated day at Cloudflare's real limit, today's schedule beside the scheduler's.
+
+The emulator enforces 1,200 requests per 5 minutes (``rate_limit=(1200, 300)``) on a
+``ManualClock`` that the site's clocks (``time.time``, ``timezone.now``, the budget's) read too.
+Nothing sleeps: the run drives the clock from one scheduled sync to the next, and each emulated
+second in between serves one join (``services.issue_join_token``, loopback HTTP to the
+emulator) and, now and then, adds a participant behind the site's back at a meeting touched in
+the last day (created, or joined through the site). Staleness is the emulated time from such a
+change until the local ``Participant`` row exists (looked for after every run).
+
+Two variants, each on a fresh emulator and the same seeded state (meetings created over 100
+days, the newest 1% within the last day, one participant each; the database seeded in bulk with
+the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day):
+
+- ``today``: what ``reconcile_all`` did before the scheduler, every 5 minutes, with no budget: a
+  full meetings walk and every meeting's participants. The emulated clock does not move inside
+  a run, so once the API answers 429 every later request of that run is refused too; those are
+  counted (one each) without being sent, which keeps a 100,000-meeting run tractable.
+- ``scheduled``: ``realtimekit.reconcile_all`` every 5 minutes with the defaults (budget,
+  reserve, ``SYNC_BUDGET_SHARE``, ``PARTICIPANTS_MAX_AGE`` 24 h), participant tasks run inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from realtimekit_django import reconcile, rows, services, tasks
+from realtimekit_django.client.budget import get_budget
+from realtimekit_django.emulator import Emulator, ManualClock
+from realtimekit_django.exceptions import RateLimited
+from realtimekit_django.models import Meeting, Participant
+
+from ..database import reset_tables
+from ..emulator import API_TOKEN, APP_ID, served
+from ..measure import percentile
+from ..report import Result, Target
+
+LIMIT = (1200, 300)
+INTERVAL = 300
+HISTORY_DAYS = 100
+RECENT_FRACTION = 0.01
+#: A remote participant change every this many emulated seconds.
+CHANGE_EVERY = 60
+USERS = 50
+SEED = 23
+START = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+BATCH = 2_000
+
+
+class Day:
+    """Emulated time: a join every second, a remote change every ``CHANGE_EVERY`` seconds."""
+
+    def __init__(self, emulator: Emulator, meetings: list[str], recent: list[str], users: list) -> None:
+        self.emulator, self.clock = emulator, emulator.clock
+        self.meetings, self.users = meetings, users
+        self.touched: dict[str, float] = dict.fromkeys(recent, START)  # meeting -> last touch
+        self.rng = random.Random(SEED)
+        self.joins = self.joins_served = 0
+        self.changes: dict[str, float] = {}  # remote participant id -> when it was added
+        self.seen: dict[str, float] = {}
+        self.counting = False
+
+    def tick(self) -> None:
+        self.clock.advance(1)
+        now = self.clock.time()
+        if self.counting:
+            self.join(now)
+            if round(now - START) % CHANGE_EVERY == 0:
+                self.change(now)
+
+    def sleep(self, seconds: float) -> None:
+        for _ in range(max(1, round(seconds))):
+            self.tick()
+
+    def join(self, now: float) -> None:
+        meeting = self.rng.choice(self.meetings)
+        self.joins += 1
+        try:
+            services.issue_join_token(meeting, self.rng.choice(self.users))
+        except Exception:
+            return
+        self.joins_served += 1
+        self.touched[meeting] = now
+
+    def change(self, now: float) -> None:
+        day_ago = now - 86_400
+        candidates = [pk for pk, at in self.touched.items() if at >= day_ago]
+        meeting = self.rng.choice(candidates)
+        added = self.emulator.add_participant(
+            meeting, app_id=APP_ID, custom_participant_id=f"behind-{now:.0f}", preset_name="group_call_participant"
+        )
+        self.changes[added["id"]] = now
+
+    def look(self) -> None:
+        """Note the changes whose rows now exist locally."""
+        waiting = [pk for pk in self.changes if pk not in self.seen]
+        if not waiting:
+            return
+        now = self.clock.time()
+        for start in range(0, len(waiting), 900):
+            found = Participant.objects.filter(pk__in=waiting[start : start + 900]).values_list("pk", flat=True)
+            for pk in found:
+                self.seen[str(pk)] = now
+
+
+# -- seeding ------------------------------------------------------------------------------------
+
+
+def _seed(emulator: Emulator, size: int) -> tuple[list[str], list[str]]:
+    """Meetings (one participant each) in the emulator and, as a synced mirror, in the database."""
+    clock, rng = emulator.clock, random.Random(SEED)
+    recent_count = max(1, round(size * RECENT_FRACTION))
+    ages = sorted(
+        [rng.uniform(86_400, HISTORY_DAYS * 86_400) for _ in range(size - recent_count)]
+        + [rng.uniform(0, 86_400) for _ in range(recent_count)],
+        reverse=True,
+    )  # oldest first: the emulator's clock never goes back
+    ids, meetings, participants = [], [], []
+    for index, age in enumerate(ages):
+        clock.set(START - age)
+        remote = emulator.create_meeting(app_id=APP_ID, title=f"Meeting {index}")
+        person = emulator.add_participant(
+            remote["id"], app_id=APP_ID, custom_participant_id=f"owner-{index}", preset_name="group_call_host"
+        )
+        ids.append(remote["id"])
+        meetings.append((remote, age))
+        participants.append(person)
+    clock.set(START)
+    now = datetime.fromtimestamp(START, tz=UTC)
+    verified = [now - timedelta(seconds=rng.uniform(0, min(age, 86_000))) for _remote, age in meetings]
+    Meeting.objects.bulk_create(
+        [
+            Meeting(**rows.meeting_row(remote, app_id=APP_ID, now=now), participants_synced_at=at)
+            for (remote, _age), at in zip(meetings, verified, strict=True)
+        ],
+        batch_size=BATCH,
+    )
+    Participant.objects.bulk_create(
+        [
+            Participant(**rows.participant_row(person, meeting_id=uuid.UUID(pk), now=now))
+            for person, pk in zip(participants, ids, strict=True)
+        ],
+        batch_size=BATCH,
+    )
+    return ids, ids[size - recent_count :]
+
+
+def _users() -> list:
+    User = get_user_model()
+    User.objects.filter(username__startswith="budget-").delete()
+    User.objects.bulk_create([User(username=f"budget-{i:03d}") for i in range(USERS)])
+    return list(User.objects.filter(username__startswith="budget-").order_by("pk"))
+
+
+# -- the two schedules --------------------------------------------------------------------------
+
+
+def _today_run(meeting_ids: list[str]) -> int:
+    """The pre-scheduler ``reconcile_all``: every meeting, every run; returns refused-unsent requests."""
+    meetings_walk = reconcile.reconcile_meetings()
+    if isinstance(meetings_walk.exception, RateLimited):
+        return len(meeting_ids)
+    for index, meeting_id in enumerate(meeting_ids):
+        report = reconcile.reconcile_participants(meeting_id)
+        if isinstance(report.exception, RateLimited):
+            return len(meeting_ids) - index - 1
+    return 0
+
+
+def _scheduled_run() -> int:
+    tasks.reconcile_all.apply(kwargs={"interval": INTERVAL}).get()
+    return 0
+
+
+@contextmanager
+def _on_emulated_time(day: Day, budget_on: bool):
+    from django.conf import settings
+    from django.test import override_settings
+
+    real_time, real_now = time.time, timezone.now
+    walk = tasks.reconcile_participants
+    real_apply_async = walk.apply_async
+    extra = {"RATE_LIMIT_REQUESTS": None} if not budget_on else {}
+    time.time, timezone.now = day.clock.time, day.clock.now
+    # Celery's eager expiry check reads the real wall clock, which this run does not drive.
+    walk.apply_async = lambda args=None, kwargs=None, **options: walk.apply(args, kwargs)
+    loggers = [logging.getLogger(name) for name in ("realtimekit_django", "celery")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with override_settings(REALTIMEKIT={**settings.REALTIMEKIT, "MAX_RETRIES": 0, **extra}):
+            budget = get_budget()
+            if budget is not None:
+                budget.clear()
+                budget.clock, budget.sleep = day.clock.time, day.sleep
+            yield
+    finally:
+        time.time, timezone.now = real_time, real_now
+        walk.apply_async = real_apply_async
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[str, Any]:
+    reset_tables()
+    emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=ManualClock(START - HISTORY_DAYS * 86_400))
+    emulator.set_rate_limit(None)  # seeding is not the site's traffic
+    meeting_ids, recent = _seed(emulator, size)
+    emulator.set_rate_limit(LIMIT)
+    day = Day(emulator, meeting_ids, recent, users)
+    end = START + hours * 3600
+    refused_unsent = 0
+    with served(emulator), _on_emulated_time(day, budget_on=scheduled):
+        requests_before = len(emulator.requests)
+        day.counting = True
+        while day.clock.time() < end:
+            next_run = day.clock.time() + INTERVAL
+            refused_unsent += _scheduled_run() if scheduled else _today_run(meeting_ids)
+            day.look()
+            while day.clock.time() < min(next_run, end):
+                day.tick()
+        day.look()
+        sent = len(emulator.requests) - requests_before
+    return _figures(day, emulator, sent + refused_unsent, hours, end)
+
+
+def _figures(day: Day, emulator: Emulator, requests: int, hours: float, end: float) -> dict[str, Any]:
+    staleness = [day.seen.get(pk, end) - at for pk, at in day.changes.items()]
+    oldest = (
+        Meeting.objects.present_remotely().order_by("participants_synced_at").values_list(
+            "participants_synced_at", flat=True
+        ).first()
+    )
+    return {
+        "requests_per_hour": requests / hours,
+        "lockouts": emulator.rate_limit.lockouts,
+        "refused": emulator.rate_limit.refused,
+        "joins": day.joins,
+        "joins_served_pct": 100 * day.joins_served / max(1, day.joins),
+        "changes": len(staleness),
+        "changes_unseen": sum(pk not in day.seen for pk in day.changes),
+        "staleness_p50_min": percentile(staleness, 0.5) / 60 if staleness else None,
+        "staleness_p99_min": percentile(staleness, 0.99) / 60 if staleness else None,
+        "staleness_max_min": max(staleness) / 60 if staleness else None,
+        "oldest_verification_h": (end - oldest.timestamp()) / 3600 if oldest else None,
+    }
+
+
+def sizes_for(size: int) -> list[int]:
+    """The issue's pair (10,000 and 100,000 at the default size); one size when it is small."""
+    return [size // 10, size] if size >= 10_000 else [size]
+
+
+def run(database: str, size: int, rounds: int, hours: float = 24) -> list[Result]:
+    users = _users()
+    results = []
+    for meetings in sizes_for(size):
+        result = Result("budget", database, meetings, 1)
+        today = _variant(meetings, hours, users, scheduled=False)
+        scheduled = _variant(meetings, hours, users, scheduled=True)
+        result.figures = {
+            "hours": hours,
+            **{f"today_{key}": value for key, value in today.items()},
+            **{f"scheduled_{key}": value for key, value in scheduled.items()},
+        }
+        result.targets = [
+            Target("scheduled_lockouts", "==", 0),
+            Target("scheduled_joins_served_pct", ">=", 100),
+            Target("scheduled_staleness_p99_min", "<=", 15),
+            Target("scheduled_oldest_verification_h", "<=", 24),
+        ]
+        result.notes.append(
+            f"{meetings:,} meetings over {hours:g} emulated hours at {LIMIT[0]:,} requests / {LIMIT[1]} s, a "
+            f"join every emulated second, a remote participant change every {CHANGE_EVERY} s at a meeting "
+            "created or joined in the last day; staleness: emulated minutes from the change to its local "
+            "row (a change never seen counts until the end); today: requests refused at the instant of a "
+            "lockout are counted unsent"
+        )
+        results.append(result)
+    return results
