@@ -255,3 +255,23 @@ def test_a_recording_status_webhook_moves_the_recording_row_and_never_back(site)
     row = Recording.objects.get(pk=recording_id)
     assert row.status == "UPLOADED" and str(row.meeting_id) == meeting["id"] and row.file_size == 1024
     assert "recordings.emulator.invalid" not in json.dumps(row.remote_data)  # no bearer link kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_people_removed_from_the_live_meeting_are_seen_leaving(site):
+    from realtimekit_django import services
+
+    meeting = services.create_meeting(title="Removed")
+    stays, _t = services.add_participant(meeting, custom_participant_id="stays", preset_name="group_call_host")
+    goes, _t = services.add_participant(meeting, custom_participant_id="goes", preset_name="group_call_host")
+    session_id = site.sessions.start(str(meeting.pk))
+    site.sessions.join(session_id, "stays")
+    site.sessions.join(session_id, "goes")
+
+    services.kick_participants(meeting, [goes])
+    left = {a.custom_participant_id: a.left_at for a in SessionParticipant.objects.all()}
+    assert left["goes"] is not None and left["stays"] is None
+
+    services.end_meeting_for_everyone(meeting)
+    assert Session.objects.get().status == "ENDED"
+    assert SessionParticipant.objects.filter(left_at__isnull=True).count() == 0

@@ -51,6 +51,8 @@ class LiveSessionMixin:
             raise self._api_error(404, "None of these participants is in the live session")
         for pid in kicked:
             self._leave(session, pid)
+        removed = {people[pid].get("custom_participant_id") for pid in kicked if pid in people}
+        self._after_answer(lambda: self.sessions.removed(meeting_id, removed))
         shown = [
             {
                 key: people[pid].get(key)
@@ -66,6 +68,7 @@ class LiveSessionMixin:
         session = self._need_live(meeting_id)
         count = len(session["peers"])
         self._end(session, reason="HOST_ENDED_MEETING")
+        self._after_answer(lambda: self.sessions.removed(meeting_id, None))
         return {"action": "kick-all", "kicked_participants_count": count}
 
     def _need_live(self, meeting_id: str) -> dict:

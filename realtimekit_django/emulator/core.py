@@ -205,6 +205,7 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
         self.state_file = Path(state_file) if state_file is not None else None
         self.faults = faults if faults is not None else Faults(seed=seed)
         self._lock = threading.RLock()
+        self._pending_deliveries: list[Callable[[], None]] = []
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._timestamps = _Timestamps()
         self.rate_limit: RateLimit | None = None
@@ -686,11 +687,21 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
                 response = self._route(method, app_id, route, query, parsed)
                 if method != "GET" and response.status < 300:
                     self._save_state()
-                return response
+            self._deliver_pending()
+            return response
         except _ApiError as err:
             return _error(err.status, err.message)
         except _validation_error_type() as err:
             return _error(400, str(err))
+
+    def _after_answer(self, deliver: Callable[[], None]) -> None:
+        """Run ``deliver`` once the request's state change is done and the lock released (webhook
+        deliveries reach the site, which must not wait on this lock)."""
+        self._pending_deliveries.append(deliver)
+
+    def _deliver_pending(self) -> None:
+        while self._pending_deliveries:
+            self._pending_deliveries.pop(0)()
 
     def _authorized_token(self, headers: dict[str, str]) -> str | None:
         """The request's bearer token if it is accepted, else None (the answer will be 401)."""

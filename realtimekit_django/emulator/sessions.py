@@ -156,6 +156,25 @@ class SessionSimulator:
             "participant": {**peer, "leftAt": self.emulator._now()},
         }
 
+    def removed(self, meeting_id: str, custom_participant_ids: set | None) -> None:
+        """People removed from the meeting's live session (``active-session/kick``) leave its
+        simulated sessions; ``None`` (kick-all) ends them. Delivers what the platform would."""
+        with self.emulator._lock:
+            live = [
+                s for s in self._sessions.values() if s["meeting"]["id"] == meeting_id and s["ended_at"] is None
+            ]
+        for session in live:
+            if custom_participant_ids is None:
+                self.end(session["id"], reason="HOST_ENDED_MEETING")
+                continue
+            peers = [
+                peer_id
+                for peer_id, peer in list(session["peers"].items())
+                if peer.get("customParticipantId") in custom_participant_ids
+            ]
+            for peer_id in peers:
+                self.leave(session["id"], peer_id)
+
     def end(self, session_id: str, reason: str = "HOST_ENDED_MEETING") -> None:
         """End the session: everyone still in leaves, then ``meeting.ended`` with ``reason``."""
         if reason not in END_REASONS:
