@@ -5,7 +5,7 @@ environment: the test database pytest-django created (``REALTIMEKIT_WORKER_DB_NA
 ``test_test``), the emulator it serves on loopback (``REALTIMEKIT_WORKER_BASE_URL``) and a queue
 of its own (``REALTIMEKIT_WORKER_QUEUE``), so that a stale message from an earlier run is never
 picked up. Tasks really go through a broker (Redis, or ``REALTIMEKIT_WORKER_BROKER_URL``): no
-eager mode. The lock's expiry and the time limits can be lowered per test; a positive
+eager mode. ``REALTIMEKIT_WORKER_RATE_LIMIT`` sets a small rate budget. The lock's expiry and the time limits can be lowered per test; a positive
 ``REALTIMEKIT_WORKER_BEAT_INTERVAL`` gives ``celery beat`` the package's schedule at that interval.
 """
 
@@ -30,6 +30,11 @@ REALTIMEKIT = {
     "TASK_SOFT_TIME_LIMIT": int(os.environ.get("REALTIMEKIT_WORKER_SOFT_TIME_LIMIT", "1500")),
     "TASK_TIME_LIMIT": int(os.environ.get("REALTIMEKIT_WORKER_TIME_LIMIT", "1800")),
 }
+# A small shared budget for a test (``requests/seconds``, e.g. ``40/20``); it lives in the
+# lock cache below, which every worker shares.
+if _rate_limit := os.environ.get("REALTIMEKIT_WORKER_RATE_LIMIT"):
+    _requests, _seconds = (int(part) for part in _rate_limit.split("/"))
+    REALTIMEKIT = {**REALTIMEKIT, "RATE_LIMIT_REQUESTS": _requests, "RATE_LIMIT_WINDOW_SECONDS": _seconds}
 
 # The overlap lock must live in a cache every worker shares.
 CACHES = {

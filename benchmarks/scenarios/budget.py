@@ -18,6 +18,11 @@ the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread 
   counted (one each) without being sent, which keeps a 100,000-meeting run tractable.
 - ``scheduled``: ``realtimekit.reconcile_all`` every 5 minutes with the defaults (budget,
   reserve, ``SYNC_BUDGET_SHARE``, ``PARTICIPANTS_MAX_AGE`` 24 h), participant tasks run inline.
+  The figures count the runs that skipped and the participant walks sent against those run.
+
+Every variant starts from empty caches: each one replays the same emulated hours, so a record
+left by the previous variant (the last run, the last full walk, a fan-out counter, the budget)
+would be dated in the new variant's future and, on a clock that went back, skip its runs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.utils import timezone
 
 from realtimekit_django import reconcile, rows, services, tasks
@@ -176,13 +182,35 @@ def _today_run(meeting_ids: list[str]) -> int:
     return 0
 
 
-def _scheduled_run() -> int:
-    tasks.reconcile_all.apply(kwargs={"interval": INTERVAL}).get()
-    return 0
+class Runs:
+    """What the scheduled runs reported (skips, participant walks sent) and the walks that ran."""
+
+    def __init__(self) -> None:
+        self.runs = self.skipped = self.sent = self.walked = 0
+
+    def scheduled(self) -> int:
+        result = tasks.reconcile_all.apply(kwargs={"interval": INTERVAL}).get()
+        self.runs += 1
+        self.skipped += bool(result["skipped"])
+        self.sent += result["participant_tasks"]
+        return 0
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "runs_skipped": self.skipped,
+            "walks_sent": self.sent,
+            "walks_run": self.walked,
+        }
+
+
+def _walk_inline(walk, runs: Runs, args, kwargs):
+    runs.walked += 1
+    return walk.apply(args, kwargs)
 
 
 @contextmanager
-def _on_emulated_time(day: Day, budget_on: bool):
+def _on_emulated_time(day: Day, budget_on: bool, runs: Runs):
     from django.conf import settings
     from django.test import override_settings
 
@@ -192,7 +220,7 @@ def _on_emulated_time(day: Day, budget_on: bool):
     extra = {"RATE_LIMIT_REQUESTS": None} if not budget_on else {}
     time.time, timezone.now = day.clock.time, day.clock.now
     # Celery's eager expiry check reads the real wall clock, which this run does not drive.
-    walk.apply_async = lambda args=None, kwargs=None, **options: walk.apply(args, kwargs)
+    walk.apply_async = lambda args=None, kwargs=None, **options: _walk_inline(walk, runs, args, kwargs)
     loggers = [logging.getLogger(name) for name in ("realtimekit_django", "celery")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -213,25 +241,28 @@ def _on_emulated_time(day: Day, budget_on: bool):
 
 def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[str, Any]:
     reset_tables()
+    for cache in caches.all():
+        cache.clear()
     emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=ManualClock(START - HISTORY_DAYS * 86_400))
     emulator.set_rate_limit(None)  # seeding is not the site's traffic
     meeting_ids, recent = _seed(emulator, size)
     emulator.set_rate_limit(LIMIT)
     day = Day(emulator, meeting_ids, recent, users)
     end = START + hours * 3600
-    refused_unsent = 0
-    with served(emulator), _on_emulated_time(day, budget_on=scheduled):
+    refused_unsent, runs = 0, Runs()
+    with served(emulator), _on_emulated_time(day, budget_on=scheduled, runs=runs):
         requests_before = len(emulator.requests)
         day.counting = True
         while day.clock.time() < end:
             next_run = day.clock.time() + INTERVAL
-            refused_unsent += _scheduled_run() if scheduled else _today_run(meeting_ids)
+            refused_unsent += runs.scheduled() if scheduled else _today_run(meeting_ids)
             day.look()
             while day.clock.time() < min(next_run, end):
                 day.tick()
         day.look()
         sent = len(emulator.requests) - requests_before
-    return _figures(day, emulator, sent + refused_unsent, hours, end)
+    figures = _figures(day, emulator, sent + refused_unsent, hours, end)
+    return {**figures, **runs.figures()} if scheduled else figures
 
 
 def _figures(day: Day, emulator: Emulator, requests: int, hours: float, end: float) -> dict[str, Any]:
