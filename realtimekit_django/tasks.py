@@ -395,9 +395,13 @@ def _uncount(cache, counter: str, unsent: int) -> None:
 
 
 def _recent_run(app_id: str, interval: float, now: float) -> float | None:
-    """When (epoch seconds) a scheduled run that completed within the recent window started."""
+    """When (epoch seconds) a scheduled run that completed within the recent window started.
+
+    A record dated in the future (another host's clock ahead, or this one stepped back) is no
+    reason to skip: skipping on it would stop every run until the clocks agree again.
+    """
     started = _lock_cache().get(LAST_RUN_PREFIX + app_id)
-    if started is not None and now - started < RECENT_RUN_FRACTION * interval:
+    if started is not None and 0 <= now - started < RECENT_RUN_FRACTION * interval:
         return started
     return None
 

@@ -4,6 +4,7 @@ the beat schedule. ``test_celery_worker.py`` runs the same tasks in a real worke
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -441,6 +442,13 @@ def test_a_scheduled_run_skips_when_a_run_completed_recently(realtimekit_emulato
     assert len(realtimekit_emulator.requests) == requests  # nothing walked twice
     by_hand = tasks.reconcile_all.delay().get()  # not a scheduled run: always walks
     assert by_hand["skipped"] is False and by_hand["completed"] is True
+
+
+def test_a_last_run_dated_in_the_future_does_not_stop_scheduled_runs(realtimekit_emulator):
+    _seed(realtimekit_emulator, meetings=2, participants=0)
+    # Another host, its clock an hour ahead, completed a run "later than now".
+    caches["default"].set(tasks.LAST_RUN_PREFIX + "test-app", time.time() + 3600, timeout=600)
+    assert tasks.reconcile_all.delay(interval=300).get()["skipped"] is False
 
 
 def test_an_incomplete_scheduled_run_is_not_remembered(realtimekit_emulator):
