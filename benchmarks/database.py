@@ -85,7 +85,7 @@ def reset_tables() -> None:
     tables = [connection.ops.quote_name(model._meta.db_table) for model in (Participant, Meeting)]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")  # recordings, sessions refer to them
         else:
             for table in tables:
                 cursor.execute(f"DELETE FROM {table}")

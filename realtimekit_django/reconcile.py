@@ -231,13 +231,8 @@ def reconcile_meetings(
         walk_started = timezone.now()
         walk = api.meetings.walk_meetings(per_page=per_page, **filters)
 
-        def store_page(items: list[dict]) -> services.UpsertResult:
-            result = services.upsert_meetings(items, app_id=api.app_id)
-            if result.created or result.updated:  # a new or changed meeting: walk its participants soon
-                schedule.mark_written_since(result.seen, walk_started)
-            return result
-
-        seen = _walk(report, walk, store_page, progress)
+        # A new or changed meeting is written with ``participants_touched_at``: walked soon.
+        seen = _walk(report, walk, lambda items: services.upsert_meetings(items, app_id=api.app_id), progress)
         if report.completed and not filters:
             missing = store.meetings_not_seen(seen, app_id=api.app_id, walk_started=walk_started)
             if len(missing) > MAX_MISSING_LOOKUPS:

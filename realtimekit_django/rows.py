@@ -41,6 +41,7 @@ MEETING_COLUMNS = (
     "remote_updated_at",
     "synced_at",
     "missing_since",
+    "participants_touched_at",
     "remote_data",
 )
 PARTICIPANT_COLUMNS = (
@@ -192,6 +193,9 @@ def meeting_row(payload: Any, *, app_id: str, now: datetime) -> dict:
         "remote_updated_at": _timestamp(data, "updated_at", what),
         "synced_at": now,
         "missing_since": None,
+        # A row is written only when it is new or its payload changed: either way its
+        # participants are worth walking soon (the scheduler's "touched").
+        "participants_touched_at": now,
         "remote_data": data,
     }
     for name in schema.MEETING_BOOLEAN_FIELDS:

@@ -20,9 +20,9 @@ from tests.settings import REALTIMEKIT
 pytestmark = pytest.mark.django_db
 
 # Per page: the SELECT of what is stored for the page's ids and one INSERT ... ON CONFLICT
-# (store.upsert_meeting_page / upsert_participant_page), whatever the page size; a meetings
-# page that wrote rows also marks them touched for the scheduler (one UPDATE).
-QUERIES_PER_PAGE = 3
+# (store.upsert_meeting_page / upsert_participant_page), whatever the page size; a meeting row
+# written carries its mark for the scheduler (participants_touched_at) in the same statement.
+QUERIES_PER_PAGE = 2
 # A page with nothing to write runs its SELECT alone: no INSERT.
 QUERIES_PER_UNCHANGED_PAGE = 1
 # Once per complete walk: the SELECT of local ids the walk may have missed (none missed: no more).
@@ -114,7 +114,7 @@ def test_changed_meetings_are_updated_and_only_they_are_written(realtimekit_emul
         report = reconcile_meetings(per_page=10)
 
     assert (report.created, report.updated, report.unchanged) == (0, 1, 19)
-    assert len(_writes(captured)) == 2  # the changed row, and its mark for the scheduler
+    assert len(_writes(captured)) == 1  # the changed row, its mark for the scheduler included
     touched_after = dict(Meeting.objects.values_list("pk", "participants_touched_at"))
     assert [str(pk) for pk in touched_after if touched_after[pk] != touched_before[pk]] == [seeded[3]["id"]]
     renamed = Meeting.objects.get(pk=seeded[3]["id"])

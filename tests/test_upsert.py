@@ -42,8 +42,8 @@ AWKWARD = {
 }
 
 
-#: The sync scheduler's own columns, which no payload sets.
-SCHEDULER_COLUMNS = {"participants_synced_at", "participants_touched_at"}
+#: The sync scheduler's own column, which no payload sets.
+SCHEDULER_COLUMNS = {"participants_synced_at"}
 
 
 def _stored(model, pk) -> dict:

@@ -161,7 +161,9 @@ class SessionSimulator:
         simulated sessions; ``None`` (kick-all) ends them. Delivers what the platform would."""
         with self.emulator._lock:
             live = [
-                s for s in self._sessions.values() if s["meeting"]["id"] == meeting_id and s["ended_at"] is None
+                s
+                for s in self._sessions.values()
+                if s["meeting"]["id"] == meeting_id and s["ended_at"] is None
             ]
         for session in live:
             if custom_participant_ids is None:

@@ -64,14 +64,6 @@ def mark_touched(meeting_ids: Iterable[Any]) -> int:
     return _meetings().filter(pk__in=ids).update(participants_touched_at=now())
 
 
-def mark_written_since(meeting_ids: Iterable[Any], since: datetime) -> int:
-    """Touch the meetings of ``meeting_ids`` whose row a walk wrote (created, or a new ``updated_at``)."""
-    ids = [str(pk) for pk in meeting_ids]
-    if not ids:
-        return 0
-    return _meetings().filter(pk__in=ids, synced_at__gte=since).update(participants_touched_at=now())
-
-
 def mark_verified(meeting_id: Any, walk_started: datetime) -> None:
     """A complete participants walk that began at ``walk_started`` verified this meeting."""
     _meetings().filter(pk=meeting_id).update(participants_synced_at=walk_started)
