@@ -38,7 +38,11 @@ def test_presets_seeded_listed_created_changed_and_deleted(sdk):
     full = sdk.presets.get_preset_by_id(host.id, **IDS).data
     assert full.permissions.kick_participant is True and full.config.view_type == "GROUP_CALL"
 
-    parts = {"config": full.config.to_dict(), "permissions": full.permissions.to_dict(), "ui": full.ui.to_dict()}
+    parts = {
+        "config": full.config.to_dict(),
+        "permissions": full.permissions.to_dict(),
+        "ui": full.ui.to_dict(),
+    }
     created = sdk.presets.create(name="webinar_viewer", **parts, **IDS).data
     assert created.name == "webinar_viewer" and created.id
     with pytest.raises(cloudflare.ConflictError):
@@ -102,7 +106,9 @@ def test_a_recording_through_its_statuses_and_its_download(sdk, emulator):
 def test_live_session_kick_one_then_everyone(sdk, emulator):
     meeting = sdk.meetings.create(title="Live", **IDS).data
     people = [
-        sdk.meetings.add_participant(meeting.id, custom_participant_id=f"u-{n}", preset_name="group_call_participant", **IDS).data
+        sdk.meetings.add_participant(
+            meeting.id, custom_participant_id=f"u-{n}", preset_name="group_call_participant", **IDS
+        ).data
         for n in range(3)
     ]
     with pytest.raises(cloudflare.NotFoundError):
@@ -126,3 +132,60 @@ def test_live_session_kick_one_then_everyone(sdk, emulator):
     assert sdk.recordings.get_one_recording(recording.id, **IDS).data.status == "UPLOADED"
     with pytest.raises(cloudflare.NotFoundError):
         sdk.active_session.kick_all_participants(meeting.id, **IDS)
+
+
+@pytest.fixture
+def cli_base_url():
+    """The emulator CLI in a process of its own, as a developer runs it."""
+    import os
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realtimekit_django.emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "REALTIMEKIT_API_TOKEN": TOKEN},
+    )
+    try:
+        yield process.stdout.readline().strip().rsplit(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_presets_recordings_and_the_live_session_complete_against_the_emulator_cli(cli_base_url):
+    """The SDK's presets, recordings and active-session calls against the CLI; people join
+    through the CLI's session simulator (its HTTP routes), as a developer would drive it."""
+    app = f"{cli_base_url}/accounts/{IDS['account_id']}/realtime/kit/{IDS['app_id']}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with Cloudflare(api_token=TOKEN, base_url=cli_base_url, max_retries=0) as client:
+        sdk = client.realtime_kit
+        names = sorted(p.name for p in sdk.presets.get(per_page=10, **IDS).data)
+        assert names == ["group_call_host", "group_call_participant"]
+        meeting = sdk.meetings.create(title="Over the CLI", **IDS).data
+        for n in range(2):
+            sdk.meetings.add_participant(
+                meeting.id, custom_participant_id=f"u-{n}", preset_name="group_call_host", **IDS
+            )
+        started = httpx.post(f"{app}/emulator/meetings/{meeting.id}/sessions", json={}, headers=auth)
+        assert started.status_code == 201, started.text
+        session_id = started.json()["data"]["session_id"]
+        for n in range(2):
+            joined = httpx.post(
+                f"{app}/emulator/sessions/{session_id}/participants",
+                json={"custom_participant_id": f"u-{n}"},
+                headers=auth,
+            )
+            assert joined.status_code == 201, joined.text
+
+        assert sdk.active_session.get_active_session(meeting.id, **IDS).data.live_participants == 2
+        recording = sdk.recordings.start_recordings(meeting_id=meeting.id, **IDS).data
+        assert sdk.recordings.get_active_recordings(meeting.id, **IDS).data.id == recording.id
+        stopped = sdk.recordings.pause_resume_stop_recording(recording.id, action="stop", **IDS).data
+        assert stopped.status == "UPLOADING"
+        kicked = sdk.active_session.kick_participants(meeting.id, custom_participant_ids=["u-0"], **IDS).data
+        assert [p.custom_participant_id for p in kicked.participants] == ["u-0"]
+        assert sdk.active_session.kick_all_participants(meeting.id, **IDS).data.kicked_participants_count == 1
+        assert sdk.recordings.get_one_recording(recording.id, **IDS).data.status == "UPLOADED"
