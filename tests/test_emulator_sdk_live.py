@@ -10,6 +10,7 @@ from cloudflare import Cloudflare
 
 from realtimekit_django.emulator import Emulator, ManualClock, serve
 from realtimekit_django.emulator.recordings import recording_chunks
+from tests.emulator_cli import running_emulator_cli
 
 TOKEN = "sdk-live-token"
 IDS = {"account_id": "sdk-account", "app_id": "sdk-app"}
@@ -137,22 +138,8 @@ def test_live_session_kick_one_then_everyone(sdk, emulator):
 @pytest.fixture
 def cli_base_url():
     """The emulator CLI in a process of its own, as a developer runs it."""
-    import os
-    import subprocess
-    import sys
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtimekit_django.emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "REALTIMEKIT_API_TOKEN": TOKEN},
-    )
-    try:
-        yield process.stdout.readline().strip().rsplit(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    with running_emulator_cli(TOKEN) as base_url:
+        yield base_url
 
 
 def test_presets_recordings_and_the_live_session_complete_against_the_emulator_cli(cli_base_url):

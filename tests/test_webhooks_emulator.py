@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 import uuid
 
@@ -22,6 +19,7 @@ from realtimekit_django.models import Meeting, Participant, Session, SessionPart
 from realtimekit_django.webhooks.verify import signature_matches
 
 from . import webhook_helpers as wh
+from .emulator_cli import running_emulator_cli
 
 TOKEN = "sdk-test-token"
 IDS = {"account_id": "sdk-account", "app_id": "sdk-app"}
@@ -37,18 +35,8 @@ def _empty_cache():
 
 @pytest.fixture
 def cli_base_url():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtimekit_django.emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "REALTIMEKIT_API_TOKEN": TOKEN},
-    )
-    try:
-        yield process.stdout.readline().strip().rsplit(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    with running_emulator_cli(TOKEN) as base_url:
+        yield base_url
 
 
 def test_the_sdks_webhook_operations_complete_against_the_emulator_cli(cli_base_url):
@@ -262,7 +250,9 @@ def test_people_removed_from_the_live_meeting_are_seen_leaving(site):
     from realtimekit_django import services
 
     meeting = services.create_meeting(title="Removed")
-    stays, _t = services.add_participant(meeting, custom_participant_id="stays", preset_name="group_call_host")
+    stays, _t = services.add_participant(
+        meeting, custom_participant_id="stays", preset_name="group_call_host"
+    )
     goes, _t = services.add_participant(meeting, custom_participant_id="goes", preset_name="group_call_host")
     session_id = site.sessions.start(str(meeting.pk))
     site.sessions.join(session_id, "stays")
