@@ -154,6 +154,8 @@ class Participant(models.Model):
         indexes = [
             models.Index(fields=["meeting", "custom_participant_id"], name="rtk_part_meeting_cpid"),
             models.Index(fields=["custom_participant_id"], name="rtk_part_cpid"),
+            # The scheduler's active meetings: those with a participant written recently.
+            models.Index(fields=["synced_at"], name="rtk_part_synced"),
         ]
 
     def __str__(self) -> str:

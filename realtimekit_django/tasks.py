@@ -471,7 +471,7 @@ def reconcile_all(
     ``start_time`` filter) and, every ``FULL_SYNC_INTERVAL_SECONDS``, all of them; a run by hand
     always walks all of them, and the participants of every meeting. A scheduled run's are
     :func:`~realtimekit_django.sync.schedule.plan_participant_walks`' (touched meetings first,
-    then the age quota, then recent ones; at most ``SYNC_BUDGET_SHARE`` of the background
+    then active ones in turn, then the age quota; at most ``SYNC_BUDGET_SHARE`` of the background
     budget), and the result says what was planned and whether ``PARTICIPANTS_MAX_AGE`` holds.
 
     ``interval`` (seconds) says this is a scheduled run every ``interval`` (``beat_schedule()``

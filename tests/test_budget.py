@@ -153,6 +153,42 @@ def test_background_never_spends_the_reserve_and_interactive_may():
     assert spend_until_refused(budget) == 25  # interactive: the reserve is still there
 
 
+def test_interactive_spending_within_half_the_reserve_leaves_the_background_share_whole():
+    budget = make_budget(requests=100, reserve=0.24)  # a reserve of 24, half of it 12
+    assert spend_until_refused(budget, limit=12) == 12
+    with lane(BACKGROUND):
+        assert spend_until_refused(budget) == 76  # the background's share is untouched
+    assert budget.state()["background_limit"] == 88
+    assert spend_until_refused(budget) == 12  # what is left of the reserve is still there
+
+
+def test_background_always_leaves_half_the_reserve_free_for_a_burst():
+    budget = make_budget(requests=100, reserve=0.24)
+    assert spend_until_refused(budget, limit=24) == 24  # people spent the whole reserve
+    with lane(BACKGROUND):
+        assert spend_until_refused(budget) == 64
+    assert budget.state()["background_limit"] == 88
+    assert spend_until_refused(budget) == 12  # half the reserve is still free
+
+
+def test_interactive_spending_beyond_the_reserve_comes_out_of_the_background_share():
+    budget = make_budget(requests=100, reserve=0.24)
+    assert spend_until_refused(budget, limit=40) == 40
+    with lane(BACKGROUND):
+        assert spend_until_refused(budget) == 48
+    assert spend_until_refused(budget) == 12
+
+
+def test_the_reserve_is_kept_again_once_interactive_spending_leaves_the_window():
+    clock = ManualClock(start=1_000_000)
+    budget = make_budget(requests=100, reserve=0.24, clock=clock)
+    assert spend_until_refused(budget, limit=24) == 24
+    clock.advance(budget.window + 2 * budget.slot_seconds)
+    with lane(BACKGROUND):
+        assert spend_until_refused(budget) == 76
+    assert spend_until_refused(budget) == 24
+
+
 def test_a_background_attempt_waits_for_room_when_it_is_close():
     clock = ManualClock(start=1_000_000)
     budget = make_budget(requests=10, reserve=0, wait_max=60, clock=clock)
@@ -400,4 +436,68 @@ def test_the_plan_walks_touched_meetings_first_then_the_longest_unverified(setti
     assert plan.meeting_ids[0] == str(touched.pk) and plan.touched == 1
     assert plan.meeting_ids[1:3] == oldest[:2]  # the age quota: ceil(60 * 300 / 9000) = 2
     assert len(plan.meeting_ids) == 3  # nothing recent: the rest of the allowance is not spent
+    assert plan.max_age_kept
+
+
+@pytest.mark.django_db
+def test_the_plan_walks_active_meetings_in_turn_before_the_age_quota(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from realtimekit_django.models import Participant
+    from realtimekit_django.sync import schedule
+
+    # An 8-request allowance per 300 s run; a max age that asks for 2 meetings a run.
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 16, "RATE_LIMIT_RESERVE": 0,
+                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 300 * 30}
+    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
+    old = now - timedelta(days=30)
+
+    def meeting(created, verified_minutes_ago):
+        return Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=created,
+                                      participants_synced_at=now - timedelta(minutes=verified_minutes_ago))
+
+    idle = [meeting(old, 60 + n) for n in range(50)]  # the longest unverified: the quota's
+    created_today = [meeting(now - timedelta(hours=3), 10 + n) for n in range(5)]
+    joined_today = meeting(old, 30)
+    Participant.objects.create(id=uuid.uuid4(), meeting=joined_today, custom_participant_id="p",
+                               preset_name="x", synced_at=now - timedelta(hours=1))
+    walked_just_now = meeting(now - timedelta(hours=1), 1)  # within half an interval: not again
+    joined_yesterday = meeting(old, 40)
+    Participant.objects.create(id=uuid.uuid4(), meeting=joined_yesterday, custom_participant_id="q",
+                               preset_name="x", synced_at=now - timedelta(days=2))
+
+    plan = schedule.plan_participant_walks(app, interval=300)
+    assert plan.allowance == 8 and plan.active == 7
+    active_due = [joined_today, *reversed(created_today)]  # the longest unverified first
+    assert plan.meeting_ids[:6] == [str(m.pk) for m in active_due]  # 8 less the quota of 2
+    oldest_idle = sorted(idle, key=lambda m: m.participants_synced_at)[:2]
+    assert plan.meeting_ids[6:] == [str(m.pk) for m in oldest_idle]
+    assert plan.active_walked == 6
+    assert str(walked_just_now.pk) not in plan.meeting_ids
+    assert str(joined_yesterday.pk) not in plan.meeting_ids
+
+
+@pytest.mark.django_db
+def test_the_age_quota_makes_up_for_a_run_that_missed_its_share(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from realtimekit_django.sync import schedule
+
+    # A base quota of ceil(40 * 300 / 30000) = 1 meeting a run; a 20-request allowance.
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 40, "RATE_LIMIT_RESERVE": 0,
+                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 30_000}
+    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
+    old = now - timedelta(days=30)
+    verified = [30_000 - 200 + n for n in range(4)] + [1_000 + n for n in range(36)]  # 4 due soon
+    meetings = [
+        Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=old,
+                               participants_synced_at=now - timedelta(seconds=age))
+        for age in verified
+    ]
+    plan = schedule.plan_participant_walks(app, interval=300)
+    assert sorted(plan.meeting_ids) == sorted(str(m.pk) for m in meetings[:4])
     assert plan.max_age_kept

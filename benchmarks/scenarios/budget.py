@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 import time
 import uuid
 from contextlib import contextmanager
@@ -37,16 +38,18 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from realtimekit_django import reconcile, rows, services, tasks
-from realtimekit_django.client.budget import get_budget
+from realtimekit_django.client.budget import INTERACTIVE, get_budget, lane
 from realtimekit_django.emulator import Emulator, ManualClock
 from realtimekit_django.exceptions import RateLimited
 from realtimekit_django.models import Meeting, Participant
+from realtimekit_django.sync import schedule
 
 from ..database import reset_tables
-from ..emulator import API_TOKEN, APP_ID, served
+from ..emulator import API_TOKEN, APP_ID, realtimekit_settings
 from ..measure import percentile
 from ..report import Result, Target
 
@@ -56,6 +59,9 @@ HISTORY_DAYS = 100
 RECENT_FRACTION = 0.01
 #: A remote participant change every this many emulated seconds.
 CHANGE_EVERY = 60
+#: Joins go to meetings created within this many emulated seconds (a meeting is created shortly
+#: before it takes place, and people join it then).
+LIVE_SECONDS = 2 * 3600
 USERS = 50
 SEED = 23
 START = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
@@ -63,14 +69,19 @@ BATCH = 2_000
 
 
 class Day:
-    """Emulated time: a join every second, a remote change every ``CHANGE_EVERY`` seconds."""
+    """Emulated time: a join every second, meetings created at the history's rate (through the
+    site), a remote change every ``CHANGE_EVERY`` seconds."""
 
-    def __init__(self, emulator: Emulator, meetings: list[str], recent: list[str], users: list) -> None:
+    def __init__(self, emulator: Emulator, meetings: list[str], recent: dict[str, float], users: list) -> None:
         self.emulator, self.clock = emulator, emulator.clock
         self.meetings, self.users = meetings, users
-        self.touched: dict[str, float] = dict.fromkeys(recent, START)  # meeting -> last touch
+        self.touched: dict[str, float] = dict(recent)  # meeting -> last touch (created, joined)
+        self.created = sorted(((at, pk) for pk, at in recent.items()), reverse=True)  # newest first
+        self.create_every = 86_400 / max(1, len(recent))
+        self.next_creation = START + self.create_every
         self.rng = random.Random(SEED)
-        self.joins = self.joins_served = 0
+        self.joins = self.joins_served = self.created_during = self.creations_failed = 0
+        self.failures: Counter[str] = Counter()  # failed joins and creations, by exception
         self.changes: dict[str, float] = {}  # remote participant id -> when it was added
         self.seen: dict[str, float] = {}
         self.counting = False
@@ -79,6 +90,8 @@ class Day:
         self.clock.advance(1)
         now = self.clock.time()
         if self.counting:
+            if now >= self.next_creation:
+                self.create(now)
             self.join(now)
             if round(now - START) % CHANGE_EVERY == 0:
                 self.change(now)
@@ -87,12 +100,39 @@ class Day:
         for _ in range(max(1, round(seconds))):
             self.tick()
 
+    def create(self, now: float) -> None:
+        self.next_creation += self.create_every
+        try:
+            # A tick may run inside a background walk's wait for budget: people are interactive.
+            with lane(INTERACTIVE):
+                meeting = services.create_meeting(title=f"Created at {now:.0f}")
+        except Exception as exc:
+            self.creations_failed += 1
+            self.failures[type(exc).__name__] += 1
+            return
+        pk = str(meeting.pk)
+        self.created_during += 1
+        self.meetings.append(pk)
+        self.created.insert(0, (now, pk))
+        self.touched[pk] = now
+
+    def live(self, now: float) -> list[str]:
+        """Meetings created within ``LIVE_SECONDS`` (at least the newest one)."""
+        live = []
+        for at, pk in self.created:
+            if at < now - LIVE_SECONDS and live:
+                break
+            live.append(pk)
+        return live
+
     def join(self, now: float) -> None:
-        meeting = self.rng.choice(self.meetings)
+        meeting = self.rng.choice(self.live(now))
         self.joins += 1
         try:
-            services.issue_join_token(meeting, self.rng.choice(self.users))
-        except Exception:
+            with lane(INTERACTIVE):
+                services.issue_join_token(meeting, self.rng.choice(self.users))
+        except Exception as exc:
+            self.failures[type(exc).__name__] += 1
             return
         self.joins_served += 1
         self.touched[meeting] = now
@@ -121,7 +161,7 @@ class Day:
 # -- seeding ------------------------------------------------------------------------------------
 
 
-def _seed(emulator: Emulator, size: int) -> tuple[list[str], list[str]]:
+def _seed(emulator: Emulator, size: int) -> tuple[list[str], dict[str, float]]:
     """Meetings (one participant each) in the emulator and, as a synced mirror, in the database."""
     clock, rng = emulator.clock, random.Random(SEED)
     recent_count = max(1, round(size * RECENT_FRACTION))
@@ -143,21 +183,30 @@ def _seed(emulator: Emulator, size: int) -> tuple[list[str], list[str]]:
     clock.set(START)
     now = datetime.fromtimestamp(START, tz=UTC)
     verified = [now - timedelta(seconds=rng.uniform(0, min(age, 86_000))) for _remote, age in meetings]
+    # Each owner was added with the meeting (the row's last write).
+    created_at = [now - timedelta(seconds=age) for _remote, age in meetings]
     Meeting.objects.bulk_create(
         [
-            Meeting(**rows.meeting_row(remote, app_id=APP_ID, now=now), participants_synced_at=at)
-            for (remote, _age), at in zip(meetings, verified, strict=True)
+            Meeting(
+                **{
+                    **rows.meeting_row(remote, app_id=APP_ID, now=now),
+                    "participants_synced_at": at,
+                    "participants_touched_at": created,
+                }
+            )
+            for (remote, _age), at, created in zip(meetings, verified, created_at, strict=True)
         ],
         batch_size=BATCH,
     )
     Participant.objects.bulk_create(
         [
-            Participant(**rows.participant_row(person, meeting_id=uuid.UUID(pk), now=now))
-            for person, pk in zip(participants, ids, strict=True)
+            Participant(**rows.participant_row(person, meeting_id=uuid.UUID(pk), now=created))
+            for person, pk, created in zip(participants, ids, created_at, strict=True)
         ],
         batch_size=BATCH,
     )
-    return ids, ids[size - recent_count :]
+    recent = {pk: START - age for pk, (_remote, age) in zip(ids, meetings, strict=True)}
+    return ids, {pk: recent[pk] for pk in ids[size - recent_count :]}
 
 
 def _users() -> list:
@@ -187,12 +236,17 @@ class Runs:
 
     def __init__(self) -> None:
         self.runs = self.skipped = self.sent = self.walked = 0
+        self.active: list[int] = []
+        self.active_walked: list[int] = []
 
     def scheduled(self) -> int:
         result = tasks.reconcile_all.apply(kwargs={"interval": INTERVAL}).get()
         self.runs += 1
         self.skipped += bool(result["skipped"])
         self.sent += result["participant_tasks"]
+        if "participants_active" in result:
+            self.active.append(result["participants_active"])
+            self.active_walked.append(result["participants_active_walked"])
         return 0
 
     def figures(self) -> dict[str, Any]:
@@ -201,12 +255,30 @@ class Runs:
             "runs_skipped": self.skipped,
             "walks_sent": self.sent,
             "walks_run": self.walked,
+            "active_meetings_max": max(self.active, default=0),
+            "active_walked_per_run_mean": sum(self.active_walked) / max(1, len(self.active_walked)),
         }
 
 
 def _walk_inline(walk, runs: Runs, args, kwargs):
     runs.walked += 1
     return walk.apply(args, kwargs)
+
+
+@contextmanager
+def _in_memory(emulator: Emulator):
+    """The site's requests reach ``emulator`` without a socket (``responses``).
+
+    This scenario's figures are counts on the emulated clock, not wall time, and loopback HTTP
+    (a server thread sharing the GIL) made an emulated day at 100,000 meetings take hours.
+    """
+    from django.test import override_settings
+
+    from realtimekit_django.emulator.responses_adapter import mock_requests
+
+    base_url = "https://api.cloudflare.test/client/v4"
+    with override_settings(REALTIMEKIT=realtimekit_settings(base_url)), mock_requests(emulator, base_url=base_url):
+        yield emulator
 
 
 @contextmanager
@@ -246,16 +318,19 @@ def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[s
     emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=ManualClock(START - HISTORY_DAYS * 86_400))
     emulator.set_rate_limit(None)  # seeding is not the site's traffic
     meeting_ids, recent = _seed(emulator, size)
+    # A site in its steady state: its last full meetings walk was a day ago less half an hour, so
+    # the day's full walk (ceil(size / 100) requests in one run) falls inside every run.
+    schedule.record_full_sync(APP_ID, START - 86_400 + 1_800)
     emulator.set_rate_limit(LIMIT)
     day = Day(emulator, meeting_ids, recent, users)
     end = START + hours * 3600
     refused_unsent, runs = 0, Runs()
-    with served(emulator), _on_emulated_time(day, budget_on=scheduled, runs=runs):
+    with _in_memory(emulator), _on_emulated_time(day, budget_on=scheduled, runs=runs):
         requests_before = len(emulator.requests)
         day.counting = True
         while day.clock.time() < end:
             next_run = day.clock.time() + INTERVAL
-            refused_unsent += runs.scheduled() if scheduled else _today_run(meeting_ids)
+            refused_unsent += runs.scheduled() if scheduled else _today_run(day.meetings)
             day.look()
             while day.clock.time() < min(next_run, end):
                 day.tick()
@@ -267,10 +342,13 @@ def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[s
 
 def _figures(day: Day, emulator: Emulator, requests: int, hours: float, end: float) -> dict[str, Any]:
     staleness = [day.seen.get(pk, end) - at for pk, at in day.changes.items()]
+    # A meeting created during the run and not walked yet counts from its creation.
     oldest = (
-        Meeting.objects.present_remotely().order_by("participants_synced_at").values_list(
-            "participants_synced_at", flat=True
-        ).first()
+        Meeting.objects.present_remotely()
+        .annotate(verified=Coalesce("participants_synced_at", "remote_created_at"))
+        .order_by("verified")
+        .values_list("verified", flat=True)
+        .first()
     )
     return {
         "requests_per_hour": requests / hours,
@@ -278,6 +356,9 @@ def _figures(day: Day, emulator: Emulator, requests: int, hours: float, end: flo
         "refused": emulator.rate_limit.refused,
         "joins": day.joins,
         "joins_served_pct": 100 * day.joins_served / max(1, day.joins),
+        "meetings_created": day.created_during,
+        "creations_failed": day.creations_failed,
+        "failures": ", ".join(f"{name} {count}" for name, count in day.failures.most_common()) or "none",
         "changes": len(staleness),
         "changes_unseen": sum(pk not in day.seen for pk in day.changes),
         "staleness_p50_min": percentile(staleness, 0.5) / 60 if staleness else None,

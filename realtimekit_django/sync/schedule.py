@@ -13,11 +13,16 @@ and picks meetings in this order (a meeting is planned at its estimated cost,
 1. **touched**: something suggested their participants changed since their last walk
    (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
    walk, webhooks), oldest touch first; up to the allowance less the age quota;
-2. **the age quota**: ``ceil(meetings * interval / PARTICIPANTS_MAX_AGE)`` meetings, never
-   verified first (newest first), then the longest unverified, so that every meeting is verified
-   within ``PARTICIPANTS_MAX_AGE`` while the allowance covers the quota;
-3. **recently created** (within ``RECENT_MEETINGS_SECONDS``) not verified during the last
-   interval, with what is left.
+2. **active**: meetings created, touched, or with a participant written (a join, a change a walk
+   found) within ``RECENT_MEETINGS_SECONDS``, not verified within the last half interval, the
+   longest unverified first; up to the allowance less the age quota. A change made behind the
+   site's back sends no signal, and these are the meetings people use: walking them in
+   rotation bounds how long such a change goes unseen (docs/sync.md gives the bound);
+3. **the age quota**: ``ceil(meetings * interval / PARTICIPANTS_MAX_AGE)`` meetings, or more
+   when more would be past ``PARTICIPANTS_MAX_AGE`` by the next run (a run that missed its
+   share is made up), never verified first (newest first), then the longest unverified, so that
+   every meeting is verified within ``PARTICIPANTS_MAX_AGE`` while the allowance covers it;
+4. **active** again, with whatever the quota did not need.
 
 ``Meeting.participants_synced_at`` records each complete walk (its start, so a touch during the
 walk still counts). The plan says when the allowance cannot keep ``PARTICIPANTS_MAX_AGE``.
@@ -102,6 +107,9 @@ class ParticipantPlan:
     planned_requests: int = 0
     allowance: int | None = None
     touched: int = 0
+    #: Active meetings (see the module docstring) and how many of them this run walks.
+    active: int = 0
+    active_walked: int = 0
     overdue: int = 0
     oldest_verified: str | None = None
     max_age_kept: bool = True
@@ -180,7 +188,10 @@ def plan_participant_walks(
         plan.planned_requests = len(plan.meeting_ids)
         return plan
     total = present.count()
-    quota = math.ceil(total * interval / config.participants_max_age)
+    quota = max(
+        math.ceil(total * interval / config.participants_max_age),
+        _due_by_next_run(present, moment + timedelta(seconds=interval - config.participants_max_age)),
+    )
     picker = _Picker(plan, per_page)
     touched = present.filter(participants_touched_at__isnull=False).filter(
         Q(participants_synced_at__isnull=True) | Q(participants_touched_at__gt=F("participants_synced_at"))
@@ -189,15 +200,39 @@ def plan_participant_walks(
     by_age = present.order_by(
         F("participants_synced_at").asc(nulls_first=True), F("remote_created_at").desc(nulls_last=True), "pk"
     )
-    picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
-    recent = present.filter(remote_created_at__gte=moment - timedelta(seconds=config.recent_meetings_seconds))
-    recent = recent.filter(
+    active = active_meetings(present, moment - timedelta(seconds=config.recent_meetings_seconds))
+    plan.active = active.count()
+    due = by_age.filter(pk__in=active.values("pk")).filter(
         Q(participants_synced_at__isnull=True)
-        | Q(participants_synced_at__lt=moment - timedelta(seconds=interval))
+        | Q(participants_synced_at__lt=moment - timedelta(seconds=interval / 2))
     )
-    picker.take(by_age.filter(pk__in=recent.values("pk")), requests=budget - plan.planned_requests)
+    plan.active_walked = picker.take(due, requests=budget - quota - plan.planned_requests)
+    picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
+    plan.active_walked += picker.take(due, requests=budget - plan.planned_requests)
     plan.max_age_kept = not plan.overdue and len(plan.meeting_ids) >= min(quota, total)
     return plan
+
+
+def active_meetings(meetings, since: datetime):
+    """Those of ``meetings`` created, touched or with a participant written since ``since``."""
+    from ..models import Participant
+
+    written = Participant.objects.filter(synced_at__gte=since).values("meeting_id")
+    return meetings.filter(
+        Q(remote_created_at__gte=since) | Q(participants_touched_at__gte=since) | Q(pk__in=written)
+    )
+
+
+def _due_by_next_run(present, deadline: datetime) -> int:
+    """Meetings that will be past ``PARTICIPANTS_MAX_AGE`` by the next run unless walked now.
+
+    The quota takes at least these, so a run that could not take its share (the day's full
+    meetings walk spends that run's allowance) is made up by the next ones.
+    """
+    return present.filter(
+        Q(participants_synced_at__lt=deadline)
+        | Q(participants_synced_at__isnull=True, remote_created_at__lt=deadline)
+    ).count()
 
 
 def _describe_age(plan: ParticipantPlan, present, deadline: datetime) -> None:
