@@ -278,12 +278,13 @@ class Budget:
         )
 
     def _incr(self, key: str, delta: int) -> int:
-        self.cache.add(key, 0, timeout=self.key_ttl)
-        try:
-            return self.cache.incr(key, delta)
-        except ValueError:  # expired between add and incr
-            self.cache.add(key, 0, timeout=self.key_ttl)
-            return self.cache.incr(key, delta)
+        """Add ``delta`` to a slot: one round trip, two (``add``) for a slot's first request."""
+        for _ in range(3):
+            try:
+                return self.cache.incr(key, delta)
+            except ValueError:  # not there yet (or it expired just now)
+                self.cache.add(key, 0, timeout=self.key_ttl)
+        return self.cache.incr(key, delta)
 
     def _wait_for_room(self, counts: list[int], current: int, limit: int, slot: int, now: float) -> float:
         """Seconds until enough old slots have left the count for one more attempt."""
