@@ -410,32 +410,50 @@ def test_turning_the_budget_off_installs_nothing(settings):
 # -- the scheduler --------------------------------------------------------------------------------
 
 
+class Scheduled:
+    """A scheduler setting: ``allowance`` requests a 300 s run (``RATE_LIMIT_RESERVE`` 0, a share
+    of 0.5), ``PARTICIPANTS_MAX_AGE`` of ``max_age`` seconds, and meetings made to measure."""
+
+    def __init__(self, settings, *, allowance: int, max_age: int) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 2 * allowance,
+                                "RATE_LIMIT_RESERVE": 0, "SYNC_BUDGET_SHARE": 0.5,
+                                "PARTICIPANTS_MAX_AGE": max_age}
+        self.app, self.now = settings.REALTIMEKIT["APP_ID"], timezone.now()
+        self.old = self.now - timedelta(days=30)
+
+    def meeting(self, *, verified_seconds_ago: float, created=None) -> Meeting:
+        from datetime import timedelta
+
+        return Meeting.objects.create(
+            id=uuid.uuid4(), app_id=self.app, remote_created_at=created or self.old,
+            participants_synced_at=self.now - timedelta(seconds=verified_seconds_ago),
+        )
+
+    def plan(self):
+        from realtimekit_django.sync import schedule
+
+        return schedule.plan_participant_walks(self.app, interval=300)
+
+
 @pytest.mark.django_db
 def test_the_plan_walks_touched_meetings_first_then_the_longest_unverified(settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from realtimekit_django.sync import schedule
 
-    # A 10-request allowance per 300 s run; a max age that asks for 2 meetings a run.
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 20, "RATE_LIMIT_RESERVE": 0,
-                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 300 * 30}
-    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
-    old = now - timedelta(days=30)
-    meetings = [
-        Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=old,
-                               participants_synced_at=now - timedelta(minutes=2 * n))
-        for n in range(60)
-    ]
+    # A max age that asks for ceil(60 * 300 / 9000) = 2 meetings a run.
+    world = Scheduled(settings, allowance=10, max_age=300 * 30)
+    meetings = [world.meeting(verified_seconds_ago=120 * n) for n in range(60)]
     touched = meetings[5]
     schedule.mark_touched([touched.pk])
-    plan = schedule.plan_participant_walks(app, interval=300)
+    plan = world.plan()
     assert plan.allowance == 10 and plan.planned_requests <= 10
     oldest = [str(m.pk) for m in sorted(meetings, key=lambda m: m.participants_synced_at)]
     assert plan.meeting_ids[0] == str(touched.pk) and plan.touched == 1
-    assert plan.meeting_ids[1:3] == oldest[:2]  # the age quota: ceil(60 * 300 / 9000) = 2
-    assert len(plan.meeting_ids) == 3  # nothing recent: the rest of the allowance is not spent
+    assert plan.meeting_ids[1:3] == oldest[:2]  # the age quota
+    assert len(plan.meeting_ids) == 3  # nothing else active: the rest of the allowance is not spent
     assert plan.max_age_kept
 
 
@@ -443,32 +461,25 @@ def test_the_plan_walks_touched_meetings_first_then_the_longest_unverified(setti
 def test_the_plan_walks_active_meetings_in_turn_before_the_age_quota(settings):
     from datetime import timedelta
 
-    from django.utils import timezone
-
     from realtimekit_django.models import Participant
-    from realtimekit_django.sync import schedule
 
-    # An 8-request allowance per 300 s run; a max age that asks for 2 meetings a run.
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 16, "RATE_LIMIT_RESERVE": 0,
-                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 300 * 30}
-    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
-    old = now - timedelta(days=30)
-
-    def meeting(created, verified_minutes_ago):
-        return Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=created,
-                                      participants_synced_at=now - timedelta(minutes=verified_minutes_ago))
-
-    idle = [meeting(old, 60 + n) for n in range(50)]  # the longest unverified: the quota's
-    created_today = [meeting(now - timedelta(hours=3), 10 + n) for n in range(5)]
-    joined_today = meeting(old, 30)
+    # A max age that asks for ceil(57 * 300 / 9000) = 2 meetings a run.
+    world = Scheduled(settings, allowance=8, max_age=300 * 30)
+    now = world.now
+    idle = [world.meeting(verified_seconds_ago=60 * (60 + n)) for n in range(50)]  # the quota's
+    created_today = [
+        world.meeting(verified_seconds_ago=60 * (10 + n), created=now - timedelta(hours=3)) for n in range(5)
+    ]
+    joined_today = world.meeting(verified_seconds_ago=60 * 30)
     Participant.objects.create(id=uuid.uuid4(), meeting=joined_today, custom_participant_id="p",
                                preset_name="x", synced_at=now - timedelta(hours=1))
-    walked_just_now = meeting(now - timedelta(hours=1), 1)  # within half an interval: not again
-    joined_yesterday = meeting(old, 40)
+    # Verified within half an interval: not again.
+    walked_just_now = world.meeting(verified_seconds_ago=60, created=now - timedelta(hours=1))
+    joined_yesterday = world.meeting(verified_seconds_ago=60 * 40)
     Participant.objects.create(id=uuid.uuid4(), meeting=joined_yesterday, custom_participant_id="q",
                                preset_name="x", synced_at=now - timedelta(days=2))
 
-    plan = schedule.plan_participant_walks(app, interval=300)
+    plan = world.plan()
     assert plan.allowance == 8 and plan.active == 7
     active_due = [joined_today, *reversed(created_today)]  # the longest unverified first
     assert plan.meeting_ids[:6] == [str(m.pk) for m in active_due]  # 8 less the quota of 2
@@ -481,23 +492,10 @@ def test_the_plan_walks_active_meetings_in_turn_before_the_age_quota(settings):
 
 @pytest.mark.django_db
 def test_the_age_quota_makes_up_for_a_run_that_missed_its_share(settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from realtimekit_django.sync import schedule
-
-    # A base quota of ceil(40 * 300 / 30000) = 1 meeting a run; a 20-request allowance.
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 40, "RATE_LIMIT_RESERVE": 0,
-                            "SYNC_BUDGET_SHARE": 0.5, "PARTICIPANTS_MAX_AGE": 30_000}
-    app, now = settings.REALTIMEKIT["APP_ID"], timezone.now()
-    old = now - timedelta(days=30)
-    verified = [30_000 - 200 + n for n in range(4)] + [1_000 + n for n in range(36)]  # 4 due soon
-    meetings = [
-        Meeting.objects.create(id=uuid.uuid4(), app_id=app, remote_created_at=old,
-                               participants_synced_at=now - timedelta(seconds=age))
-        for age in verified
-    ]
-    plan = schedule.plan_participant_walks(app, interval=300)
+    # A base quota of ceil(40 * 300 / 30000) = 1 meeting a run; 4 meetings are due by the next.
+    world = Scheduled(settings, allowance=20, max_age=30_000)
+    verified = [30_000 - 200 + n for n in range(4)] + [1_000 + n for n in range(36)]
+    meetings = [world.meeting(verified_seconds_ago=age) for age in verified]
+    plan = world.plan()
     assert sorted(plan.meeting_ids) == sorted(str(m.pk) for m in meetings[:4])
     assert plan.max_age_kept
