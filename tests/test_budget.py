@@ -319,7 +319,8 @@ def test_other_tools_spending_the_quota_are_learnt_from_the_header(realtimekit_e
     realtimekit_emulator.set_rate_limit((20, 300))
     meeting = services.create_meeting(title="Standup")
     for _ in range(15):  # another tool of the same API user, which this site does not count
-        realtimekit_emulator.rate_limit.check(settings.REALTIMEKIT["API_TOKEN"], realtimekit_emulator.clock.time())
+        limit, clock = realtimekit_emulator.rate_limit, realtimekit_emulator.clock
+        limit.check(settings.REALTIMEKIT["API_TOKEN"], clock.time())
     services.refresh_meeting(meeting)
     assert get_budget().spent() >= 17
     with pytest.raises(BudgetExhausted):

@@ -85,7 +85,9 @@ def test_an_emulated_stretch_inside_the_limit(realtimekit_emulator, settings, mo
     for n in range(MEETINGS):
         meeting = realtimekit_emulator.create_meeting(title=f"Meeting {n}")
         for k in range(3):
-            realtimekit_emulator.add_participant(meeting["id"], custom_participant_id=f"u-{n}-{k}", preset_name="p")
+            realtimekit_emulator.add_participant(
+                meeting["id"], custom_participant_id=f"u-{n}-{k}", preset_name="p"
+            )
         ids.append(meeting["id"])
     users = [get_user_model().objects.create_user(f"user{n}") for n in range(20)]
     world = World(realtimekit_emulator, clock, ids, users)
@@ -100,7 +102,7 @@ def test_an_emulated_stretch_inside_the_limit(realtimekit_emulator, settings, mo
         if world.second == 0:  # the first run's joins need the meetings it stored
             world.joins = world.failed_joins = 0
         present = set(Participant.objects.values_list("pk", flat=True))
-        for when, pk in world.changes:
+        for _when, pk in world.changes:
             if pk not in seen_at and any(str(p) == pk for p in present):
                 seen_at[pk] = clock.time()
         next_run = clock.time() + INTERVAL

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
 import time
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,7 +72,9 @@ class Day:
     """Emulated time: a join every second, meetings created at the history's rate (through the
     site), a remote change every ``CHANGE_EVERY`` seconds."""
 
-    def __init__(self, emulator: Emulator, meetings: list[str], recent: dict[str, float], users: list) -> None:
+    def __init__(
+        self, emulator: Emulator, meetings: list[str], recent: dict[str, float], users: list
+    ) -> None:
         self.emulator, self.clock = emulator, emulator.clock
         self.meetings, self.users = meetings, users
         self.touched: dict[str, float] = dict(recent)  # meeting -> last touch (created, joined)
@@ -142,7 +144,10 @@ class Day:
         candidates = [pk for pk, at in self.touched.items() if at >= day_ago]
         meeting = self.rng.choice(candidates)
         added = self.emulator.add_participant(
-            meeting, app_id=APP_ID, custom_participant_id=f"behind-{now:.0f}", preset_name="group_call_participant"
+            meeting,
+            app_id=APP_ID,
+            custom_participant_id=f"behind-{now:.0f}",
+            preset_name="group_call_participant",
         )
         self.changes[added["id"]] = now
 
@@ -153,7 +158,8 @@ class Day:
             return
         now = self.clock.time()
         for start in range(0, len(waiting), 900):
-            found = Participant.objects.filter(pk__in=waiting[start : start + 900]).values_list("pk", flat=True)
+            chunk = waiting[start : start + 900]
+            found = Participant.objects.filter(pk__in=chunk).values_list("pk", flat=True)
             for pk in found:
                 self.seen[str(pk)] = now
 
@@ -277,7 +283,8 @@ def _in_memory(emulator: Emulator):
     from realtimekit_django.emulator.responses_adapter import mock_requests
 
     base_url = "https://api.cloudflare.test/client/v4"
-    with override_settings(REALTIMEKIT=realtimekit_settings(base_url)), mock_requests(emulator, base_url=base_url):
+    routed = mock_requests(emulator, base_url=base_url)
+    with override_settings(REALTIMEKIT=realtimekit_settings(base_url)), routed:
         yield emulator
 
 
@@ -315,7 +322,8 @@ def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[s
     reset_tables()
     for cache in caches.all():
         cache.clear()
-    emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=ManualClock(START - HISTORY_DAYS * 86_400))
+    clock = ManualClock(START - HISTORY_DAYS * 86_400)
+    emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=clock)
     emulator.set_rate_limit(None)  # seeding is not the site's traffic
     meeting_ids, recent = _seed(emulator, size)
     # A site in its steady state: its last full meetings walk was a day ago less half an hour, so

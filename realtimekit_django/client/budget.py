@@ -15,8 +15,9 @@ the API's limit however the API moves its window (the emulator's is a sliding lo
 reading). The price is caution: up to one slot (a thirtieth of the window) of requests is
 counted twice, so a steady rate gets about 97% of the quota (ten slots gave 91%: at 100,000
 meetings that was most of the margin the scheduler has). A count reads ``SLOTS`` keys at once
-(one ``get_many``: one round trip on Redis). An attempt over its lane's limit takes its increment back. A Redis script would count
-exactly, but needs Redis; increments work on every shared Django cache, and the check-after-
+(one ``get_many``: one round trip on Redis). An attempt over its lane's limit takes its
+increment back. A Redis script would count exactly, but needs Redis; increments work on every
+shared Django cache, and the check-after-
 increment order keeps the count exact under races (each attempt's ``incr`` returns a distinct
 total, so no more than the limit pass).
 
