@@ -3,14 +3,17 @@
 The emulator enforces 1,200 requests per 5 minutes (``rate_limit=(1200, 300)``) on a
 ``ManualClock`` that the site's clocks (``time.time``, ``timezone.now``, the budget's) read too.
 Nothing sleeps: the run drives the clock from one scheduled sync to the next, and each emulated
-second in between serves one join (``services.issue_join_token``, loopback HTTP to the
-emulator) and, now and then, adds a participant behind the site's back at a meeting touched in
-the last day (created, or joined through the site). Staleness is the emulated time from such a
-change until the local ``Participant`` row exists (looked for after every run).
+second in between serves one join (``services.issue_join_token``, on the interactive lane) at a
+meeting created within ``LIVE_SECONDS``; the site creates meetings at the history's rate
+(``services.create_meeting``), and once a minute a participant is added behind the site's back
+at a meeting touched in the last day (created, or joined through the site). Staleness is the
+emulated time from such a change until the local ``Participant`` row exists (looked for after
+every run). The site reaches the emulator in memory (``responses``), not over loopback HTTP.
 
 Two variants, each on a fresh emulator and the same seeded state (meetings created over 100
 days, the newest 1% within the last day, one participant each; the database seeded in bulk with
-the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day):
+the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day,
+the last full meetings walk 23.5 hours before the start, so the day's falls inside every run):
 
 - ``today``: what ``reconcile_all`` did before the scheduler, every 5 minutes, with no budget: a
   full meetings walk and every meeting's participants. The emulated clock does not move inside
