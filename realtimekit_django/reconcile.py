@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from . import services, signals, store
 from .client import RealtimeKitClient, budget, get_client
-from .exceptions import NotFound, RealtimeKitError
+from .conf import get_settings
+from .exceptions import InvalidResponse, NotFound, RealtimeKitError
 from .models import Meeting, Participant
 from .sync import schedule
 
@@ -257,6 +258,57 @@ def reconcile_meetings(
                 )
 
     return _run(report, body, client=api, dry_run=dry_run, model=Meeting)
+
+
+def reconcile_meeting_pages(
+    first_page: int,
+    pages: int,
+    *,
+    per_page: int | None = None,
+    client: RealtimeKitClient | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[ReconcileReport, int | None]:
+    """Walk ``pages`` pages of the whole meetings listing from ``first_page``: a slice of it.
+
+    Scheduled runs walk the whole listing this way, a few pages a run, so that its cost
+    (``ceil(N / PAGE_SIZE)`` requests: 1,000 at 100,000 meetings) is spread over
+    ``FULL_SYNC_INTERVAL_SECONDS`` instead of spent at once, which stopped every other
+    background walk for two runs. Meetings cannot be deleted, so a listing that gains meetings
+    between slices only moves items to later pages: some are seen twice, none is skipped. A
+    slice never flags anything (it cannot know what it did not see): only a complete walk
+    (:func:`reconcile_meetings`, a sync by hand) does.
+
+    Returns the report and the page the next slice starts at: ``None`` once a short page says
+    the listing ended. A page holding more than ``per_page`` items, or no list, stops the slice
+    (``InvalidResponse``), stored nothing of that page, and the next slice tries it again; so
+    does a slice stopped by the rate budget.
+    """
+    api = client or get_client()
+    config = get_settings()
+    size = per_page or config.page_size
+    report = ReconcileReport(kind="meetings")
+    position: dict[str, int | None] = {"next": first_page}
+
+    def body() -> None:
+        for page_no in range(first_page, first_page + pages):
+            envelope = api.meetings.get(page_no=page_no, per_page=size)
+            items = envelope.get("data") if isinstance(envelope, dict) else None
+            if not isinstance(items, list) or len(items) > size:
+                raise InvalidResponse(f"meetings page {page_no} is not a list of at most {size} items")
+            _add(report, services.upsert_meetings(items, app_id=api.app_id))
+            report.pages += 1
+            report.items += len(items)
+            if progress is not None:
+                progress(report, None)
+            if len(items) < size:
+                position["next"] = None
+                break
+            # A listing that never ends (one ignoring page_no) starts over after MAX_PAGES.
+            position["next"] = page_no + 1 if page_no < config.max_pages else None
+        report.completed = True
+
+    _run(report, body, client=api, dry_run=False, model=Meeting)
+    return report, position["next"]
 
 
 def reconcile_participants(

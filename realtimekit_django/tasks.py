@@ -468,8 +468,9 @@ def reconcile_all(
     """Walk the meetings, then send the participant walks the scheduler plans within the budget.
 
     A scheduled run walks the recent meetings (created within ``RECENT_MEETINGS_SECONDS``: the
-    ``start_time`` filter) and, every ``FULL_SYNC_INTERVAL_SECONDS``, all of them; a run by hand
-    always walks all of them, and the participants of every meeting. A scheduled run's are
+    ``start_time`` filter) and its slice of the whole listing (a few pages a run, so that all of
+    it is walked every ``FULL_SYNC_INTERVAL_SECONDS``); a run by hand walks all of them in one
+    complete walk (the only kind that flags meetings missing), and every meeting's participants. A scheduled run's are
     :func:`~realtimekit_django.sync.schedule.plan_participant_walks`' (touched meetings first,
     then active ones in turn, then the age quota; at most ``SYNC_BUDGET_SHARE`` of the background
     budget), and the result says what was planned and whether ``PARTICIPANTS_MAX_AGE`` holds.
@@ -501,18 +502,18 @@ def reconcile_all(
     outcome: dict[str, Any] = {}
 
     def walk_then_fan_out(progress):
-        full = not scheduled or schedule.full_sync_due(app_id)
-        filters = {} if full else {"start_time": schedule.recent_start()}
+        filters = {"start_time": schedule.recent_start()} if scheduled else {}
         report = reconcile.reconcile_meetings(per_page=per_page, progress=progress, **filters)
-        outcome["meetings_walk"] = "full" if full else "recent"
+        outcome["meetings_walk"] = "recent" if scheduled else "full"
         if report.completed:
+            spent = report.http_requests
+            if scheduled:
+                spent += _walk_listing_slice(app_id, seconds, per_page, progress, outcome)
             _walk_presets(outcome)
-            if full:
-                schedule.record_full_sync(app_id, started)
             plan = schedule.plan_participant_walks(
                 app_id,
                 interval=seconds,
-                spent=report.http_requests,
+                spent=spent,
                 per_page=per_page,
                 everything=not scheduled,
             )
@@ -537,6 +538,31 @@ def reconcile_all(
         reason = report.error or "another run of this walk holds the lock"
         outcome.update(_no_fanout(f"no fan-out: the meetings walk did not complete ({reason})"))
     return {**report.as_dict(), **outcome}
+
+
+def _walk_listing_slice(app_id: str, interval: float, per_page: int | None, progress, outcome: dict) -> int:
+    """The run's slice of the whole meetings listing (see ``reconcile_meeting_pages``); its cost.
+
+    A slice that fails (a lying page, the rate budget) costs only itself: the next run tries the
+    same page again, and this run's participant walks go ahead.
+    """
+    from . import reconcile
+    from .sync import schedule
+
+    first = schedule.listing_cursor(app_id)
+    size = per_page or get_settings().page_size
+    pages = schedule.listing_pages_per_run(app_id, interval=interval, per_page=size)
+    part, next_page = reconcile.reconcile_meeting_pages(first, pages, per_page=size, progress=progress)
+    schedule.set_listing_cursor(app_id, next_page or 1)
+    outcome["meetings_listing"] = {
+        "first_page": first,
+        "pages": part.pages,
+        "next_page": next_page or 1,
+        "completed": part.completed,
+        "error": part.error,
+        "http_requests": part.http_requests,
+    }
+    return part.http_requests
 
 
 def _walk_presets(outcome: dict[str, Any]) -> None:

@@ -12,8 +12,7 @@ every run). The site reaches the emulator in memory (``responses``), not over lo
 
 Two variants, each on a fresh emulator and the same seeded state (meetings created over 100
 days, the newest 1% within the last day, one participant each; the database seeded in bulk with
-the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day,
-the last full meetings walk 23.5 hours before the start, so the day's falls inside every run):
+the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day):
 
 - ``today``: what ``reconcile_all`` did before the scheduler, every 5 minutes, with no budget: a
   full meetings walk and every meeting's participants. The emulated clock does not move inside
@@ -49,7 +48,6 @@ from realtimekit_django.client.budget import INTERACTIVE, get_budget, lane
 from realtimekit_django.emulator import Emulator, ManualClock
 from realtimekit_django.exceptions import RateLimited
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.sync import schedule
 
 from ..database import reset_tables
 from ..emulator import API_TOKEN, APP_ID, realtimekit_settings
@@ -329,9 +327,6 @@ def _variant(size: int, hours: float, users: list, *, scheduled: bool) -> dict[s
     emulator = Emulator(api_token=API_TOKEN, default_app_id=APP_ID, rate_limit=LIMIT, clock=clock)
     emulator.set_rate_limit(None)  # seeding is not the site's traffic
     meeting_ids, recent = _seed(emulator, size)
-    # A site in its steady state: its last full meetings walk was a day ago less half an hour, so
-    # the day's full walk (ceil(size / 100) requests in one run) falls inside every run.
-    schedule.record_full_sync(APP_ID, START - 86_400 + 1_800)
     emulator.set_rate_limit(LIMIT)
     day = Day(emulator, meeting_ids, recent, users)
     end = START + hours * 3600

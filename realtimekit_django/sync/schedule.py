@@ -14,10 +14,11 @@ and picks meetings in this order (a meeting is planned at its estimated cost,
    (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
    walk, webhooks), oldest touch first; up to the allowance less the age quota;
 2. **active**: meetings created, touched, or with a participant written (a join, a change a walk
-   found) within ``RECENT_MEETINGS_SECONDS``, not verified within the last half interval, the
-   longest unverified first; up to the allowance less the age quota. A change made behind the
-   site's back sends no signal, and these are the meetings people use: walking them in
-   rotation bounds how long such a change goes unseen (docs/sync.md gives the bound);
+   found) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more), not verified
+   within the last half interval, the longest unverified first; up to the allowance less the
+   age quota. A change made behind the site's back sends no signal, and these are the meetings
+   people use: walking them in rotation bounds how long such a change goes unseen
+   (docs/operations.md, "What a scheduled sync costs", gives the bound);
 3. **the age quota**: ``ceil(meetings * interval / PARTICIPANTS_MAX_AGE)`` meetings, or more
    when more would be past ``PARTICIPANTS_MAX_AGE`` by the next run (a run that missed its
    share is made up), never verified first (newest first), then the longest unverified, so that
@@ -44,7 +45,11 @@ from django.db.models.functions import Coalesce
 from ..client.budget import BACKGROUND, budget_for
 from ..conf import get_settings
 
-FULL_SYNC_PREFIX = "realtimekit:full-sync:"
+LISTING_CURSOR_PREFIX = "realtimekit:listing-cursor:"
+#: A meeting stays active this many runs past ``RECENT_MEETINGS_SECONDS``: a change made just
+#: before it would leave is still found by the rotation (which comes round within about three
+#: runs at 100,000 meetings), at the cost of ~1.4% more active meetings at the defaults.
+ACTIVE_GRACE_RUNS = 4
 
 
 def now() -> datetime:
@@ -74,21 +79,33 @@ def mark_verified(meeting_id: Any, walk_started: datetime) -> None:
     _meetings().filter(pk=meeting_id).update(participants_synced_at=walk_started)
 
 
-# -- the full meetings walk ---------------------------------------------------------------------
+# -- the whole meetings listing, a slice a run ------------------------------------------------
 
 
-def full_sync_due(app_id: str) -> bool:
-    """Whether no complete full meetings walk is recorded within ``FULL_SYNC_INTERVAL_SECONDS``."""
-    config = get_settings()
-    last = caches[config.sync_lock_cache].get(FULL_SYNC_PREFIX + app_id)
-    return last is None or time.time() - last >= config.full_sync_interval_seconds
+def listing_cursor(app_id: str) -> int:
+    """The page of the whole meetings listing the next scheduled slice starts at (1 at first)."""
+    page = caches[get_settings().sync_lock_cache].get(LISTING_CURSOR_PREFIX + app_id)
+    return page if isinstance(page, int) and page >= 1 else 1
 
 
-def record_full_sync(app_id: str, started: float) -> None:
+def set_listing_cursor(app_id: str, page: int) -> None:
+    """Remember where the next slice starts (a lost cursor only starts the listing over)."""
     config = get_settings()
     caches[config.sync_lock_cache].set(
-        FULL_SYNC_PREFIX + app_id, started, timeout=config.full_sync_interval_seconds + 60
+        LISTING_CURSOR_PREFIX + app_id, page, timeout=2 * config.full_sync_interval_seconds
     )
+
+
+def listing_pages_per_run(app_id: str, *, interval: float, per_page: int) -> int:
+    """Pages a run walks so that the whole listing is walked every ``FULL_SYNC_INTERVAL_SECONDS``.
+
+    ``ceil((ceil(N / per_page) + 1) * interval / FULL_SYNC_INTERVAL_SECONDS)`` with ``N`` the
+    meetings stored for the app (the ``+ 1``: the short page that ends the listing): 4 at
+    100,000 meetings and the defaults.
+    """
+    meetings = _meetings().filter(app_id=app_id).count()
+    pages = math.ceil(meetings / per_page) + 1
+    return max(1, math.ceil(pages * interval / get_settings().full_sync_interval_seconds))
 
 
 def recent_start() -> datetime:
@@ -200,7 +217,9 @@ def plan_participant_walks(
     by_age = present.order_by(
         F("participants_synced_at").asc(nulls_first=True), F("remote_created_at").desc(nulls_last=True), "pk"
     )
-    active = active_meetings(present, moment - timedelta(seconds=config.recent_meetings_seconds))
+    active = active_meetings(
+        present, moment - timedelta(seconds=config.recent_meetings_seconds + ACTIVE_GRACE_RUNS * interval)
+    )
     plan.active = active.count()
     due = by_age.filter(pk__in=active.values("pk")).filter(
         Q(participants_synced_at__isnull=True)
