@@ -205,7 +205,15 @@ def _received(log: Path, task: str) -> int:
 
 
 def _meetings_walks(emulator: Emulator) -> int:
-    return sum(1 for r in emulator.requests if r.path.endswith("/meetings") and r.method == "GET")
+    """Scheduled runs that walked: each walks the recent meetings (``start_time``) once.
+
+    (Each also walks its slice of the whole listing, pages without ``start_time``.)
+    """
+    return sum(
+        1
+        for r in emulator.requests
+        if r.path.endswith("/meetings") and r.method == "GET" and "start_time" in r.query
+    )
 
 
 def _seed(emulator: Emulator) -> list[dict]:
