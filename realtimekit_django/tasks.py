@@ -470,8 +470,9 @@ def reconcile_all(
     A scheduled run walks the recent meetings (created within ``RECENT_MEETINGS_SECONDS``: the
     ``start_time`` filter) and its slice of the whole listing (a few pages a run, so that all of
     it is walked every ``FULL_SYNC_INTERVAL_SECONDS``); a run by hand walks all of them in one
-    complete walk (the only kind that flags meetings missing), and every meeting's participants. A scheduled run's are
-    :func:`~realtimekit_django.sync.schedule.plan_participant_walks`' (touched meetings first,
+    complete walk (the only kind that flags meetings missing), and every meeting's participants.
+    A scheduled run's are :func:`~realtimekit_django.sync.schedule.plan_participant_walks`'
+    (touched meetings first,
     then active ones in turn, then the age quota; at most ``SYNC_BUDGET_SHARE`` of the background
     budget), and the result says what was planned and whether ``PARTICIPANTS_MAX_AGE`` holds.
 

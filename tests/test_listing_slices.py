@@ -83,7 +83,9 @@ def test_pages_per_run_spread_the_listing_over_the_full_sync_interval(old_meetin
 @override_settings(REALTIMEKIT=SLICED)
 def test_a_slice_never_flags_and_a_sync_by_hand_does(realtimekit_emulator, old_meetings):
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    gone = Meeting.objects.create(id=uuid.uuid4(), app_id=APP, title="Not in the listing", synced_at=an_hour_ago)
+    gone = Meeting.objects.create(
+        id=uuid.uuid4(), app_id=APP, title="Not in the listing", synced_at=an_hour_ago
+    )
     for _ in range(8):
         scheduled_run()
     gone.refresh_from_db()
