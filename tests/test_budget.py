@@ -462,17 +462,24 @@ def test_the_plan_walks_touched_meetings_first_then_the_longest_unverified(setti
 def test_the_plan_walks_active_meetings_in_turn_before_the_age_quota(settings):
     from datetime import timedelta
 
+    from django.contrib.auth import get_user_model
+
     from realtimekit_django.models import Participant
 
-    # A max age that asks for ceil(57 * 300 / 9000) = 2 meetings a run.
+    # A max age that asks for ceil(59 * 300 / 9000) = 2 meetings a run.
     world = Scheduled(settings, allowance=8, max_age=300 * 30)
     now = world.now
     idle = [world.meeting(verified_seconds_ago=60 * (60 + n)) for n in range(50)]  # the quota's
     created_today = [
         world.meeting(verified_seconds_ago=60 * (10 + n), created=now - timedelta(hours=3)) for n in range(5)
     ]
+    person = get_user_model().objects.create(username="joined")
     joined_today = world.meeting(verified_seconds_ago=60 * 30)
     Participant.objects.create(id=uuid.uuid4(), meeting=joined_today, custom_participant_id="p",
+                               preset_name="x", synced_at=now - timedelta(hours=1), user=person)
+    # A participant a walk found (no site user) does not make its meeting active.
+    found_today = world.meeting(verified_seconds_ago=60 * 35)
+    Participant.objects.create(id=uuid.uuid4(), meeting=found_today, custom_participant_id="f",
                                preset_name="x", synced_at=now - timedelta(hours=1))
     # Verified within half an interval: not again.
     walked_just_now = world.meeting(verified_seconds_ago=60, created=now - timedelta(hours=1))
@@ -489,6 +496,7 @@ def test_the_plan_walks_active_meetings_in_turn_before_the_age_quota(settings):
     assert plan.active_walked == 6
     assert str(walked_just_now.pk) not in plan.meeting_ids
     assert str(joined_yesterday.pk) not in plan.meeting_ids
+    assert str(found_today.pk) not in plan.meeting_ids
 
 
 @pytest.mark.django_db

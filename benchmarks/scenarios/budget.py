@@ -7,8 +7,8 @@ second in between serves one join (``services.issue_join_token``, on the interac
 meeting created within ``LIVE_SECONDS``; the site creates meetings at the history's rate
 (``services.create_meeting``), and once a minute a participant is added behind the site's back
 at a meeting touched in the last day (created, or joined through the site). Staleness is the
-emulated time from such a change until the local ``Participant`` row exists (looked for after
-every run). The site reaches the emulator in memory (``responses``), not over loopback HTTP.
+emulated time from such a change until the local ``Participant`` row exists (its ``synced_at``,
+looked for after every run). The site reaches the emulator in memory (``responses``), not over loopback HTTP.
 
 Two variants, each on a fresh emulator and the same seeded state (meetings created over 100
 days, the newest 1% within the last day, one participant each; the database seeded in bulk with
@@ -153,16 +153,18 @@ class Day:
         self.changes[added["id"]] = now
 
     def look(self) -> None:
-        """Note the changes whose rows now exist locally."""
+        """Note the changes whose rows now exist locally, and when each was written.
+
+        A row's ``synced_at`` is the emulated moment the walk wrote it (the site's clocks read
+        the emulated one), so a change is seen then, not when the run that wrote it ended: a run
+        can last a while when its walks wait for budget.
+        """
         waiting = [pk for pk in self.changes if pk not in self.seen]
-        if not waiting:
-            return
-        now = self.clock.time()
         for start in range(0, len(waiting), 900):
             chunk = waiting[start : start + 900]
-            found = Participant.objects.filter(pk__in=chunk).values_list("pk", flat=True)
-            for pk in found:
-                self.seen[str(pk)] = now
+            found = Participant.objects.filter(pk__in=chunk).values_list("pk", "synced_at")
+            for pk, written in found:
+                self.seen[str(pk)] = written.timestamp()
 
 
 # -- seeding ------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ and picks meetings in this order (a meeting is planned at its estimated cost,
 1. **touched**: something suggested their participants changed since their last walk
    (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
    walk, webhooks), oldest touch first; up to the allowance less the age quota;
-2. **active**: meetings created, touched, or with a participant written (a join, a change a walk
-   found) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more), not verified
+2. **active**: meetings created, touched, or joined through the site (a participant of one of
+   its users written) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more), not verified
    within the last half interval, the longest unverified first; up to the allowance less the
    age quota. A change made behind the site's back sends no signal, and these are the meetings
    people use: walking them in rotation bounds how long such a change goes unseen
@@ -233,10 +233,17 @@ def plan_participant_walks(
 
 
 def active_meetings(meetings, since: datetime):
-    """Those of ``meetings`` created, touched or with a participant written since ``since``."""
+    """Those of ``meetings`` created, touched or joined through the site since ``since``.
+
+    A join writes its participant row (and makes no other write, to stay cheap), so a row of a
+    site user written since ``since`` marks its meeting. A participant without a user, which only
+    a walk writes, does not: a change found behind the site's back would otherwise keep its
+    meeting active for another ``RECENT_MEETINGS_SECONDS``, and the set, with the time it takes
+    to walk it, would grow through the day.
+    """
     from ..models import Participant
 
-    written = Participant.objects.filter(synced_at__gte=since).values("meeting_id")
+    written = Participant.objects.filter(synced_at__gte=since, user__isnull=False).values("meeting_id")
     return meetings.filter(
         Q(remote_created_at__gte=since) | Q(participants_touched_at__gte=since) | Q(pk__in=written)
     )
