@@ -5,8 +5,9 @@ environment: the test database pytest-django created (``REALTIMEKIT_WORKER_DB_NA
 ``test_test``), the emulator it serves on loopback (``REALTIMEKIT_WORKER_BASE_URL``) and a queue
 of its own (``REALTIMEKIT_WORKER_QUEUE``), so that a stale message from an earlier run is never
 picked up. Tasks really go through a broker (Redis, or ``REALTIMEKIT_WORKER_BROKER_URL``): no
-eager mode. ``REALTIMEKIT_WORKER_RATE_LIMIT`` sets a small rate budget. The lock's expiry and the time limits can be lowered per test; a positive
-``REALTIMEKIT_WORKER_BEAT_INTERVAL`` gives ``celery beat`` the package's schedule at that interval.
+eager mode. ``REALTIMEKIT_WORKER_RATE_LIMIT`` sets a small rate budget. The lock's expiry and
+the time limits can be lowered per test; a positive ``REALTIMEKIT_WORKER_BEAT_INTERVAL`` gives
+``celery beat`` the package's schedule at that interval.
 """
 
 import os

@@ -328,7 +328,10 @@ def test_staff_records_and_controls_a_live_meeting(example_site, browser, screen
     session_id = started["data"]["session_id"]
     for custom_id in ("live-host", "live-guest"):
         status, joined = _emulator_call(
-            base_url, "POST", f"emulator/sessions/{session_id}/participants", {"custom_participant_id": custom_id}
+            base_url,
+            "POST",
+            f"emulator/sessions/{session_id}/participants",
+            {"custom_participant_id": custom_id},
         )
         assert status == 201, joined
 

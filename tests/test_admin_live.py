@@ -36,16 +36,22 @@ def meeting(realtimekit_emulator):
 @pytest.fixture
 def people(meeting):
     return [
-        services.add_participant(meeting, custom_participant_id=f"u-{n}", preset_name="group_call_participant")[0]
+        services.add_participant(
+            meeting, custom_participant_id=f"u-{n}", preset_name="group_call_participant"
+        )[0]
         for n in range(2)
     ]
 
 
-def test_remove_from_the_live_meeting_asks_then_removes(realtimekit_emulator, meeting, people, client, django_user_model):
+def test_remove_from_the_live_meeting_asks_then_removes(
+    realtimekit_emulator, meeting, people, client, django_user_model
+):
     for person in people:
         realtimekit_emulator.join_session(str(meeting.pk), str(person.pk))
     staff_with(django_user_model, client, "remove_live_participant")
-    page = client.post(CHANGELIST, {"action": "remove_live_participants_action", "_selected_action": [meeting.pk]})
+    page = client.post(
+        CHANGELIST, {"action": "remove_live_participants_action", "_selected_action": [meeting.pk]}
+    )
     url = reverse("admin:realtimekit_meeting_remove_live", args=[meeting.pk])
     assert page.status_code == 302 and page["Location"] == url
     confirm = client.get(url)
@@ -57,7 +63,9 @@ def test_remove_from_the_live_meeting_asks_then_removes(realtimekit_emulator, me
     assert Participant.objects.filter(meeting=meeting).count() == 2  # still participants
 
 
-def test_removing_from_a_meeting_nobody_is_in_says_so(realtimekit_emulator, meeting, people, client, django_user_model):
+def test_removing_from_a_meeting_nobody_is_in_says_so(
+    realtimekit_emulator, meeting, people, client, django_user_model
+):
     staff_with(django_user_model, client, "remove_live_participant")
     url = reverse("admin:realtimekit_meeting_remove_live", args=[meeting.pk])
     page = client.post(url, {"participants": [people[0].pk]})
@@ -68,12 +76,18 @@ def test_removing_from_a_meeting_nobody_is_in_says_so(realtimekit_emulator, meet
 def test_live_controls_need_their_own_permissions(realtimekit_emulator, meeting, client, django_user_model):
     staff_with(django_user_model, client)
     listing = client.get(CHANGELIST).content.decode()
-    for action in ("remove_live_participants_action", "end_for_everyone", "start_recording", "stop_recording"):
+    for action in (
+        "remove_live_participants_action",
+        "end_for_everyone",
+        "start_recording",
+        "stop_recording",
+    ):
         assert f'value="{action}"' not in listing
     assert client.get(reverse("admin:realtimekit_meeting_remove_live", args=[meeting.pk])).status_code == 403
-    assert "Remove from the live meeting" not in client.get(
-        reverse("admin:realtimekit_meeting_change", args=[meeting.pk])
-    ).content.decode()
+    assert (
+        "Remove from the live meeting"
+        not in client.get(reverse("admin:realtimekit_meeting_change", args=[meeting.pk])).content.decode()
+    )
 
 
 def test_end_for_everyone_confirms_first(realtimekit_emulator, meeting, people, client, django_user_model):
@@ -91,7 +105,9 @@ def test_end_for_everyone_confirms_first(realtimekit_emulator, meeting, people, 
     assert any("no live session (nobody is in it)" in m for m in shown(again))
 
 
-def test_start_and_stop_recording_from_the_meeting_list(realtimekit_emulator, meeting, people, client, django_user_model):
+def test_start_and_stop_recording_from_the_meeting_list(
+    realtimekit_emulator, meeting, people, client, django_user_model
+):
     staff_with(django_user_model, client, "control_recording")
     start = {"action": "start_recording", "_selected_action": [meeting.pk]}
     refused = client.post(CHANGELIST, start, follow=True)
@@ -117,7 +133,9 @@ def stopped_recording(emulator, meeting, person) -> Recording:
     return services.refresh_recording(recording)
 
 
-def test_download_redirects_to_a_fresh_link_never_shown(realtimekit_emulator, meeting, people, client, django_user_model):
+def test_download_redirects_to_a_fresh_link_never_shown(
+    realtimekit_emulator, meeting, people, client, django_user_model
+):
     recording = stopped_recording(realtimekit_emulator, meeting, people[0])
     assert recording.status == RecordingStatus.UPLOADED
     staff_with(django_user_model, client)
@@ -127,16 +145,23 @@ def test_download_redirects_to_a_fresh_link_never_shown(realtimekit_emulator, me
     link = response["Location"]
     assert "signature=" in link and str(recording.pk) in link
     assert "no-cache" in response["Cache-Control"]
-    for page in (client.get(url), client.get(reverse("admin:realtimekit_recording_change", args=[recording.pk]))):
+    for page in (
+        client.get(url),
+        client.get(reverse("admin:realtimekit_recording_change", args=[recording.pk])),
+    ):
         assert link not in page.content.decode() and "signature=" not in page.content.decode()
 
 
-def test_an_expired_download_link_is_a_message(realtimekit_emulator, meeting, people, client, django_user_model):
+def test_an_expired_download_link_is_a_message(
+    realtimekit_emulator, meeting, people, client, django_user_model
+):
     realtimekit_emulator.download_url_lifetime = 0  # every link it issues has expired already
     recording = stopped_recording(realtimekit_emulator, meeting, people[0])
     staff_with(django_user_model, client)
     url = reverse("admin:realtimekit_recording_changelist")
-    response = client.post(url, {"action": "download_recording", "_selected_action": [recording.pk]}, follow=True)
+    response = client.post(
+        url, {"action": "download_recording", "_selected_action": [recording.pk]}, follow=True
+    )
     messages = shown(response)
     assert any("Cannot download" in m and "expired" in m for m in messages)
     assert not any("signature=" in m for m in messages)
@@ -158,9 +183,13 @@ def test_the_participant_forms_offer_the_apps_presets(realtimekit_emulator, meet
 
 
 def test_the_participant_form_keeps_a_preset_the_app_lost(realtimekit_emulator, meeting, admin_client):
-    person, _token = services.add_participant(meeting, custom_participant_id="x", preset_name="group_call_host")
+    person, _token = services.add_participant(
+        meeting, custom_participant_id="x", preset_name="group_call_host"
+    )
     Participant.objects.filter(pk=person.pk).update(preset_name="retired_preset")
     assert reconcile.reconcile_presets().completed
-    page = admin_client.get(reverse("admin:realtimekit_participant_change", args=[person.pk])).content.decode()
+    page = admin_client.get(
+        reverse("admin:realtimekit_participant_change", args=[person.pk])
+    ).content.decode()
     assert '<option value="retired_preset" selected>' in page
     assert "not a preset of this app any more" in page

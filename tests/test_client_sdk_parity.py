@@ -411,7 +411,9 @@ def _record(resource: str, operation: str, args: tuple, kwargs: dict) -> tuple[R
 
     http_client = httpx.Client(transport=httpx.MockTransport(handler))
     with Cloudflare(api_token=TOKEN, base_url=BASE_URL, max_retries=0, http_client=http_client) as sdk:
-        getattr(getattr(sdk.realtime_kit, resource), operation)(*args, account_id=ACCOUNT, app_id=APP, **kwargs)
+        getattr(getattr(sdk.realtime_kit, resource), operation)(
+            *args, account_id=ACCOUNT, app_id=APP, **kwargs
+        )
     (request,) = sdk_seen
     path, _, query = request.url.raw_path.decode().partition("?")
     theirs = Recorded(
@@ -426,7 +428,11 @@ def _record(resource: str, operation: str, args: tuple, kwargs: dict) -> tuple[R
         (call,) = mock.calls
     path, query = _split(call.request.url)
     ours = Recorded(
-        call.request.method, path, parse_qsl(query, keep_blank_values=True), query, _canonical(call.request.body)
+        call.request.method,
+        path,
+        parse_qsl(query, keep_blank_values=True),
+        query,
+        _canonical(call.request.body),
     )
     return theirs, ours
 
@@ -438,9 +444,7 @@ def test_every_new_operation_is_covered():
     assert covered == MORE_OPERATIONS
 
 
-@pytest.mark.parametrize(
-    "case", MORE_CASES, ids=[f"{c[0]}.{_case_id(c[1:])}" for c in MORE_CASES]
-)
+@pytest.mark.parametrize("case", MORE_CASES, ids=[f"{c[0]}.{_case_id(c[1:])}" for c in MORE_CASES])
 def test_same_request_as_the_sdk_for_presets_recordings_and_live_session(case):
     resource, operation, args, kwargs = case
     theirs, ours = _record(resource, operation, args, kwargs)
@@ -450,5 +454,7 @@ def test_same_request_as_the_sdk_for_presets_recordings_and_live_session(case):
 
 def test_recording_listing_repeats_status_like_the_sdk():
     """Guards the comparison above against two empty queries."""
-    _, ours = _record("recordings", "get_recordings", (), {"status": ["UPLOADED", "ERRORED"], "expired": True})
+    _, ours = _record(
+        "recordings", "get_recordings", (), {"status": ["UPLOADED", "ERRORED"], "expired": True}
+    )
     assert ours.query_pairs == [("expired", "true"), ("status", "UPLOADED"), ("status", "ERRORED")]

@@ -100,7 +100,9 @@ def test_a_second_participant_run_with_nothing_changed_writes_nothing(realtimeki
         report = reconcile_participants(meeting["id"], per_page=7)
 
     # The one write records the verification (Meeting.participants_synced_at), no participant.
-    assert [sql.split(" SET ")[1].split(" = ")[0] for sql in _writes(captured)] == ['"participants_synced_at"']
+    assert [sql.split(" SET ")[1].split(" = ")[0] for sql in _writes(captured)] == [
+        '"participants_synced_at"'
+    ]
     assert report.completed and report.pages == 5 and report.unchanged == 30
 
 

@@ -9,7 +9,6 @@ import tracemalloc
 
 import pytest
 from django.core.files.storage import FileSystemStorage
-from django.test import override_settings
 
 from realtimekit_django import reconcile, services, tasks
 from realtimekit_django.emulator import Emulator, ManualClock, serve
@@ -54,10 +53,20 @@ def live(tmp_path, settings):
     server, thread = serve(emulator, "127.0.0.1", 0)
     settings.STORAGES = {
         **settings.STORAGES,
-        "recordings": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "kept")}},
-        "refusing": {"BACKEND": f"{__name__}.RefusingStorage", "OPTIONS": {"location": str(tmp_path / "refusing")}},
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "kept")},
+        },
+        "refusing": {
+            "BACKEND": f"{__name__}.RefusingStorage",
+            "OPTIONS": {"location": str(tmp_path / "refusing")},
+        },
     }
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "BASE_URL": server.base_url, "RECORDING_STORAGE": "recordings"}
+    settings.REALTIMEKIT = {
+        **settings.REALTIMEKIT,
+        "BASE_URL": server.base_url,
+        "RECORDING_STORAGE": "recordings",
+    }
     yield emulator
     server.shutdown()
     server.server_close()
@@ -67,7 +76,9 @@ def live(tmp_path, settings):
 def uploaded(emulator: Emulator, size: int) -> Recording:
     """A meeting with someone in it, recorded and stopped: an UPLOADED recording of ``size`` bytes."""
     meeting = services.create_meeting(title="Recorded")
-    person = emulator.add_participant(str(meeting.pk), custom_participant_id="u-1", preset_name="group_call_host")
+    person = emulator.add_participant(
+        str(meeting.pk), custom_participant_id="u-1", preset_name="group_call_host"
+    )
     emulator.join_session(str(meeting.pk), person["id"])
     recording = services.start_recording(meeting)
     emulator.set_recording_size(str(recording.pk), size)
@@ -117,7 +128,10 @@ def test_a_recording_moves_through_its_statuses_and_never_back(live):
     assert "download_url" not in recording.remote_data and "signature" not in str(recording.remote_data)
 
     # A late push of an earlier status does not move the row back.
-    assert services.record_status({"id": str(recording.pk), "status": "RECORDING", "meetingId": str(meeting.pk)}) is None
+    assert (
+        services.record_status({"id": str(recording.pk), "status": "RECORDING", "meetingId": str(meeting.pk)})
+        is None
+    )
     recording.refresh_from_db()
     assert recording.status == RecordingStatus.UPLOADED
 
@@ -249,7 +263,12 @@ def test_copy_task_is_off_without_recording_storage(live, settings):
 
 def test_kick_participants_and_end_the_meeting_for_everyone(live):
     meeting = services.create_meeting(title="Live")
-    people = [services.add_participant(meeting, custom_participant_id=f"u-{n}", preset_name="group_call_participant")[0] for n in range(3)]
+    people = [
+        services.add_participant(
+            meeting, custom_participant_id=f"u-{n}", preset_name="group_call_participant"
+        )[0]
+        for n in range(3)
+    ]
     with pytest.raises(NotFound):
         services.end_meeting_for_everyone(meeting)
     for person in people:
@@ -281,7 +300,9 @@ def test_recording_admin_stops_only_with_the_control_permission(live, client, dj
     assert page.status_code == 200 and "stop_recordings" not in page.content.decode()
     assert "signature" not in page.content.decode()
     staff.user_permissions.add(Permission.objects.get(codename="control_recording"))
-    response = client.post(url, {"action": "stop_recordings", "_selected_action": [str(running.pk), str(recording.pk)]})
+    response = client.post(
+        url, {"action": "stop_recordings", "_selected_action": [str(running.pk), str(recording.pk)]}
+    )
     assert response.status_code == 302
     running.refresh_from_db()
     assert running.status == RecordingStatus.UPLOADING

@@ -536,7 +536,9 @@ def test_the_first_join_after_a_presets_walk_refuses_an_unknown_preset(
     assert not Participant.objects.filter(meeting=meeting).exists()
 
 
-def test_a_preset_removed_remotely_is_refused_at_the_first_join_after_the_walk(realtimekit_emulator, meeting, user):
+def test_a_preset_removed_remotely_is_refused_at_the_first_join_after_the_walk(
+    realtimekit_emulator, meeting, user
+):
     from realtimekit_django import reconcile
     from realtimekit_django.client import get_client
 
