@@ -403,9 +403,9 @@ def run(database: str, size: int, rounds: int, hours: float = 24) -> list[Result
             f"{meetings:,} meetings over {hours:g} emulated hours at {LIMIT[0]:,} requests / {LIMIT[1]} s, "
             "1% of them created a day through the site, a join every emulated second at a meeting created "
             f"within {LIVE_SECONDS // 3600} h, a remote participant change every {CHANGE_EVERY} s at a "
-            "meeting created or joined in the last day; staleness: emulated minutes from the change to its "
-            "local row (a change never seen counts until the end); today: requests refused at the instant "
-            "of a lockout are counted unsent"
+            "meeting created or joined in the last day; staleness: emulated minutes from the change until "
+            "its local row is written (a change never seen counts until the end); today: requests refused "
+            "at the instant of a lockout are counted unsent"
         )
         results.append(result)
     return results
