@@ -478,7 +478,8 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         instead = _("Run `manage.py realtimekit_sync --participants` on the server instead.")
         problem = checks.celery_delivery_problem()
         if problem is not None:  # sending would go to AMQP on localhost, and nothing would run
-            messages.error(request, f"{_('The full sync was not queued.')} {problem} {instead}")
+            not_queued = _("The full sync was not queued.")
+            messages.error(request, f"{not_queued} {problem} {instead}")
             return
         app = checks.celery_app()
         broker = checks.broker_address(app.conf.broker_url) if app.conf.broker_url else None
