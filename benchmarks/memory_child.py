@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.test import override_settings
 
         from realtimekit_django.client import get_client
-        from realtimekit_django.reconcile import reconcile_meetings
+        from realtimekit_django.sync.reconcile import reconcile_meetings
 
         from .emulator import realtimekit_settings
         from .measure import RssSampler, current_rss_mb, peak_rss_mb, stopwatch

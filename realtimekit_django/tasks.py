@@ -207,9 +207,9 @@ class OverlapLock:
 
         A lock that vanished is taken again atomically (``add``), so the walk goes on only if
         no other run took it meanwhile; otherwise the walk stops as incomplete
-        (:class:`~realtimekit_django.reconcile.StopWalk`): two walks never go on side by side.
+        (:class:`~realtimekit_django.sync.reconcile.StopWalk`): two walks never go on side by side.
         """
-        from .reconcile import StopWalk
+        from .sync.reconcile import StopWalk
 
         if not self.acquired:
             return
@@ -244,7 +244,7 @@ def break_lock(name: str) -> bool:
 
 
 def _skipped(kind: str, reason: str, meeting_id: str | None = None):
-    from . import reconcile
+    from .sync import reconcile
 
     report = reconcile.ReconcileReport(kind=kind, meeting_id=meeting_id, skipped=True, error=reason)
     logger.info("reconcile %s", report.summary())
@@ -264,7 +264,7 @@ def locked_walk(
     The lock is renewed after every request, before ``progress`` (if given) is called. When
     another run holds the lock, nothing is walked and the report says ``skipped``.
     """
-    from . import reconcile
+    from .sync import reconcile
 
     with overlap_lock(lock_name) as lock:
         if not lock:
@@ -418,7 +418,7 @@ def _record_run(app_id: str, started: float, interval: float) -> None:
 @shared_task(bind=True, base=ReconcileTask, name="realtimekit.reconcile_meetings")
 def reconcile_meetings(self: ReconcileTask, per_page: int | None = None, **filters: Any) -> dict[str, Any]:
     """Walk the meetings listing (``filters`` as for :func:`reconcile.reconcile_meetings`)."""
-    from . import reconcile
+    from .sync import reconcile
 
     check_walk_arguments(per_page, filters)
     report = locked_walk(
@@ -439,7 +439,7 @@ def reconcile_participants(
     ``fanout_id`` is set by ``reconcile_all``: the walk counts itself finished in that fan-out
     when it ends, unless it is retried later (the last attempt counts).
     """
-    from . import reconcile
+    from .sync import reconcile
 
     retried = False
     try:
@@ -486,8 +486,7 @@ def reconcile_all(
     The participant tasks are sent, not awaited (a task waiting on others can deadlock a busy
     pool); :func:`pending_fanout` says how many are still queued or running.
     """
-    from . import reconcile
-    from .sync import schedule
+    from .sync import reconcile, schedule
 
     check_walk_arguments(per_page)
     scheduled, seconds = interval is not None, _interval_seconds(interval)
@@ -547,8 +546,7 @@ def _walk_listing_slice(app_id: str, interval: float, per_page: int | None, prog
     A slice that fails (a lying page, the rate budget) costs only itself: the next run tries the
     same page again, and this run's participant walks go ahead.
     """
-    from . import reconcile
-    from .sync import schedule
+    from .sync import reconcile, schedule
 
     first = schedule.listing_cursor(app_id)
     size = per_page or get_settings().page_size
@@ -568,7 +566,7 @@ def _walk_listing_slice(app_id: str, interval: float, per_page: int | None, prog
 
 def _walk_presets(outcome: dict[str, Any]) -> None:
     """The presets walk of a run (a request or two); its failure costs only its own report."""
-    from . import reconcile
+    from .sync import reconcile
 
     try:
         outcome["presets"] = reconcile.reconcile_presets().summary()
@@ -579,7 +577,7 @@ def _walk_presets(outcome: dict[str, Any]) -> None:
 @shared_task(bind=True, base=ReconcileTask, name="realtimekit.reconcile_recordings")
 def reconcile_recordings(self: ReconcileTask, per_page: int | None = None) -> dict[str, Any]:
     """Walk the recordings listing (statuses, for sites that take no webhooks)."""
-    from . import reconcile
+    from .sync import reconcile
 
     check_walk_arguments(per_page)
     report = locked_walk(

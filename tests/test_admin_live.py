@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from realtimekit_django import reconcile, services
+from realtimekit_django import services
 from realtimekit_django.models import Participant, Recording, RecordingStatus
+from realtimekit_django.sync import reconcile
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from realtimekit_django import reconcile, services
+from realtimekit_django import services
 from realtimekit_django.client import budget as budget_module
 from realtimekit_django.client.budget import (
     BACKGROUND,
@@ -28,6 +28,7 @@ from realtimekit_django.client.budget import (
 from realtimekit_django.emulator import ManualClock
 from realtimekit_django.exceptions import RateLimited
 from realtimekit_django.models import Meeting
+from realtimekit_django.sync import reconcile
 
 
 class FakeResponse:

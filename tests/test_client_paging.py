@@ -20,10 +20,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from realtimekit_django import reconcile, schema
+from realtimekit_django import schema
 from realtimekit_django.client import PageWalk, RealtimeKitClient, get_client
 from realtimekit_django.exceptions import RateLimited, ValidationError
 from realtimekit_django.models import Meeting
+from realtimekit_django.sync import reconcile
 
 ACCOUNT, APP, TOKEN = "acc", "app", "paging-test-token"
 BASE_URL = "https://rtk.test/client/v4"

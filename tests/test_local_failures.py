@@ -9,8 +9,9 @@ import logging
 import pytest
 from django.db import OperationalError
 
-from realtimekit_django import reconcile, services, signals, store
+from realtimekit_django import services, signals, store
 from realtimekit_django.models import Meeting, Participant
+from realtimekit_django.sync import reconcile
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from realtimekit_django import signals
 from realtimekit_django.client import RealtimeKitClient
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import ReconcileReport, reconcile_meetings, reconcile_participants
+from realtimekit_django.sync.reconcile import ReconcileReport, reconcile_meetings, reconcile_participants
 from tests.settings import REALTIMEKIT
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from django.core.files.storage import FileSystemStorage
 
-from realtimekit_django import reconcile, services, tasks
+from realtimekit_django import services, tasks
 from realtimekit_django.emulator import Emulator, ManualClock, serve
 from realtimekit_django.emulator.recordings import recording_chunks
 from realtimekit_django.exceptions import (
@@ -22,6 +22,7 @@ from realtimekit_django.exceptions import (
     ValidationError,
 )
 from realtimekit_django.models import Recording, RecordingStatus
+from realtimekit_django.sync import reconcile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -524,7 +524,7 @@ def no_such_preset_policy(user, meeting):
 def test_the_first_join_after_a_presets_walk_refuses_an_unknown_preset(
     realtimekit_emulator, meeting, user, settings
 ):
-    from realtimekit_django import reconcile
+    from realtimekit_django.sync import reconcile
 
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, "PRESET_POLICY": no_such_preset_policy}
     assert services.known_preset_names() == []  # nothing mirrored yet, and that is kept too
@@ -539,8 +539,8 @@ def test_the_first_join_after_a_presets_walk_refuses_an_unknown_preset(
 def test_a_preset_removed_remotely_is_refused_at_the_first_join_after_the_walk(
     realtimekit_emulator, meeting, user
 ):
-    from realtimekit_django import reconcile
     from realtimekit_django.client import get_client
+    from realtimekit_django.sync import reconcile
 
     assert reconcile.reconcile_presets().completed
     assert "group_call_participant" in services.known_preset_names()  # kept from here on

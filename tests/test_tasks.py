@@ -18,7 +18,7 @@ from django.utils import timezone
 from realtimekit_django import schema, signals, tasks
 from realtimekit_django.exceptions import ValidationError
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import StopWalk
+from realtimekit_django.sync.reconcile import StopWalk
 from tests.celery_app import app
 from tests.settings import REALTIMEKIT
 

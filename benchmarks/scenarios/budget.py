@@ -43,11 +43,12 @@ from django.core.cache import caches
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from realtimekit_django import reconcile, rows, services, tasks
+from realtimekit_django import rows, services, tasks
 from realtimekit_django.client.budget import INTERACTIVE, get_budget, lane
 from realtimekit_django.emulator import Emulator, ManualClock
 from realtimekit_django.exceptions import RateLimited
 from realtimekit_django.models import Meeting, Participant
+from realtimekit_django.sync import reconcile
 
 from ..database import reset_tables
 from ..emulator import API_TOKEN, APP_ID, realtimekit_settings

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from realtimekit_django.client import get_client
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 
 from ..database import reset_tables
 from ..emulator import ACCOUNT_ID, API_TOKEN, APP_ID, seed_meetings, served

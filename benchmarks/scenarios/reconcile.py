@@ -14,7 +14,7 @@ import requests
 
 from realtimekit_django.client import get_client
 from realtimekit_django.models import Meeting
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 
 from .. import variants
 from ..database import reset_tables

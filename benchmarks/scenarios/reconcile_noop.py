@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 
 from realtimekit_django.client import get_client
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 
 from ..database import reset_tables
 from ..emulator import seed_meetings, served

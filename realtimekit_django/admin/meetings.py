@@ -28,7 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import checks, reconcile, services, tasks, token_cache
+from .. import checks, services, tasks, token_cache
 from ..client.budget import get_budget
 from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import (
@@ -42,7 +42,7 @@ from ..models import (
     SessionStatus,
 )
 from ..services import provisioning
-from ..sync import schedule
+from ..sync import reconcile, schedule
 from .filters import MEETING_PARAMETER
 from .forms import (
     AI_FIELDS,

@@ -1,4 +1,2 @@
-"""Keeping local = remote: what to walk next within the rate budget (:mod:`.schedule`).
-
-The walks themselves are :mod:`realtimekit_django.reconcile`.
-"""
+"""Keeping local = remote: the paged walks (:mod:`.reconcile`) and what to walk next within the
+rate budget (:mod:`.schedule`)."""

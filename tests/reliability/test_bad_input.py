@@ -22,7 +22,7 @@ from realtimekit_django import schema, services
 from realtimekit_django.admin.forms import CONFIG_FIELDS, MEETING_MODEL_FIELDS
 from realtimekit_django.exceptions import RealtimeKitError, ValidationError
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.test import Client
 
 from realtimekit_django import services, tasks
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 from tests.reliability.conftest import meeting_diff, participant_diff
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,7 @@ import pytest
 
 from realtimekit_django import services
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import reconcile_meetings, reconcile_participants
+from realtimekit_django.sync.reconcile import reconcile_meetings, reconcile_participants
 from tests.reliability.conftest import APP_ID, meeting_diff, participant_diff
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from realtimekit_django import services
 from realtimekit_django.client import get_client
 from realtimekit_django.models import Meeting
-from realtimekit_django.reconcile import reconcile_meetings, reconcile_participants
+from realtimekit_django.sync.reconcile import reconcile_meetings, reconcile_participants
 
 pytestmark = pytest.mark.django_db
 

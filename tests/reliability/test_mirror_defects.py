@@ -22,7 +22,7 @@ from realtimekit_django.api.throttling import JoinRateThrottle
 from realtimekit_django.client import get_client
 from realtimekit_django.exceptions import MeetingInactive, ValidationError
 from realtimekit_django.models import Meeting, MeetingStatus, Participant
-from realtimekit_django.reconcile import reconcile_meetings
+from realtimekit_django.sync.reconcile import reconcile_meetings
 from tests.admin_pages import form_data
 
 pytestmark = pytest.mark.django_db

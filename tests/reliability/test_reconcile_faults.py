@@ -18,7 +18,7 @@ from realtimekit_django import services
 from realtimekit_django.client import RealtimeKitClient
 from realtimekit_django.conf import get_settings
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import reconcile_meetings, reconcile_participants
+from realtimekit_django.sync.reconcile import reconcile_meetings, reconcile_participants
 from tests.reliability.conftest import APP_ID, local_rows_agree, meeting_diff, participant_diff
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from django.test import Client
 from realtimekit_django import services
 from realtimekit_django.exceptions import RealtimeKitError
 from realtimekit_django.models import Meeting, Participant
-from realtimekit_django.reconcile import reconcile_meetings, reconcile_participants
+from realtimekit_django.sync.reconcile import reconcile_meetings, reconcile_participants
 from tests.admin_pages import form_data
 from tests.reliability.conftest import API_TOKEN
 

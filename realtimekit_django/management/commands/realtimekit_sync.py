@@ -1,6 +1,6 @@
 """``manage.py realtimekit_sync``: run the reconcile walks by hand, from cron, or in CI.
 
-It calls :mod:`realtimekit_django.reconcile` directly (no Celery) under the same overlap locks
+It calls :mod:`realtimekit_django.sync.reconcile` directly (no Celery) under the same overlap locks
 as the tasks (every walk, the per-meeting ones of ``--participants`` too), so it never runs a
 walk a worker is running, and ``--participants`` walks the meetings the tasks' fan-out would
 (:func:`~realtimekit_django.tasks.participant_walks_due`); it shows a progress bar
@@ -22,9 +22,10 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import conf, reconcile, schema, tasks
+from ... import conf, schema, tasks
 from ...client.budget import get_budget
 from ...exceptions import AuthenticationError, TransportError, ValidationError
+from ...sync import reconcile
 
 BAR_WIDTH = 30
 

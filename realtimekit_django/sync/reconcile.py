@@ -30,13 +30,14 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import router, transaction
 from django.utils import timezone
 
-from . import services, signals, store
-from .client import RealtimeKitClient, budget, get_client
-from .conf import get_settings
-from .exceptions import InvalidResponse, NotFound, RealtimeKitError
-from .models import Meeting, Participant
-from .sync import schedule
+from .. import services, signals, store
+from ..client import RealtimeKitClient, budget, get_client
+from ..conf import get_settings
+from ..exceptions import InvalidResponse, NotFound, RealtimeKitError
+from ..models import Meeting, Participant
+from . import schedule
 
+# The name sites configure (docs/operations.md, "Logs"), kept short rather than __name__.
 logger = logging.getLogger("realtimekit_django.reconcile")
 
 
@@ -400,7 +401,7 @@ def reconcile_presets(
     A complete walk deletes the presets it did not see, then warns about a ``DEFAULT_PRESET``
     or ``HOST_PRESET`` the app does not have.
     """
-    from .models import Preset
+    from ..models import Preset
 
     api = client or get_client()
     report = ReconcileReport(kind="presets")
@@ -431,7 +432,7 @@ def reconcile_recordings(
     Recordings are never deleted here: RealtimeKit drops them after 7 days, and the row is
     where the site's copy is recorded.
     """
-    from .models import Recording
+    from ..models import Recording
 
     api = client or get_client()
     report = ReconcileReport(kind="recordings")
