@@ -1,0 +1,63 @@
+"""Recordings of meetings, and where the site kept its copy."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .meetings import Meeting
+
+
+class RecordingStatus(models.TextChoices):
+    INVOKED = "INVOKED", _("Invoked")
+    RECORDING = "RECORDING", _("Recording")
+    PAUSED = "PAUSED", _("Paused")
+    UPLOADING = "UPLOADING", _("Uploading")
+    UPLOADED = "UPLOADED", _("Uploaded")
+    ERRORED = "ERRORED", _("Errored")
+
+
+class Recording(models.Model):
+    """A recording of a meeting, as RealtimeKit last described it, and where the site kept it.
+
+    RealtimeKit deletes recordings after 7 days; ``stored_name`` and ``stored_size`` say
+    where the copy in ``RECORDING_STORAGE`` is. The download URL is a short-lived bearer
+    link and is never stored (``remote_data`` keeps the payload without it).
+    """
+
+    id = models.UUIDField(_("recording id"), primary_key=True, editable=False)
+    app_id = models.CharField(_("app id"), max_length=100, db_index=True, editable=False)
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, null=True, blank=True, related_name="recordings", editable=False
+    )
+    session_id = models.UUIDField(_("session id"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=RecordingStatus.choices, db_index=True)
+    output_file_name = models.CharField(_("file name"), max_length=1024, blank=True)
+    file_size = models.BigIntegerField(_("file size (bytes)"), null=True, blank=True)
+    invoked_at = models.DateTimeField(_("invoked"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    duration_seconds = models.IntegerField(_("duration (seconds)"), null=True, blank=True)
+    download_url_expiry = models.DateTimeField(_("download URL expires"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    remote_data = models.JSONField(_("last remote payload"), default=dict, blank=True, editable=False)
+    stored_name = models.CharField(_("stored file"), max_length=1024, blank=True, editable=False)
+    stored_size = models.BigIntegerField(_("stored size (bytes)"), null=True, blank=True, editable=False)
+    copy_claimed_at = models.DateTimeField(_("copy claimed"), null=True, blank=True, editable=False)
+    copy_error = models.CharField(_("last copy error"), max_length=500, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        ordering = ("-invoked_at", "id")
+        permissions = [("control_recording", "Can start, pause, resume and stop recordings")]
+
+    def __str__(self) -> str:
+        return self.output_file_name or str(self.id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RecordingStatus.INVOKED, RecordingStatus.RECORDING, RecordingStatus.PAUSED)
+
+
+# -- pushed by webhooks ----------------------------------------------------------------------
