@@ -760,7 +760,9 @@ def cleanup_webhook_events(days: int | None = None) -> int:
     return deleted
 
 
-def webhook_beat_schedule(every_seconds: float = 24 * 3600, retry_seconds: float = 60) -> dict[str, dict[str, Any]]:
+def webhook_beat_schedule(
+    every_seconds: float = 24 * 3600, retry_seconds: float = 60
+) -> dict[str, dict[str, Any]]:
     """The ``CELERY_BEAT_SCHEDULE`` entries that run the webhook retention cleanup daily and the
     retry of unprocessed events every minute."""
     return {

@@ -71,7 +71,9 @@ def meeting_touched(meeting_id: Any) -> None:
     event is processed all the same.
     """
     try:
-        caches[get_settings().sync_lock_cache].set(f"{TOUCHED_PREFIX}{meeting_id}", time.time(), TOUCHED_SECONDS)
+        caches[get_settings().sync_lock_cache].set(
+            f"{TOUCHED_PREFIX}{meeting_id}", time.time(), TOUCHED_SECONDS
+        )
     except Exception as err:
         logger.warning("could not keep the sync hint for meeting %s (%s)", meeting_id, type(err).__name__)
     schedule.mark_touched([meeting_id])

@@ -79,7 +79,9 @@ def _cleaned(value: Any) -> Any:
     if isinstance(value, Mapping):
         result: dict[str, Any] = {}
         for key, item in value.items():
-            name = _UNSTORABLE_CHARACTER.sub(REPLACEMENT_CHARACTER, key) if isinstance(key, str) else repr(key)
+            name = (
+                _UNSTORABLE_CHARACTER.sub(REPLACEMENT_CHARACTER, key) if isinstance(key, str) else repr(key)
+            )
             while name in result:  # two keys that became one: keep both
                 name += REPLACEMENT_CHARACTER
             result[name] = _cleaned(item)

@@ -57,13 +57,13 @@ def due_events(now: datetime | None = None):
     ).order_by("next_try_at", "pk")
 
 
-def retry_due(limit: int = BATCH) -> dict[str, int]:
-    """Process up to ``limit`` due events, each in its own transaction; how many ended each way
-    (``processed``, ``failed``, ``already``, ``missing``)."""
+def retry_due(limit: int = BATCH, now: datetime | None = None) -> dict[str, int]:
+    """Process up to ``limit`` events due at ``now`` (default: now), each in its own
+    transaction; how many ended each way (``processed``, ``failed``, ``already``, ``missing``)."""
     from .handlers import process_event
 
     outcomes: dict[str, int] = {}
-    for pk in list(due_events().values_list("pk", flat=True)[:limit]):
+    for pk in list(due_events(now).values_list("pk", flat=True)[:limit]):
         outcome = process_event(pk)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if outcomes:

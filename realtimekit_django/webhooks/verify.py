@@ -144,7 +144,9 @@ def _gate_open(cache) -> bool:
     try:
         return bool(cache.add(FETCH_GATE_KEY, True, FETCH_INTERVAL))
     except Exception as err:
-        logger.warning("the webhook key cache failed (%s); gating key fetches per process", type(err).__name__)
+        logger.warning(
+            "the webhook key cache failed (%s); gating key fetches per process", type(err).__name__
+        )
     now = time.monotonic()
     if now < _local["gate_until"]:
         return False

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-
 from datetime import timedelta
 
 from django.core.cache import caches
