@@ -26,7 +26,7 @@ from realtimekit_django.models import Recording, RecordingStatus, Session, Sessi
 from realtimekit_django.webhooks import payloads, redact
 
 from . import webhook_helpers as wh
-from .test_recordings import expected_digest, live, uploaded  # noqa: F401 - the ``live`` fixture
+from .test_recordings import digest_of, expected_digest, live, uploaded  # noqa: F401 - the ``live`` fixture
 
 MEETING = uuid.UUID("44444444-4444-4444-8444-444444444444")
 STREAM_KEY = "sk_live_0123456789abcdef"
@@ -159,7 +159,7 @@ def test_the_data_migration_scrubs_rows_stored_before():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_handler_needs_a_download_url_the_copy_asks_the_api(client, live):  # noqa: F811
+def test_no_handler_needs_a_download_url_the_copy_asks_the_api(client, live, tmp_path):  # noqa: F811
     recording = uploaded(live, 4096)
     trap = "https://trap.invalid/not-the-recording.mp4"
     payload = {
@@ -182,6 +182,7 @@ def test_no_handler_needs_a_download_url_the_copy_asks_the_api(client, live):  #
     services.copy_recording(Recording.objects.get(pk=recording.pk))
     copied = Recording.objects.get(pk=recording.pk)
     assert copied.status == RecordingStatus.UPLOADED and copied.stored_size == 4096
+    assert digest_of(tmp_path / "kept" / copied.stored_name) == expected_digest(str(recording.pk), 4096)
     asked = [r.path for r in live.requests[before:]]
     assert any(path.endswith(f"/recordings/{recording.pk}") for path in asked)  # a fresh link
     assert not any("trap.invalid" in path for path in asked)

@@ -229,3 +229,13 @@ def test_a_rotated_delivery_while_the_key_url_fails_is_503(client, settings, rea
     response = wh.post(client, body, signature=wh.sign(body, "rotated"))
     assert response.status_code == 503 and refusal_counts()["key_not_fresh"] == 1
     assert wh.post(client, body).status_code == 200  # the kept key still verifies what it signs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_key_cache_down_a_forgery_under_a_key_fetched_now_is_401(client, realtimekit_emulator):
+    realtimekit_emulator.webhooks.use_key(wh.private_key())
+    with override_settings(CACHES={"default": DOWN}):
+        body = _join()
+        response = wh.post(client, body, signature=wh.sign(body, "intruder"))
+        assert response.status_code == 401 and response.json()["error"] == "bad_signature"
+    assert _key_fetches(realtimekit_emulator) == 1 and WebhookEvent.objects.count() == 0
