@@ -1,14 +1,22 @@
 """The package's layout holds: public import paths that moved still answer, and data flows one way.
 
 Issue 30 split modules that had grown several jobs; these tests keep the old import paths alive
-for sites that use them.
+for sites that use them, and read the source (with ``ast``, importing nothing) to keep the
+import graph the way DESIGN.md draws it: no circle inside a package, and no arrow from the
+writers (``services/``) to the readers (``sync/``).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 
 import pytest
+
+import realtimekit_django
+
+PACKAGE = Path(realtimekit_django.__file__).parent
 
 # Every top-level name realtimekit_django/schema.py defined before it became a package.
 SCHEMA_NAMES = """
@@ -47,17 +55,113 @@ def test_schema_public_names_are_the_same_objects_as_in_their_modules():
 
 def test_schema_machinery_knows_no_resource():
     """fields.py and poison.py import no resource module of the schema package."""
-    import ast
-    from pathlib import Path
+    graph = import_graph("schema")
+    assert graph["realtimekit_django.schema.poison"] == set()
+    assert graph["realtimekit_django.schema.fields"] == {"realtimekit_django.schema.poison"}
 
-    import realtimekit_django.schema as schema
 
-    folder = Path(schema.__file__).parent
-    for name in ("fields.py", "poison.py"):
-        tree = ast.parse((folder / name).read_text())
-        imported = {
-            node.module
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+# --- the import graph, read from the source -----------------------------------------------------
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, here: str | None = None) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (functions and ``TYPE_CHECKING`` too).
+
+    ``from x import y`` counts as importing ``x.y`` when ``x.y`` is a module of this package,
+    and as importing ``x`` otherwise; relative imports are resolved against the file's package.
+    """
+    here = here or module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                candidate = f"{source}.{alias.name}"
+                found.add(candidate if _is_module(candidate) else source)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    if not name.startswith("realtimekit_django"):
+        return False
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def import_graph(folder: str) -> dict[str, set[str]]:
+    """``{module: modules of the same folder it imports}`` for every module of ``folder``."""
+    prefix = f"realtimekit_django.{folder}"
+    modules = {module_name(path): path for path in (PACKAGE / folder).rglob("*.py")}
+    return {
+        name: {
+            target
+            for target in imports_of(path)
+            if target != name and (target == prefix or target.startswith(prefix + "."))
         }
-        assert imported <= {"poison", "fields"} - {name.removesuffix(".py")}, (name, imported)
+        for name, path in modules.items()
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` as a list of modules, or ``None``."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return stack[stack.index(target) :] + [target]
+            if target not in state:
+                cycle = visit(target)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+#: Folders whose modules must not import each other in a circle (add "emulator" here).
+ACYCLIC_FOLDERS = ["client", "schema"]
+
+@pytest.mark.parametrize("folder", ACYCLIC_FOLDERS)
+def test_no_import_circle_inside(folder):
+    graph = import_graph(folder)
+    assert len(graph) > 1, f"{folder}/ has no modules: the test reads the wrong place"
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_graph_reader_sees_circles_and_every_kind_of_import(tmp_path):
+    """The reader must be able to fail: a planted circle, through a TYPE_CHECKING import."""
+    graph = import_graph("client")
+    assert "realtimekit_django.client.resource" in graph["realtimekit_django.client.meetings"]
+    assert "realtimekit_django.client.meetings" in graph["realtimekit_django.client.http"]
+    # budget.py imports http inside a function: it is an edge all the same.
+    assert "realtimekit_django.client.http" in graph["realtimekit_django.client.budget"]
+    planted = {**graph, "realtimekit_django.client.resource": {"realtimekit_django.client.http"}}
+    assert find_cycle(planted) is not None
+    # The services -> sync arrow as it would be written: relative, and inside a function.
+    module = tmp_path / "writer.py"
+    module.write_text("def f():\n    from ..sync import schedule\n    from .. import sync\n")
+    found = imports_of(module, here="realtimekit_django.services.writer")
+    assert {"realtimekit_django.sync.schedule", "realtimekit_django.sync"} <= found

@@ -15,10 +15,9 @@ import requests
 
 from .. import schema
 from ..exceptions import RecordingUnavailable, Timeout, TransportError
-from .meetings import OMIT, MeetingsResource, _given, _query_order
+from .resource import OMIT, Client, _given, _query_order, _seg, _validate_ids
 
 if TYPE_CHECKING:
-    from .http import RealtimeKitClient
     from .paging import PageWalk
 
 #: The SDK builds its query dict in this key order.
@@ -41,7 +40,7 @@ class RecordingsResource:
     """``start_recordings``, ``get_recordings``, ``get_one_recording``, ``get_active_recordings``,
     ``pause_resume_stop_recording``; and :meth:`download` for a finished recording's file."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def start_recordings(
@@ -91,10 +90,8 @@ class RecordingsResource:
 
     def get_active_recordings(self, meeting_id: str) -> dict:
         """GET /recordings/active-recording/{meeting_id}: the meeting's running recording."""
-        MeetingsResource._validate_ids(meeting_id=meeting_id)
-        return self._client.request(
-            "GET", f"/recordings/active-recording/{MeetingsResource._seg(meeting_id)}"
-        )
+        _validate_ids(meeting_id=meeting_id)
+        return self._client.request("GET", f"/recordings/active-recording/{_seg(meeting_id)}")
 
     def pause_resume_stop_recording(self, recording_id: str, *, action: str) -> dict:
         """PUT /recordings/{recording_id} with ``stop``, ``pause`` or ``resume``."""
@@ -182,5 +179,5 @@ class Download:
 
 
 def _path(recording_id: str) -> str:
-    MeetingsResource._validate_ids(recording_id=recording_id)
-    return f"/recordings/{MeetingsResource._seg(recording_id)}"
+    _validate_ids(recording_id=recording_id)
+    return f"/recordings/{_seg(recording_id)}"
