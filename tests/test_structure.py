@@ -144,11 +144,27 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 #: Folders whose modules must not import each other in a circle (add "emulator" here).
 ACYCLIC_FOLDERS = ["client", "schema"]
 
+#: (folder, folder it must never import): the writers never know the readers.
+FORBIDDEN_IMPORTS = [("services", "sync")]
+
+
 @pytest.mark.parametrize("folder", ACYCLIC_FOLDERS)
 def test_no_import_circle_inside(folder):
     graph = import_graph(folder)
     assert len(graph) > 1, f"{folder}/ has no modules: the test reads the wrong place"
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+@pytest.mark.parametrize("folder, forbidden", FORBIDDEN_IMPORTS)
+def test_folder_never_imports(folder, forbidden):
+    target = f"realtimekit_django.{forbidden}"
+    offenders = {
+        f"{module_name(path)} imports {name}"
+        for path in (PACKAGE / folder).rglob("*.py")
+        for name in imports_of(path)
+        if name == target or name.startswith(target + ".")
+    }
+    assert not offenders, sorted(offenders)
 
 
 def test_the_graph_reader_sees_circles_and_every_kind_of_import(tmp_path):
