@@ -145,7 +145,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 ACYCLIC_FOLDERS = ["client", "schema"]
 
 #: (folder, folder it must never import): the writers never know the readers.
-FORBIDDEN_IMPORTS = [("services", "sync")]
+FORBIDDEN_IMPORTS = [("services", "sync"), ("sync", "tasks")]
 
 
 @pytest.mark.parametrize("folder", ACYCLIC_FOLDERS)
@@ -181,3 +181,19 @@ def test_the_graph_reader_sees_circles_and_every_kind_of_import(tmp_path):
     module.write_text("def f():\n    from ..sync import schedule\n    from .. import sync\n")
     found = imports_of(module, here="realtimekit_django.services.writer")
     assert {"realtimekit_django.sync.schedule", "realtimekit_django.sync"} <= found
+
+
+def test_tasks_py_holds_only_task_definitions_and_their_schedule():
+    """Every function of tasks.py is a Celery task, a schedule, or one of the few helpers that
+    only make sense with Celery (sending a task); the work lives in sync/, services/, webhooks/."""
+    tree = ast.parse((PACKAGE / "tasks.py").read_text())
+    helpers = {"beat_schedule", "webhook_beat_schedule", "_send_participant_walk", "fan_out", "check_pace"}
+    others = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            assert node.name == "ReconcileTask", node.name
+        elif isinstance(node, ast.FunctionDef):
+            decorators = {ast.unparse(d).split("(")[0] for d in node.decorator_list}
+            if "shared_task" not in decorators and node.name not in helpers:
+                others.append(node.name)
+    assert others == []
