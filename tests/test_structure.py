@@ -197,3 +197,17 @@ def test_tasks_py_holds_only_task_definitions_and_their_schedule():
             if "shared_task" not in decorators and node.name not in helpers:
                 others.append(node.name)
     assert others == []
+
+
+def test_the_client_takes_the_recording_shapes_from_the_schema():
+    """The start body's fields and the listing's parameters are described once, in the schema;
+    the client's keywords (the SDK's) must name exactly those."""
+    import inspect
+
+    from realtimekit_django import schema
+    from realtimekit_django.client import recordings
+
+    start = inspect.signature(recordings.RecordingsResource.start_recordings).parameters
+    assert tuple(name for name in start if name != "self") == schema.RECORDING_START_FIELDS
+    assert set(recordings._LISTING_ORDER) == set(schema.RECORDING_LISTING_PARAMS)
+    assert "status" in schema.RECORDING_LISTING_PARAMS and "meeting_id" in schema.RECORDING_START_FIELDS

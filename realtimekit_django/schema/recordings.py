@@ -1,9 +1,14 @@
 """The recording payloads' rules: the start body, the stop/pause/resume action, the listing query,
 and the bearer links a stored recording must not keep.
+
+These are the one description of those shapes: the client's recordings resource takes the
+start body's fields (:data:`RECORDING_START_FIELDS`) and the listing's parameters
+(:data:`RECORDING_LISTING_PARAMS`) from here rather than listing them again.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +42,8 @@ _RECORDING_START = _Object(
     },
     required=("meeting_id",),
 )
+#: The fields of a start-recording body; the client's ``start_recordings`` sends these.
+RECORDING_START_FIELDS = tuple(_RECORDING_START.fields)
 
 
 def validate_recording_start(data: Mapping[str, Any]) -> dict:
@@ -93,3 +100,7 @@ def strip_recording_urls(recording: Mapping[str, Any]) -> dict:
     """A recording payload without its bearer links or storage secrets, fit to be stored."""
     cleaned = {key: value for key, value in recording.items() if key not in RECORDING_URL_KEYS}
     return _without_secrets(cleaned)
+
+
+#: The query parameters of a recordings listing, as :func:`validate_recording_listing` takes them.
+RECORDING_LISTING_PARAMS = tuple(inspect.signature(validate_recording_listing).parameters)
