@@ -15,8 +15,11 @@ request is sent.
 The tasks are thin: the work they run is in :mod:`realtimekit_django.sync` (the walks in
 :mod:`~realtimekit_django.sync.reconcile`, the overlap lock in :mod:`~realtimekit_django.sync.locks`,
 the fan-out's counters in :mod:`~realtimekit_django.sync.fanout`, a run's bookkeeping in
-:mod:`~realtimekit_django.sync.runs`), which runs and is tested without a worker; the names it
-had here stay importable from here. This module adds what only Celery has: retries, time
+:mod:`~realtimekit_django.sync.runs`), in :mod:`realtimekit_django.services.provisioning`
+(:func:`~realtimekit_django.services.provisioning.provision_chunk`),
+:mod:`realtimekit_django.services.recordings` (``copy_uploaded_recordings``) and
+:mod:`realtimekit_django.webhooks.retention`, which run and are tested without a worker; the
+names this module had stay importable from here. This module adds what only Celery has: retries, time
 limits, and the schedule (:func:`beat_schedule`, :func:`webhook_beat_schedule`).
 
 Why these safety nets:
@@ -46,14 +49,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from typing import Any
 
 from celery import Task, shared_task
 
 from .conf import get_settings
-from .exceptions import RateLimited, RealtimeKitError, ServerError, TransportError, ValidationError
+from .exceptions import RateLimited, ServerError, TransportError, ValidationError
 from .sync.fanout import (  # noqa: F401  (the public names of this module before sync/ held them)
     FANOUT_PREFIX,
     _fanout_counter,
@@ -278,20 +280,9 @@ def copy_recordings(self) -> dict[str, Any]:
     Each copy is claimed on its row, so two runs never copy one recording twice; a copy that
     fails is left for the next run (its reason is on the row's ``copy_error``).
     """
-    from . import services
+    from .services import recordings
 
-    if not get_settings().recording_storage:
-        return {"copied": 0, "failed": 0, "skipped": "RECORDING_STORAGE is not set"}
-    copied = failed = 0
-    for recording in services.recordings_to_copy().iterator(chunk_size=100):
-        try:
-            services.copy_recording(recording)
-        except RealtimeKitError as exc:
-            failed += 1
-            logger.warning("recording %s was not copied: %s", recording.pk, exc.message)
-        else:
-            copied += bool(recording.stored_name)
-    return {"copied": copied, "failed": failed, "skipped": None}
+    return recordings.copy_uploaded_recordings()
 
 
 # -- provisioning -----------------------------------------------------------------------------
@@ -335,42 +326,31 @@ def provision_participants(
     supersedes this one, which then stops. Run eagerly (tests, the demo), a stop ends the run:
     run it again, prepared people cost nothing.
     """
-    from django.contrib.auth import get_user_model
-
-    from .exceptions import MeetingInactive
-    from .models import Meeting
     from .services import provisioning
 
     check_pace(batch_size, interval)
-    meeting_id = str(uuid.UUID(str(meeting_id)))
-    user_ids = list(user_ids)
-    if run_id is None:
-        run_id = provisioning.start_progress(meeting_id, len(user_ids))
-    elif not provisioning.is_current(meeting_id, run_id):
-        return {"meeting_id": meeting_id, "run_id": run_id, "superseded": True}
-    chunk, rest = user_ids[:batch_size], user_ids[batch_size:]
-    try:
-        meeting = Meeting.objects.joinable().get(pk=meeting_id)
-        users = list(get_user_model().objects.filter(pk__in=chunk).order_by("pk"))
-        report = provisioning.provision_participants(meeting, users)
-    except (Meeting.DoesNotExist, MeetingInactive) as exc:
-        reason = "the meeting is inactive" if isinstance(exc, MeetingInactive) else "no such joinable meeting"
-        report = provisioning.ProvisionReport(meeting_id=meeting_id, total=len(chunk), stopped=reason)
-        provisioning.record_progress(meeting_id, run_id, report, finished=True)
-        return {**report.as_dict(), "run_id": run_id, "left": len(user_ids), "finished": True}
-    report.failed += len(chunk) - len(users)  # users deleted since the run was queued
-    countdown, stalls = (report.retry_after, stalls + 1) if report.stopped else (interval, 0)
-    rest = [*report.left, *rest]
-    finished = not rest or stalls > PROVISION_MAX_STALLS or bool(report.stopped and self.request.is_eager)
-    next_at = None if finished else time.time() + countdown
-    provisioning.record_progress(meeting_id, run_id, report, finished=finished, next_at=next_at)
-    if not finished:
+    result, follow_up = provisioning.provision_chunk(
+        meeting_id,
+        user_ids,
+        run_id=run_id,
+        batch_size=batch_size,
+        interval=interval,
+        stalls=stalls,
+        max_stalls=PROVISION_MAX_STALLS,
+        eager=bool(self.request.is_eager),
+    )
+    if follow_up is not None:
         self.apply_async(
-            (meeting_id, rest),
-            {"run_id": run_id, "batch_size": batch_size, "interval": interval, "stalls": stalls},
-            countdown=countdown,
+            (follow_up["meeting_id"], follow_up["user_ids"]),
+            {
+                "run_id": follow_up["run_id"],
+                "batch_size": batch_size,
+                "interval": interval,
+                "stalls": follow_up["stalls"],
+            },
+            countdown=follow_up["countdown"],
         )
-    return {**report.as_dict(), "run_id": run_id, "left": len(rest), "finished": finished}
+    return result
 
 
 # -- scheduling -------------------------------------------------------------------------------
@@ -414,18 +394,9 @@ def process_webhook_event(event_pk: int) -> str:
 def cleanup_webhook_events(days: int | None = None) -> int:
     """Delete webhook events received more than ``days`` (default ``WEBHOOK_RETENTION_DAYS``)
     ago; returns how many. Their download URLs expired long before."""
-    from datetime import timedelta
+    from .webhooks import retention
 
-    from django.utils import timezone
-
-    from .models import WebhookEvent
-
-    keep = days if days is not None else get_settings().webhook_retention_days
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError([("days", "must be a whole number of days, at least 1")])
-    deleted, _ = WebhookEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=keep)).delete()
-    logger.info("deleted %s webhook events older than %s days", deleted, keep)
-    return deleted
+    return retention.delete_old_events(days)
 
 
 def webhook_beat_schedule(every_seconds: float = 24 * 3600) -> dict[str, dict[str, Any]]:
