@@ -11,3 +11,4 @@ class RealtimeKitConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from .sync import receivers  # noqa: F401  (sync listens to what the services send)

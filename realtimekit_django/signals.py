@@ -10,6 +10,11 @@ No signal ever carries a participant token: a receiver that logged its kwargs wo
 - ``participant_removed(sender=Participant, participant_id, meeting_id, custom_participant_id)``
 - ``token_issued(sender=Participant, participant, expires_at)``: a join or refresh handed out a token.
 - ``reconcile_finished(sender=None, report)``: a reconcile walk ended (complete or not).
+- ``meetings_touched(sender=Meeting, meeting_ids: list)``: a service changed these meetings or
+  their participants remotely. The sync scheduler listens (:mod:`.sync.receivers`) to walk their
+  participants first; this is how the writers tell the readers without importing them. Sent
+  where the change is stored (inside its transaction when there is one), so a receiver that
+  fails fails the call.
 
 Sent while a stored webhook event is processed (each at most once per session or peer, whatever
 the order and number of deliveries):
@@ -30,6 +35,7 @@ participant_added = Signal()
 participant_removed = Signal()
 token_issued = Signal()
 reconcile_finished = Signal()
+meetings_touched = Signal()
 webhook_received = Signal()
 meeting_started = Signal()
 meeting_ended = Signal()

@@ -12,6 +12,16 @@ another run of the same walk held the lock (``skipped: True``) and when it gave 
 arguments (a page size outside the API's 1-100, an unknown filter) are refused before any
 request is sent.
 
+The tasks are thin: the work they run is in :mod:`realtimekit_django.sync` (the walks in
+:mod:`~realtimekit_django.sync.reconcile`, the overlap lock in :mod:`~realtimekit_django.sync.locks`,
+the fan-out's counters in :mod:`~realtimekit_django.sync.fanout`, a run's bookkeeping in
+:mod:`~realtimekit_django.sync.runs`), in :mod:`realtimekit_django.services.provisioning`
+(:func:`~realtimekit_django.services.provisioning.provision_chunk`),
+:mod:`realtimekit_django.services.recordings` (``copy_uploaded_recordings``) and
+:mod:`realtimekit_django.webhooks.retention`, which run and are tested without a worker; the
+names this module had stay importable from here. This module adds what only Celery has: retries, time
+limits, and the schedule (:func:`beat_schedule`, :func:`webhook_beat_schedule`).
+
 Why these safety nets:
 
 - **Overlap lock.** Two runs of one walk would each pay for the whole walk and could race each
@@ -39,20 +49,48 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
-from django.core.cache import caches
 
-from . import schema
-from .client import budget
 from .conf import get_settings
-from .exceptions import RateLimited, RealtimeKitError, ServerError, TransportError, ValidationError
+from .exceptions import RateLimited, ServerError, TransportError, ValidationError
+from .sync.fanout import (  # noqa: F401  (the public names of this module before sync/ held them)
+    FANOUT_PREFIX,
+    _fanout_counter,
+    _fanout_pointer,
+    _fanout_walk_finished,
+    _no_fanout,
+    _uncount,
+    participant_walks_due,
+    pending_fanout,
+)
+from .sync.fanout import fan_out as _fan_out
+from .sync.locks import (  # noqa: F401
+    LOCK_PREFIX,
+    OverlapLock,
+    _lock_cache,
+    _skipped,
+    break_lock,
+    locked_walk,
+    meetings_lock_name,
+    overlap_lock,
+    participants_lock_name,
+)
+from .sync.runs import (  # noqa: F401
+    EXPIRY_FRACTION,
+    LAST_RUN_PREFIX,
+    MEETING_FILTERS,
+    RECENT_RUN_FRACTION,
+    _interval_seconds,
+    _recent_run,
+    _record_run,
+    _walk_listing_slice,
+    _walk_presets,
+    check_walk_arguments,
+    run_all,
+)
 
 # ``reconcile`` and the models are imported inside the functions: this module must stay
 # importable from a settings file (for :func:`beat_schedule`), before Django's app registry is
@@ -64,18 +102,6 @@ logger = logging.getLogger("realtimekit_django.tasks")
 #: ``TransportError``.) A 4xx other than 429 would fail again: no retry.
 RETRY_FOR = (TransportError, ServerError, RateLimited)
 BEAT_SCHEDULE_NAME = "realtimekit-reconcile-all"
-LOCK_PREFIX = "realtimekit:reconcile-lock:"
-FANOUT_PREFIX = "realtimekit:reconcile-fanout:"
-LAST_RUN_PREFIX = "realtimekit:reconcile-last-run:"
-#: The filters of the meetings listing (:func:`schema.validate_listing_params`).
-MEETING_FILTERS = ("search", "status", "start_time", "end_time")
-#: A scheduled run, and each participant task it sends, expires after this share of the
-#: interval: a message still queued when the next run is due is dropped, not replayed.
-EXPIRY_FRACTION = 0.9
-#: A scheduled run skips when a run completed within this share of the interval. Above one half,
-#: so that of two beats at any offset only one walks per interval; well below one, so that a
-#: single beat whose previous run waited in the queue does not skip its own next run.
-RECENT_RUN_FRACTION = 0.6
 
 
 class ReconcileTask(Task):
@@ -135,281 +161,6 @@ class ReconcileTask(Task):
             )
             raise self.retry(exc=exc, countdown=max(self.retry_backoff, math.ceil(wait)))
         raise exc
-
-
-# -- names and arguments ----------------------------------------------------------------------
-
-
-def meetings_lock_name(app_id: str | None = None) -> str:
-    """The lock of an app's meetings walk (taken by the tasks and by ``realtimekit_sync``)."""
-    return f"meetings:{app_id or get_settings().app_id}"
-
-
-def participants_lock_name(meeting_id: str) -> str:
-    """The lock of one meeting's participants walk."""
-    return f"participants:{meeting_id}"
-
-
-def _lock_cache():
-    return caches[get_settings().sync_lock_cache]
-
-
-def check_walk_arguments(per_page: Any = None, filters: dict[str, Any] | None = None) -> None:
-    """Refuse a page size outside the API's bounds or an unknown or malformed filter.
-
-    Raises :class:`~realtimekit_django.exceptions.ValidationError` naming the argument, before
-    any request is sent or any lock is taken.
-    """
-    filters = filters or {}
-    unknown = sorted(set(filters) - set(MEETING_FILTERS))
-    if unknown:
-        raise ValidationError(
-            [
-                (name, f"is not a filter of the meetings listing (known: {', '.join(MEETING_FILTERS)})")
-                for name in unknown
-            ]
-        )
-    schema.validate_listing_params(per_page=per_page, **filters)
-
-
-def _interval_seconds(interval: Any) -> float:
-    if interval is None:
-        return float(get_settings().sync_interval_seconds)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
-        raise ValidationError([("interval", "must be a positive number of seconds")])
-    return float(interval)
-
-
-# -- the overlap lock -------------------------------------------------------------------------
-
-
-class OverlapLock:
-    """A cache lock with an owner token, renewed by its owner after every request of the walk.
-
-    Truthy when this run holds it. Renewal and release compare the token first: a run must not
-    extend or delete another run's lock. The compare and the act are two cache calls; a lock
-    taken over in that gap is found at the next renewal, one request later.
-    """
-
-    def __init__(self, name: str) -> None:
-        config = get_settings()
-        self.cache = caches[config.sync_lock_cache]
-        self.key = LOCK_PREFIX + name
-        self.ttl = config.sync_lock_seconds
-        self.token = uuid.uuid4().hex
-        self.acquired = bool(self.cache.add(self.key, self.token, timeout=self.ttl))
-
-    def __bool__(self) -> bool:
-        return self.acquired
-
-    def renew(self, *_progress: Any) -> None:
-        """Push the expiry ``SYNC_LOCK_SECONDS`` ahead again (the walk's progress callback).
-
-        A lock that vanished is taken again atomically (``add``), so the walk goes on only if
-        no other run took it meanwhile; otherwise the walk stops as incomplete
-        (:class:`~realtimekit_django.sync.reconcile.StopWalk`): two walks never go on side by side.
-        """
-        from .sync.reconcile import StopWalk
-
-        if not self.acquired:
-            return
-        holder = self.cache.get(self.key)
-        if holder == self.token and self.cache.touch(self.key, timeout=self.ttl):
-            return
-        if holder in (None, self.token) and self.cache.add(self.key, self.token, timeout=self.ttl):
-            logger.warning("reconcile lock %s vanished during the walk; taken again", self.key)
-            return
-        self.acquired = False
-        logger.warning("reconcile lock %s lost: another run holds it; stopping this walk", self.key)
-        raise StopWalk(f"stopped: reconcile lock lost ({self.key} is held by another run)")
-
-    def release(self) -> None:
-        if self.acquired and self.cache.get(self.key) == self.token:
-            self.cache.delete(self.key)
-
-
-@contextmanager
-def overlap_lock(name: str) -> Iterator[OverlapLock]:
-    """Yields the lock ``name``: truthy when this run holds it, falsy when another run does."""
-    lock = OverlapLock(name)
-    try:
-        yield lock
-    finally:
-        lock.release()
-
-
-def break_lock(name: str) -> bool:
-    """Delete a lock whoever holds it (for an operator sure that no run is alive)."""
-    return bool(_lock_cache().delete(LOCK_PREFIX + name))
-
-
-def _skipped(kind: str, reason: str, meeting_id: str | None = None):
-    from .sync import reconcile
-
-    report = reconcile.ReconcileReport(kind=kind, meeting_id=meeting_id, skipped=True, error=reason)
-    logger.info("reconcile %s", report.summary())
-    return report
-
-
-def locked_walk(
-    lock_name: str,
-    walk: Callable[[Callable[..., Any]], Any],
-    *,
-    kind: str,
-    meeting_id: str | None = None,
-    progress: Callable[..., Any] | None = None,
-):
-    """Run ``walk(progress)`` holding the lock ``lock_name``; returns its ``ReconcileReport``.
-
-    The lock is renewed after every request, before ``progress`` (if given) is called. When
-    another run holds the lock, nothing is walked and the report says ``skipped``.
-    """
-    from .sync import reconcile
-
-    with overlap_lock(lock_name) as lock:
-        if not lock:
-            return _skipped(kind, "another run of this walk holds the lock", meeting_id)
-
-        def renew_then_report(report, total_count):
-            lock.renew()
-            if progress is not None:
-                progress(report, total_count)
-
-        try:
-            with budget.lane(budget.BACKGROUND):
-                return walk(renew_then_report)
-        except SoftTimeLimitExceeded:  # struck outside the walk itself (its own bookkeeping)
-            return reconcile.ReconcileReport(
-                kind=kind, meeting_id=meeting_id, error="stopped: soft time limit exceeded"
-            )
-
-
-# -- what the fan-out walks -------------------------------------------------------------------
-
-
-def participant_walks_due(app_id: str | None = None) -> Iterable[str]:
-    """The ids of the meetings whose participants a full sync walks, in the order it walks them.
-
-    Every meeting a complete walk still found remotely. Both ``reconcile_all`` and
-    ``realtimekit_sync --participants`` take their list from here, so a scheduler that picks
-    fewer meetings (by priority, within a budget) changes one place.
-    """
-    from .models import Meeting
-
-    present = Meeting.objects.filter(app_id=app_id or get_settings().app_id).present_remotely()
-    ordered = present.order_by("remote_created_at", "pk").values_list("pk", flat=True)
-    return (str(pk) for pk in ordered.iterator())
-
-
-def _fanout_pointer(app_id: str) -> str:
-    return f"{FANOUT_PREFIX}{app_id}"
-
-
-def _fanout_counter(app_id: str, fanout_id: str) -> str:
-    return f"{FANOUT_PREFIX}{app_id}:{fanout_id}"
-
-
-def pending_fanout(app_id: str | None = None) -> int:
-    """How many participant walks of the app's last fan-out are still queued or running.
-
-    0 once every one has finished, or once they have expired (the count expires with them).
-    """
-    app_id = app_id or get_settings().app_id
-    cache = _lock_cache()
-    fanout_id = cache.get(_fanout_pointer(app_id))
-    if fanout_id is None:
-        return 0
-    return max(0, cache.get(_fanout_counter(app_id, fanout_id)) or 0)
-
-
-def _fanout_walk_finished(fanout_id: str) -> None:
-    """Count one walk of the fan-out ``fanout_id`` as finished (the last one clears the count)."""
-    cache, key = _lock_cache(), _fanout_counter(get_settings().app_id, fanout_id)
-    try:
-        left = cache.decr(key)
-    except ValueError:  # expired already: nothing left to count
-        return
-    if left <= 0:
-        cache.delete(key)
-
-
-def fan_out(
-    meeting_ids: Iterable[str], *, per_page: int | None, expires: float, app_id: str | None = None
-) -> dict[str, Any]:
-    """Send one ``reconcile_participants`` task per meeting id, unless the last fan-out is unfinished.
-
-    Each task expires after ``expires`` seconds and stores no result (its report is logged and
-    sent with ``reconcile_finished``). The count of unfinished walks lives in the lock cache
-    for as long as the tasks can run. A soft time limit stops the sending; what was sent stays
-    sent and is counted. Returns ``participant_tasks``, ``fanout_id``, ``fanout_complete`` and
-    ``fanout_reason``.
-    """
-    app_id = app_id or get_settings().app_id
-    outcome: dict[str, Any] = {**_no_fanout(None), "fanout_complete": True}
-    pending = pending_fanout(app_id)
-    if pending:
-        outcome.update(
-            fanout_complete=False,
-            fanout_reason=f"the previous fan-out still has {pending} participant walks queued or running",
-        )
-        logger.info("reconcile_all: no fan-out: %s", outcome["fanout_reason"])
-        return outcome
-    ids = list(meeting_ids)
-    if not ids:
-        return outcome
-    cache, fanout_id = _lock_cache(), uuid.uuid4().hex
-    counter, timeout = _fanout_counter(app_id, fanout_id), max(1, round(expires))
-    cache.set(counter, len(ids), timeout=timeout)  # before sending: an eager walk counts down at once
-    cache.set(_fanout_pointer(app_id), fanout_id, timeout=timeout)
-    outcome["fanout_id"] = fanout_id
-    sent = 0
-    try:
-        for meeting_id in ids:
-            reconcile_participants.apply_async(
-                (meeting_id,),
-                {"per_page": per_page, "fanout_id": fanout_id},
-                expires=expires,
-                ignore_result=True,
-            )
-            sent += 1
-    except SoftTimeLimitExceeded:
-        outcome.update(
-            fanout_complete=False,
-            fanout_reason=f"stopped: soft time limit exceeded after sending {sent} of {len(ids)} walks",
-        )
-        logger.warning("reconcile_all: %s", outcome["fanout_reason"])
-        _uncount(cache, counter, len(ids) - sent)
-    outcome["participant_tasks"] = sent
-    return outcome
-
-
-def _uncount(cache, counter: str, unsent: int) -> None:
-    try:
-        if cache.decr(counter, unsent) <= 0:
-            cache.delete(counter)
-    except ValueError:
-        pass
-
-
-# -- the last completed scheduled run ---------------------------------------------------------
-
-
-def _recent_run(app_id: str, interval: float, now: float) -> float | None:
-    """When (epoch seconds) a scheduled run that completed within the recent window started.
-
-    A record dated in the future (another host's clock ahead, or this one stepped back) is no
-    reason to skip: skipping on it would stop every run until the clocks agree again.
-    """
-    started = _lock_cache().get(LAST_RUN_PREFIX + app_id)
-    if started is not None and 0 <= now - started < RECENT_RUN_FRACTION * interval:
-        return started
-    return None
-
-
-def _record_run(app_id: str, started: float, interval: float) -> None:
-    """Remember when a completed scheduled run started (kept a little longer than the window)."""
-    keep = math.ceil(RECENT_RUN_FRACTION * interval) + 1
-    _lock_cache().set(LAST_RUN_PREFIX + app_id, started, timeout=keep)
 
 
 # -- the tasks --------------------------------------------------------------------------------
@@ -486,92 +237,25 @@ def reconcile_all(
     The participant tasks are sent, not awaited (a task waiting on others can deadlock a busy
     pool); :func:`pending_fanout` says how many are still queued or running.
     """
-    from .sync import reconcile, schedule
-
-    check_walk_arguments(per_page)
-    scheduled, seconds = interval is not None, _interval_seconds(interval)
-    app_id = get_settings().app_id
-    started = time.time()
-    if scheduled and (last := _recent_run(app_id, seconds, started)) is not None:
-        reason = (
-            f"a run completed {started - last:.0f}s ago, within {RECENT_RUN_FRACTION:g} "
-            f"of the {seconds:g}s interval (is a second beat running?)"
-        )
-        return {**_skipped("meetings", reason).as_dict(), **_no_fanout(reason)}
-
-    outcome: dict[str, Any] = {}
-
-    def walk_then_fan_out(progress):
-        filters = {"start_time": schedule.recent_start()} if scheduled else {}
-        report = reconcile.reconcile_meetings(per_page=per_page, progress=progress, **filters)
-        outcome["meetings_walk"] = "recent" if scheduled else "full"
-        if report.completed:
-            spent = report.http_requests
-            if scheduled:
-                spent += _walk_listing_slice(app_id, seconds, per_page, progress, outcome)
-            _walk_presets(outcome)
-            plan = schedule.plan_participant_walks(
-                app_id,
-                interval=seconds,
-                spent=spent,
-                per_page=per_page,
-                everything=not scheduled,
-            )
-            outcome.update(plan.as_dict())
-            outcome.update(
-                fan_out(plan.meeting_ids, per_page=per_page, expires=EXPIRY_FRACTION * seconds, app_id=app_id)
-            )
-            if not plan.max_age_kept:
-                logger.warning(
-                    "reconcile_all: %s meetings were last verified more than PARTICIPANTS_MAX_AGE ago "
-                    "(oldest: %s); the rate budget cannot keep up",
-                    plan.overdue,
-                    plan.oldest_verified or "never",
-                )
-            if scheduled:
-                _record_run(app_id, started, seconds)
-        return report
-
-    report = locked_walk(meetings_lock_name(app_id), walk_then_fan_out, kind="meetings")
+    report, result = run_all(per_page, interval, send=_send_participant_walk)
     self.retry_if_worth_it(report)
-    if "participant_tasks" not in outcome:
-        reason = report.error or "another run of this walk holds the lock"
-        outcome.update(_no_fanout(f"no fan-out: the meetings walk did not complete ({reason})"))
-    return {**report.as_dict(), **outcome}
+    return result
 
 
-def _walk_listing_slice(app_id: str, interval: float, per_page: int | None, progress, outcome: dict) -> int:
-    """The run's slice of the whole meetings listing (see ``reconcile_meeting_pages``); its cost.
-
-    A slice that fails (a lying page, the rate budget) costs only itself: the next run tries the
-    same page again, and this run's participant walks go ahead.
-    """
-    from .sync import reconcile, schedule
-
-    first = schedule.listing_cursor(app_id)
-    size = per_page or get_settings().page_size
-    pages = schedule.listing_pages_per_run(app_id, interval=interval, per_page=size)
-    part, next_page = reconcile.reconcile_meeting_pages(first, pages, per_page=size, progress=progress)
-    schedule.set_listing_cursor(app_id, next_page or 1)
-    outcome["meetings_listing"] = {
-        "first_page": first,
-        "pages": part.pages,
-        "next_page": next_page or 1,
-        "completed": part.completed,
-        "error": part.error,
-        "http_requests": part.http_requests,
-    }
-    return part.http_requests
+def _send_participant_walk(meeting_id: str, *, per_page: int | None, fanout_id: str, expires: float) -> None:
+    """Queue one participants walk of a fan-out (it stores no result: its report is logged)."""
+    reconcile_participants.apply_async(
+        (meeting_id,), {"per_page": per_page, "fanout_id": fanout_id}, expires=expires, ignore_result=True
+    )
 
 
-def _walk_presets(outcome: dict[str, Any]) -> None:
-    """The presets walk of a run (a request or two); its failure costs only its own report."""
-    from .sync import reconcile
-
-    try:
-        outcome["presets"] = reconcile.reconcile_presets().summary()
-    except RealtimeKitError as exc:
-        outcome["presets"] = f"presets: not walked ({exc.message})"
+def fan_out(
+    meeting_ids, *, per_page: int | None, expires: float, app_id: str | None = None
+) -> dict[str, Any]:
+    """:func:`realtimekit_django.sync.fanout.fan_out`, sending ``reconcile_participants`` tasks."""
+    return _fan_out(
+        meeting_ids, send=_send_participant_walk, per_page=per_page, expires=expires, app_id=app_id
+    )
 
 
 @shared_task(bind=True, base=ReconcileTask, name="realtimekit.reconcile_recordings")
@@ -596,24 +280,9 @@ def copy_recordings(self) -> dict[str, Any]:
     Each copy is claimed on its row, so two runs never copy one recording twice; a copy that
     fails is left for the next run (its reason is on the row's ``copy_error``).
     """
-    from . import services
+    from .services import recordings
 
-    if not get_settings().recording_storage:
-        return {"copied": 0, "failed": 0, "skipped": "RECORDING_STORAGE is not set"}
-    copied = failed = 0
-    for recording in services.recordings_to_copy().iterator(chunk_size=100):
-        try:
-            services.copy_recording(recording)
-        except RealtimeKitError as exc:
-            failed += 1
-            logger.warning("recording %s was not copied: %s", recording.pk, exc.message)
-        else:
-            copied += bool(recording.stored_name)
-    return {"copied": copied, "failed": failed, "skipped": None}
-
-
-def _no_fanout(reason: str | None) -> dict[str, Any]:
-    return dict(participant_tasks=0, fanout_id=None, fanout_complete=False, fanout_reason=reason)
+    return recordings.copy_uploaded_recordings()
 
 
 # -- provisioning -----------------------------------------------------------------------------
@@ -657,42 +326,31 @@ def provision_participants(
     supersedes this one, which then stops. Run eagerly (tests, the demo), a stop ends the run:
     run it again, prepared people cost nothing.
     """
-    from django.contrib.auth import get_user_model
-
-    from .exceptions import MeetingInactive
-    from .models import Meeting
     from .services import provisioning
 
     check_pace(batch_size, interval)
-    meeting_id = str(uuid.UUID(str(meeting_id)))
-    user_ids = list(user_ids)
-    if run_id is None:
-        run_id = provisioning.start_progress(meeting_id, len(user_ids))
-    elif not provisioning.is_current(meeting_id, run_id):
-        return {"meeting_id": meeting_id, "run_id": run_id, "superseded": True}
-    chunk, rest = user_ids[:batch_size], user_ids[batch_size:]
-    try:
-        meeting = Meeting.objects.joinable().get(pk=meeting_id)
-        users = list(get_user_model().objects.filter(pk__in=chunk).order_by("pk"))
-        report = provisioning.provision_participants(meeting, users)
-    except (Meeting.DoesNotExist, MeetingInactive) as exc:
-        reason = "the meeting is inactive" if isinstance(exc, MeetingInactive) else "no such joinable meeting"
-        report = provisioning.ProvisionReport(meeting_id=meeting_id, total=len(chunk), stopped=reason)
-        provisioning.record_progress(meeting_id, run_id, report, finished=True)
-        return {**report.as_dict(), "run_id": run_id, "left": len(user_ids), "finished": True}
-    report.failed += len(chunk) - len(users)  # users deleted since the run was queued
-    countdown, stalls = (report.retry_after, stalls + 1) if report.stopped else (interval, 0)
-    rest = [*report.left, *rest]
-    finished = not rest or stalls > PROVISION_MAX_STALLS or bool(report.stopped and self.request.is_eager)
-    next_at = None if finished else time.time() + countdown
-    provisioning.record_progress(meeting_id, run_id, report, finished=finished, next_at=next_at)
-    if not finished:
+    result, follow_up = provisioning.provision_chunk(
+        meeting_id,
+        user_ids,
+        run_id=run_id,
+        batch_size=batch_size,
+        interval=interval,
+        stalls=stalls,
+        max_stalls=PROVISION_MAX_STALLS,
+        eager=bool(self.request.is_eager),
+    )
+    if follow_up is not None:
         self.apply_async(
-            (meeting_id, rest),
-            {"run_id": run_id, "batch_size": batch_size, "interval": interval, "stalls": stalls},
-            countdown=countdown,
+            (follow_up["meeting_id"], follow_up["user_ids"]),
+            {
+                "run_id": follow_up["run_id"],
+                "batch_size": batch_size,
+                "interval": interval,
+                "stalls": follow_up["stalls"],
+            },
+            countdown=follow_up["countdown"],
         )
-    return {**report.as_dict(), "run_id": run_id, "left": len(rest), "finished": finished}
+    return result
 
 
 # -- scheduling -------------------------------------------------------------------------------
@@ -746,18 +404,9 @@ def retry_webhook_events() -> dict[str, int]:
 def cleanup_webhook_events(days: int | None = None) -> int:
     """Delete webhook events received more than ``days`` (default ``WEBHOOK_RETENTION_DAYS``)
     ago; returns how many. Their download URLs expired long before."""
-    from datetime import timedelta
+    from .webhooks import retention
 
-    from django.utils import timezone
-
-    from .models import WebhookEvent
-
-    keep = days if days is not None else get_settings().webhook_retention_days
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError([("days", "must be a whole number of days, at least 1")])
-    deleted, _ = WebhookEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=keep)).delete()
-    logger.info("deleted %s webhook events older than %s days", deleted, keep)
-    return deleted
+    return retention.delete_old_events(days)
 
 
 def webhook_beat_schedule(

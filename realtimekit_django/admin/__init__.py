@@ -10,7 +10,8 @@ rows succeeded and which failed, and why.
 
 Importing this package registers both admins (``django.contrib.admin``'s autodiscovery imports
 it); the modules are one per model admin, with what they share in ``helpers`` and the forms
-in ``forms``.
+in ``forms``; the meeting admin's live controls, join preparation and participants inline are
+in ``live``, ``prepare`` and ``inlines``.
 """
 
 from .meetings import INLINE_PARTICIPANT_LIMIT, MeetingAdmin, ParticipantInline

@@ -1,5 +1,9 @@
 """The meeting admin: constant-cost lists, structured settings, actions row by row.
 
+This module is the model admin itself; its live controls (remove people, end for everyone,
+recordings) are in :mod:`.live`, preparing joins for invited users in :mod:`.prepare`, and the
+participants inline in :mod:`.inlines`; they are mixed in or used here, and importable from here.
+
 Every change goes through ``services`` (see :mod:`realtimekit_django.admin`). Meetings cannot
 be deleted (the API has no way to), participants are added from here (adding issues a token,
 shown once), and the list costs a constant number of queries whatever the row count
@@ -12,36 +16,28 @@ from __future__ import annotations
 import logging
 import math
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import checks, services, tasks, token_cache
+from .. import checks, services, tasks
 from ..client.budget import get_budget
-from ..exceptions import NotFound, RealtimeKitError, ValidationError
+from ..exceptions import RealtimeKitError
 from ..models import (
     Meeting,
     MeetingStatus,
     Participant,
-    Recording,
-    RecordingStatus,
-    Session,
     SessionParticipant,
-    SessionStatus,
 )
-from ..services import provisioning
 from ..sync import reconcile, schedule
 from .filters import MEETING_PARAMETER
 from .forms import (
@@ -63,128 +59,26 @@ from .helpers import (
     run_rows,
     sensitive_admin_view,
 )
+from .inlines import INLINE_PARTICIPANT_LIMIT, ParticipantInline, ParticipantInlineFormSet  # noqa: F401
+from .live import (  # noqa: F401  (importable from here, as before the split)
+    KICK_CHOICES_LIMIT,
+    RUNNING_RECORDING,
+    KickForm,
+    LiveControls,
+    LiveNowFilter,
+    _end_for_everyone,
+    _live_session_exists,
+    _no_live_session,
+    _people_in_subquery,
+    live_participant_ids,
+)
+from .prepare import PrepareForm, PrepareJoins  # noqa: F401
 from .webhooks import attendance_csv
 
 logger = logging.getLogger("realtimekit_django.admin")
 
-#: Participants shown on a meeting's page; the rest are one click away in the participant list.
-INLINE_PARTICIPANT_LIMIT = 20
-
 
 # -- meetings ---------------------------------------------------------------------------------
-
-
-class PrepareForm(forms.Form):
-    """Whom to prepare a meeting for: a group's users and/or users named one per line."""
-
-    group = forms.ModelChoiceField(queryset=None, required=False, label=_("Group"))
-    usernames = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6}),
-        required=False,
-        label=_("Users"),
-        help_text=_("One username per line."),
-    )
-
-    def __init__(self, *args, **kwargs):
-        from django.contrib.auth.models import Group
-
-        super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = Group.objects.order_by("name")
-
-    def clean(self):
-        cleaned = super().clean()
-        group, names = cleaned.get("group"), (cleaned.get("usernames") or "").splitlines()
-        if group is None and not any(name.strip() for name in names):
-            raise forms.ValidationError(_("Choose a group or name at least one user."))
-        try:
-            cleaned["users"] = list(
-                provisioning.invited_users(groups=[group] if group else [], usernames=names)
-            )
-        except ValidationError as exc:
-            raise forms.ValidationError([problem for _path, problem in exc.errors])
-        return cleaned
-
-
-#: A recording in one of these is still going: "stop recording" stops it.
-RUNNING_RECORDING = (RecordingStatus.INVOKED, RecordingStatus.RECORDING, RecordingStatus.PAUSED)
-#: At most this many participants are offered for removal from a live meeting.
-KICK_CHOICES_LIMIT = 200
-
-
-class KickForm(forms.Form):
-    """Whom to remove from a meeting's live session: those seen in it first (from webhooks)."""
-
-    participants = forms.ModelMultipleChoiceField(
-        queryset=Participant.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        label=_("Remove"),
-    )
-
-    def __init__(self, *args, meeting: Meeting, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.meeting = meeting
-        in_now = live_participant_ids(meeting)
-        candidates = Participant.objects.filter(meeting=meeting)
-        if in_now:
-            candidates = candidates.filter(pk__in=in_now)
-        self.fields["participants"].queryset = candidates.order_by("name", "custom_participant_id", "pk")
-        self.seen_live = bool(in_now)
-        if len(in_now) == 1:
-            self.initial["participants"] = list(in_now)
-
-
-def live_participant_ids(meeting: Meeting) -> set:
-    """The participants this site has seen join the meeting's live session and not leave."""
-    return set(
-        SessionParticipant.objects.filter(
-            session__meeting=meeting,
-            session__status=SessionStatus.LIVE,
-            left_at__isnull=True,
-            participant__isnull=False,
-        ).values_list("participant_id", flat=True)[:KICK_CHOICES_LIMIT]
-    )
-
-
-class ParticipantInlineFormSet(BaseInlineFormSet):
-    """Only the first participants: a meeting may have thousands, and its page must stay cheap."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_limited_queryset"):
-            self._limited_queryset = super().get_queryset()[:INLINE_PARTICIPANT_LIMIT]
-        return self._limited_queryset
-
-
-def _inline_title() -> str:
-    return gettext("participants (the newest %(limit)s; all of them are in the participant list)") % {
-        "limit": INLINE_PARTICIPANT_LIMIT
-    }
-
-
-class ParticipantInline(admin.TabularInline):
-    """Read-only: participants are added by the action and changed on their own page."""
-
-    model = Participant
-    formset = ParticipantInlineFormSet
-    fields = ("name", "custom_participant_id", "preset_name", "user", "remote_created_at")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ("-remote_created_at", "id")
-    verbose_name_plural = lazy(_inline_title, str)()  # translated when shown, not at import
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _participant_count_subquery() -> Subquery:
@@ -198,37 +92,6 @@ def _participant_count_subquery() -> Subquery:
         .values("n")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
-def _live_session_exists() -> Exists:
-    return Exists(Session.objects.live().filter(meeting=OuterRef("pk")))
-
-
-def _people_in_subquery() -> Subquery:
-    """How many are in the meeting's live session(s) now: one correlated COUNT per listed row."""
-    counts = (
-        SessionParticipant.objects.filter(
-            session__meeting=OuterRef("pk"), session__status=SessionStatus.LIVE, left_at__isnull=True
-        )
-        .order_by()
-        .values("session__meeting")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
-class LiveNowFilter(admin.SimpleListFilter):
-    title = _("live now")
-    parameter_name = "live"
-
-    def lookups(self, request, model_admin):
-        return (("yes", _("Live")), ("no", _("Not live")))
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(live_now=self.value() == "yes")
-        return queryset
 
 
 def rate_budget_summary() -> dict:
@@ -249,7 +112,7 @@ SESSION_HISTORY_LIMIT = 10
 
 
 @admin.register(Meeting)
-class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
+class MeetingAdmin(LiveControls, PrepareJoins, WritesThroughServices, admin.ModelAdmin):
     """Meetings: created and changed remotely by ``MeetingForm.save()``, never deleted."""
 
     form = MeetingForm
@@ -542,89 +405,6 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
         }
         return TemplateResponse(request, "realtimekit/admin/add_participant.html", context)
 
-    def prepare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Prepare the meeting for N invited users (queued), and the latest run's progress."""
-        meeting = self.get_object(request, unquote(object_id))
-        if meeting is None:
-            raise Http404(_("No such meeting."))
-        if not self.has_change_permission(request, meeting):
-            raise PermissionDenied
-        form = PrepareForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            if self._queue_preparation(request, meeting, form.cleaned_data["users"]):
-                return HttpResponseRedirect(reverse("admin:realtimekit_meeting_prepare", args=[meeting.pk]))
-        progress = provisioning.progress_of(meeting.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Prepare %(meeting)s for invited users") % {"meeting": meeting},
-            "opts": self.opts,
-            "original": meeting,
-            "meeting": meeting,
-            "form": form,
-            "progress": progress,
-            "running": progress is not None and not progress["finished"],
-            "token_cache_on": token_cache.enabled(),
-            "has_view_permission": True,
-        }
-        return TemplateResponse(request, "realtimekit/admin/prepare_meeting.html", context)
-
-    def remove_live_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Choose people in the meeting's live session and, once confirmed, remove them."""
-        meeting = self.get_object(request, unquote(object_id))
-        if meeting is None:
-            raise Http404(_("No such meeting."))
-        if not self.has_remove_live_participant_permission(request):
-            raise PermissionDenied
-        form = KickForm(request.POST if request.method == "POST" else None, meeting=meeting)
-        if request.method == "POST" and form.is_valid():
-            chosen = list(form.cleaned_data["participants"])
-            try:
-                removed = services.kick_participants(meeting, chosen)
-            except RealtimeKitError as err:
-                form.add_error(
-                    None, _("RealtimeKit refused: %(error)s") % {"error": row_error(_no_live_session(err))}
-                )
-            else:
-                names = ", ".join(str(p) for p in chosen if str(p.pk) in removed)
-                self.log_change(request, meeting, f"Removed {len(removed)} people from the live meeting")
-                messages.success(
-                    request,
-                    _("Removed from the live meeting: %(names)s. They can join again with their token.")
-                    % {"names": names or len(removed)},
-                )
-                return HttpResponseRedirect(reverse("admin:realtimekit_meeting_change", args=[meeting.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Remove people from the live meeting %(meeting)s?") % {"meeting": meeting},
-            "opts": self.opts,
-            "original": meeting,
-            "meeting": meeting,
-            "form": form,
-            "has_view_permission": True,
-        }
-        return TemplateResponse(request, "realtimekit/admin/remove_live_confirmation.html", context)
-
-    def _queue_preparation(self, request: HttpRequest, meeting: Meeting, users: list) -> bool:
-        ids = [user.pk for user in users]
-        try:
-            tasks.provision_participants.delay(str(meeting.pk), ids)
-        except Exception as err:  # the broker being down must not become a 500
-            logger.warning("could not queue realtimekit.provision_participants: %s", type(err).__name__)
-            messages.error(
-                request, _("Could not queue the preparation: %(error)s") % {"error": type(err).__name__}
-            )
-            return False
-        self.log_change(request, meeting, f"Queued preparation for {len(ids)} invited users")
-        messages.success(
-            request,
-            _(
-                "Preparing %(count)s invited users (task realtimekit.provision_participants, "
-                "%(batch)s every %(interval)s seconds)."
-            )
-            % {"count": len(ids), "batch": tasks.PROVISION_BATCH, "interval": tasks.PROVISION_INTERVAL},
-        )
-        return True
-
     # -- actions -----------------------------------------------------------------------------
 
     @admin.action(description=_("Sync selected from RealtimeKit"), permissions=["change"])
@@ -677,92 +457,3 @@ class MeetingAdmin(WritesThroughServices, admin.ModelAdmin):
             messages.warning(request, _("Select exactly one meeting to add a participant to."))
             return None
         return HttpResponseRedirect(reverse("admin:realtimekit_meeting_add_participant", args=[ids[0]]))
-
-    @admin.action(description=_("Prepare for invited users…"), permissions=["change"])
-    def prepare_action(self, request, queryset):
-        ids = list(queryset.values_list("pk", flat=True)[:2])
-        if len(ids) != 1:
-            messages.warning(request, _("Select exactly one meeting to prepare."))
-            return None
-        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_prepare", args=[ids[0]]))
-
-    # -- live controls and recordings ------------------------------------------------------
-
-    def has_remove_live_participant_permission(self, request) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.remove_live_participant")
-
-    def has_end_live_meeting_permission(self, request) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.end_live_meeting")
-
-    def has_control_recording_permission(self, request) -> bool:
-        return request.user.has_perm(f"{Recording._meta.app_label}.control_recording")
-
-    @admin.action(
-        description=_("Remove people from the live meeting…"), permissions=["remove_live_participant"]
-    )
-    def remove_live_participants_action(self, request, queryset):
-        ids = list(queryset.values_list("pk", flat=True)[:2])
-        if len(ids) != 1:
-            messages.warning(request, _("Select exactly one meeting to remove people from."))
-            return None
-        return HttpResponseRedirect(reverse("admin:realtimekit_meeting_remove_live", args=[ids[0]]))
-
-    @admin.action(description=_("End the meeting for everyone…"), permissions=["end_live_meeting"])
-    def end_for_everyone(self, request, queryset):
-        meetings = list(queryset)
-        if request.POST.get("post") == "yes":
-            done, failed = run_rows(meetings, _end_for_everyone)
-            for meeting, count in done:
-                self.log_change(request, meeting, f"Ended the live meeting for everyone ({count} removed)")
-            report(request, _("End for everyone"), done, failed)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("End these meetings for everyone?"),
-            "opts": self.opts,
-            "meetings": meetings,
-            "action_name": "end_for_everyone",
-            "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "realtimekit/admin/end_meeting_confirmation.html", context)
-
-    @admin.action(description=_("Start recording the live meeting"), permissions=["control_recording"])
-    def start_recording(self, request, queryset):
-        done, failed = run_rows(queryset, services.start_recording)
-        for meeting, _recording in done:
-            self.log_change(request, meeting, "Started recording")
-        report(request, _("Start recording"), done, failed)
-
-    @admin.action(description=_("Stop recording"), permissions=["control_recording"])
-    def stop_recording(self, request, queryset):
-        running = {
-            recording.meeting_id: recording
-            for recording in Recording.objects.filter(
-                meeting__in=queryset.values("pk"), status__in=RUNNING_RECORDING
-            ).order_by("invoked_at")
-        }
-
-        def stop(meeting: Meeting):
-            recording = running.get(meeting.pk)
-            if recording is None:
-                raise ValidationError([("recording", gettext("no recording of this meeting is running"))])
-            return services.control_recording(recording, "stop")
-
-        done, failed = run_rows(queryset, stop)
-        for meeting, _recording in done:
-            self.log_change(request, meeting, "Stopped recording")
-        report(request, _("Stop recording"), done, failed)
-
-
-def _no_live_session(err: RealtimeKitError) -> RealtimeKitError:
-    """The API's 404 on a meeting nobody is in, said plainly; any other refusal as it came."""
-    if isinstance(err, NotFound):
-        return ValidationError([("meeting", gettext("the meeting has no live session (nobody is in it)"))])
-    return err
-
-
-def _end_for_everyone(meeting: Meeting) -> int:
-    try:
-        return services.end_meeting_for_everyone(meeting)
-    except RealtimeKitError as err:
-        raise _no_live_session(err) from err

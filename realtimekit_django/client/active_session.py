@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import schema
-from .meetings import OMIT, MeetingsResource, _given
-
-if TYPE_CHECKING:
-    from .http import RealtimeKitClient
+from .resource import OMIT, Client, _given, _seg, _validate_ids
 
 
 class ActiveSessionResource:
     """``get_active_session``, ``kick_participants``, ``kick_all_participants``."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def get_active_session(self, meeting_id: str) -> dict:
@@ -37,5 +32,5 @@ class ActiveSessionResource:
 
 
 def _path(meeting_id: str) -> str:
-    MeetingsResource._validate_ids(meeting_id=meeting_id)
-    return f"/meetings/{MeetingsResource._seg(meeting_id)}/active-session"
+    _validate_ids(meeting_id=meeting_id)
+    return f"/meetings/{_seg(meeting_id)}/active-session"

@@ -8,58 +8,23 @@ same arguments (``tests/test_client_sdk_parity.py`` compares them byte for byte)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from collections.abc import Iterator
+from typing import Any
 
 from .. import schema
 from ..exceptions import ValidationError
 from .paging import PageWalk
-
-if TYPE_CHECKING:
-    from .http import RealtimeKitClient
-
-
-class _Omit:
-    """Marks a keyword that was not given, so that ``None`` can still be sent as JSON null."""
-
-    def __repr__(self) -> str:
-        return "OMIT"
-
-
-OMIT: Any = _Omit()
-
-
-def _given(base: dict, **optional: Any) -> dict:
-    return {**base, **{key: value for key, value in optional.items() if value is not OMIT}}
+from .resource import OMIT, Client, _given, _query_order, _seg, _validate_ids
 
 
 class MeetingsResource:
     """The eleven meeting and participant operations, named as in the official SDK."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
-    @staticmethod
-    def _validate_ids(**ids: str) -> None:
-        """Refuse empty, non-string or unstorable ids (NUL, lone surrogates) before any request."""
-        bad = [
-            (name, "must be a non-empty string")
-            for name, value in ids.items()
-            if not value or not isinstance(value, str)
-        ]
-        bad += [
-            problem
-            for name, value in ids.items()
-            if isinstance(value, str)
-            for problem in schema.unstorable(value, name)
-        ]
-        if bad:
-            raise ValidationError(bad)
-
-    @staticmethod
-    def _seg(value: str) -> str:
-        return quote(value, safe="")
+    _validate_ids = staticmethod(_validate_ids)
+    _seg = staticmethod(_seg)
 
     # meetings ------------------------------------------------------------------------------
 
@@ -218,7 +183,3 @@ MEETING_FILTERS = ("search", "status", "start_time", "end_time")
 # The SDK builds its query dict in this (alphabetical) key order; sending the same order
 # gives byte-identical query strings, which the parity tests compare.
 _MEETING_QUERY_ORDER = ("end_time", "page_no", "per_page", "search", "start_time", "status")
-
-
-def _query_order(params: Mapping[str, Any], order: tuple[str, ...]) -> list[tuple[str, Any]]:
-    return [(key, params[key]) for key in order if key in params]

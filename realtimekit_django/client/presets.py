@@ -10,17 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import schema
-from .meetings import OMIT, MeetingsResource, _given, _query_order
+from .resource import OMIT, Client, _given, _query_order, _seg, _validate_ids
 
 if TYPE_CHECKING:
-    from .http import RealtimeKitClient
     from .paging import PageWalk
 
 
 class PresetsResource:
     """``get``, ``get_preset_by_id``, ``create``, ``update``, ``replace_preset_by_id``, ``delete``."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def get(
@@ -79,5 +78,5 @@ class PresetsResource:
 
 
 def _path(preset_id: str) -> str:
-    MeetingsResource._validate_ids(preset_id=preset_id)
-    return f"/presets/{MeetingsResource._seg(preset_id)}"
+    _validate_ids(preset_id=preset_id)
+    return f"/presets/{_seg(preset_id)}"

@@ -15,25 +15,13 @@ import requests
 
 from .. import schema
 from ..exceptions import RecordingUnavailable, Timeout, TransportError
-from .meetings import OMIT, MeetingsResource, _given, _query_order
+from .resource import OMIT, Client, _given, _query_order, _seg, _validate_ids
 
 if TYPE_CHECKING:
-    from .http import RealtimeKitClient
     from .paging import PageWalk
 
-#: The SDK builds its query dict in this key order.
-_LISTING_ORDER = (
-    "end_time",
-    "expired",
-    "meeting_id",
-    "page_no",
-    "per_page",
-    "search",
-    "sort_by",
-    "sort_order",
-    "start_time",
-    "status",
-)
+#: The SDK builds its query dict in alphabetical key order; the keys are the schema's.
+_LISTING_ORDER = tuple(sorted(schema.RECORDING_LISTING_PARAMS))
 DOWNLOAD_CHUNK_SIZE = 1024 * 1024
 
 
@@ -41,7 +29,7 @@ class RecordingsResource:
     """``start_recordings``, ``get_recordings``, ``get_one_recording``, ``get_active_recordings``,
     ``pause_resume_stop_recording``; and :meth:`download` for a finished recording's file."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def start_recordings(
@@ -59,20 +47,13 @@ class RecordingsResource:
         url: str = OMIT,
         video_config: dict = OMIT,
     ) -> dict:
-        """POST /recordings: start recording a meeting's live session."""
-        body = _given(
-            {"meeting_id": meeting_id},
-            allow_multiple_recordings=allow_multiple_recordings,
-            audio_config=audio_config,
-            file_name_prefix=file_name_prefix,
-            interactive_config=interactive_config,
-            max_seconds=max_seconds,
-            realtimekit_bucket_config=realtimekit_bucket_config,
-            rtmp_out_config=rtmp_out_config,
-            storage_config=storage_config,
-            url=url,
-            video_config=video_config,
-        )
+        """POST /recordings: start recording a meeting's live session.
+
+        The keywords are the SDK's; the body holds the given ones of the schema's start fields
+        (:data:`~realtimekit_django.schema.RECORDING_START_FIELDS`), so the shape is described once.
+        """
+        arguments = locals()
+        body = _given({}, **{name: arguments[name] for name in schema.RECORDING_START_FIELDS})
         return self._client.request("POST", "/recordings", json=schema.validate_recording_start(body))
 
     def get_recordings(self, **filters: Any) -> dict:
@@ -91,10 +72,8 @@ class RecordingsResource:
 
     def get_active_recordings(self, meeting_id: str) -> dict:
         """GET /recordings/active-recording/{meeting_id}: the meeting's running recording."""
-        MeetingsResource._validate_ids(meeting_id=meeting_id)
-        return self._client.request(
-            "GET", f"/recordings/active-recording/{MeetingsResource._seg(meeting_id)}"
-        )
+        _validate_ids(meeting_id=meeting_id)
+        return self._client.request("GET", f"/recordings/active-recording/{_seg(meeting_id)}")
 
     def pause_resume_stop_recording(self, recording_id: str, *, action: str) -> dict:
         """PUT /recordings/{recording_id} with ``stop``, ``pause`` or ``resume``."""
@@ -182,5 +161,5 @@ class Download:
 
 
 def _path(recording_id: str) -> str:
-    MeetingsResource._validate_ids(recording_id=recording_id)
-    return f"/recordings/{MeetingsResource._seg(recording_id)}"
+    _validate_ids(recording_id=recording_id)
+    return f"/recordings/{_seg(recording_id)}"

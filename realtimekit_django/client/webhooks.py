@@ -8,16 +8,13 @@ Same method and keyword names as ``client.realtime_kit.webhooks`` (minus ``accou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from ..exceptions import InvalidResponse, TransportError, ValidationError, error_for_status
-from .meetings import OMIT, _given
-
-if TYPE_CHECKING:
-    from .http import RealtimeKitClient
+from .resource import OMIT, Client, _given
 
 #: The events a webhook can subscribe to (the SDK's ``Literal``).
 WEBHOOK_EVENTS = (
@@ -55,7 +52,7 @@ def _check_text(**values: Any) -> None:
 class WebhooksResource:
     """``/webhooks``: the app's webhook configurations."""
 
-    def __init__(self, client: RealtimeKitClient) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def _path(self, webhook_id: str | None = None) -> str:

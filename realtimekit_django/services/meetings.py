@@ -20,7 +20,6 @@ from ..client import RealtimeKitClient, get_client
 from ..conf import get_settings
 from ..exceptions import InvalidResponse
 from ..models import Meeting
-from ..sync import schedule
 from .answers import data_of
 
 logger = logging.getLogger("realtimekit_django.services")
@@ -46,7 +45,7 @@ def create_meeting(*, client: RealtimeKitClient | None = None, **fields: Any) ->
         with _atomic():
             meeting = store.save_meeting(payload, app_id=api.app_id)
             signals.meeting_created.send(sender=Meeting, meeting=meeting)
-            schedule.mark_touched([meeting.pk])
+            signals.meetings_touched.send(sender=Meeting, meeting_ids=[meeting.pk])
     except Exception as exc:
         remote_id = str(payload.get("id"))[:40]
         logger.error(
@@ -73,7 +72,7 @@ def update_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None,
     with _atomic():
         store.save_meeting(payload, app_id=meeting.app_id or api.app_id, instance=meeting)
         signals.meeting_updated.send(sender=Meeting, meeting=meeting, changed=tuple(changes))
-        schedule.mark_touched([meeting.pk])
+        signals.meetings_touched.send(sender=Meeting, meeting_ids=[meeting.pk])
     return meeting
 
 
@@ -85,7 +84,7 @@ def replace_meeting(meeting: Meeting, *, client: RealtimeKitClient | None = None
     with _atomic():
         store.save_meeting(payload, app_id=meeting.app_id or api.app_id, instance=meeting)
         signals.meeting_updated.send(sender=Meeting, meeting=meeting, changed=tuple(fields))
-        schedule.mark_touched([meeting.pk])
+        signals.meetings_touched.send(sender=Meeting, meeting_ids=[meeting.pk])
     return meeting
 
 

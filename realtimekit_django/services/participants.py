@@ -19,7 +19,6 @@ from .. import signals, store, token_cache
 from ..client import RealtimeKitClient, get_client
 from ..exceptions import NotFound, RealtimeKitError, ValidationError
 from ..models import Meeting, Participant
-from ..sync import schedule
 from ..tokens import token_expiry
 from .answers import data_of, token_of
 from .presets import require_known_preset
@@ -88,7 +87,7 @@ def add_participant(
         participant = keep_added(api, meeting, payload, user=user)
     except IntegrityError:  # another add for this user won meanwhile (ours was undone)
         raise ValidationError([("user", "already has a participant in this meeting")]) from None
-    schedule.mark_touched([meeting.pk])
+    signals.meetings_touched.send(sender=Meeting, meeting_ids=[meeting.pk])
     return participant, token
 
 
@@ -106,7 +105,7 @@ def edit_participant(
         str(participant.pk), meeting_id=str(participant.meeting_id), **changes
     )
     payload = data_of(envelope, "edit participant")
-    schedule.mark_touched([participant.meeting_id])
+    signals.meetings_touched.send(sender=Meeting, meeting_ids=[participant.meeting_id])
     with transaction.atomic(using=router.db_for_write(Participant)):
         return store.save_participant(
             participant.meeting, payload, user_id=participant.user_id, instance=participant
@@ -133,7 +132,7 @@ def remove_participant(participant: Participant, *, client: RealtimeKitClient | 
     with transaction.atomic(using=router.db_for_write(Participant)):
         Participant.objects.filter(pk=participant.pk).delete()
         signals.participant_removed.send(sender=Participant, **info)
-    schedule.mark_touched([info["meeting_id"]])
+    signals.meetings_touched.send(sender=Meeting, meeting_ids=[info["meeting_id"]])
 
 
 @sensitive_variables()

@@ -229,3 +229,61 @@ def record_progress(
         found[key] += getattr(report, key)
     found.update(finished=finished, stopped=report.stopped, next_at=next_at, updated_at=time.time())
     _progress_cache().set(PROGRESS_PREFIX + str(meeting_id), found, timeout=PROGRESS_SECONDS)
+
+
+def provision_chunk(
+    meeting_id,
+    user_ids: list,
+    *,
+    run_id: str | None,
+    batch_size: int,
+    interval: float,
+    stalls: int,
+    max_stalls: int,
+    eager: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One chunk of a provisioning run: the work of ``realtimekit.provision_participants``.
+
+    Prepares the first ``batch_size`` of ``user_ids`` (:func:`provision_participants`), records
+    the run's progress, and returns ``(result, follow_up)``: ``follow_up`` is ``None`` when the
+    run is over, else what the next chunk needs (``meeting_id``, ``user_ids``, ``run_id``,
+    ``stalls``) and when it is due (``countdown`` seconds: ``interval``, or the wait the budget
+    or the API asked for). A run stopped ``max_stalls`` times in a row gives up; so does an
+    ``eager`` run at its first stop (run it again: prepared people cost nothing). A run that is
+    no longer the meeting's latest stops at once (``superseded``).
+    """
+    from django.contrib.auth import get_user_model
+
+    meeting_id = str(uuid.UUID(str(meeting_id)))
+    user_ids = list(user_ids)
+    if run_id is None:
+        run_id = start_progress(meeting_id, len(user_ids))
+    elif not is_current(meeting_id, run_id):
+        return {"meeting_id": meeting_id, "run_id": run_id, "superseded": True}, None
+    chunk, rest = user_ids[:batch_size], user_ids[batch_size:]
+    try:
+        meeting = Meeting.objects.joinable().get(pk=meeting_id)
+        users = list(get_user_model().objects.filter(pk__in=chunk).order_by("pk"))
+        report = provision_participants(meeting, users)
+    except (Meeting.DoesNotExist, MeetingInactive) as exc:
+        reason = "the meeting is inactive" if isinstance(exc, MeetingInactive) else "no such joinable meeting"
+        report = ProvisionReport(meeting_id=meeting_id, total=len(chunk), stopped=reason)
+        record_progress(meeting_id, run_id, report, finished=True)
+        return {**report.as_dict(), "run_id": run_id, "left": len(user_ids), "finished": True}, None
+    report.failed += len(chunk) - len(users)  # users deleted since the run was queued
+    countdown, stalls = (report.retry_after, stalls + 1) if report.stopped else (interval, 0)
+    rest = [*report.left, *rest]
+    finished = not rest or stalls > max_stalls or bool(report.stopped and eager)
+    next_at = None if finished else time.time() + countdown
+    record_progress(meeting_id, run_id, report, finished=finished, next_at=next_at)
+    result = {**report.as_dict(), "run_id": run_id, "left": len(rest), "finished": finished}
+    if finished:
+        return result, None
+    follow_up = {
+        "meeting_id": meeting_id,
+        "user_ids": rest,
+        "run_id": run_id,
+        "stalls": stalls,
+        "countdown": countdown,
+    }
+    return result, follow_up

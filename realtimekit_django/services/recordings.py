@@ -300,3 +300,24 @@ def _remove_quietly(storage, name: str) -> None:
             storage.delete(name)
     except Exception:  # the copy's own error is the one worth raising
         logger.warning("a partial recording copy could not be removed from the storage")
+
+
+def copy_uploaded_recordings() -> dict[str, Any]:
+    """Copy every UPLOADED recording not yet kept into ``RECORDING_STORAGE`` (off when unset).
+
+    The work of the ``realtimekit.copy_recordings`` task. Each copy is claimed on its row, so
+    two runs never copy one recording twice; a copy that fails is left for the next run (its
+    reason is on the row's ``copy_error``).
+    """
+    if not get_settings().recording_storage:
+        return {"copied": 0, "failed": 0, "skipped": "RECORDING_STORAGE is not set"}
+    copied = failed = 0
+    for recording in recordings_to_copy().iterator(chunk_size=100):
+        try:
+            copy_recording(recording)
+        except RealtimeKitError as exc:
+            failed += 1
+            logger.warning("recording %s was not copied: %s", recording.pk, exc.message)
+        else:
+            copied += bool(recording.stored_name)
+    return {"copied": copied, "failed": failed, "skipped": None}

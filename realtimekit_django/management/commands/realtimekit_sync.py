@@ -3,7 +3,7 @@
 It calls :mod:`realtimekit_django.sync.reconcile` directly (no Celery) under the same overlap locks
 as the tasks (every walk, the per-meeting ones of ``--participants`` too), so it never runs a
 walk a worker is running, and ``--participants`` walks the meetings the tasks' fan-out would
-(:func:`~realtimekit_django.tasks.participant_walks_due`); it shows a progress bar
+(:func:`~realtimekit_django.sync.fanout.participant_walks_due`); it shows a progress bar
 on a terminal and plain lines otherwise (logs stay readable), prints one summary line per walk,
 and exits with status 1 when any walk did not complete, so cron and CI notice.
 
@@ -22,10 +22,10 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import conf, schema, tasks
+from ... import conf, schema
 from ...client.budget import get_budget
 from ...exceptions import AuthenticationError, TransportError, ValidationError
-from ...sync import reconcile
+from ...sync import fanout, locks, reconcile, runs
 
 BAR_WIDTH = 30
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         per_page = options["per_page"]
         try:
-            tasks.check_walk_arguments(per_page)
+            runs.check_walk_arguments(per_page)
         except ValidationError as exc:
             problems = "; ".join(f"--per-page {problem}" for _, problem in exc.errors)
             raise CommandError(f"{problems}.") from None
@@ -106,19 +106,19 @@ class Command(BaseCommand):
     def _locked(self, lock_name: str, walk, progress=None, **report_fields) -> reconcile.ReconcileReport:
         """Run ``walk(progress)`` under the tasks' lock (renewed after every request)."""
         if self.break_lock:
-            tasks.break_lock(lock_name)
-        return tasks.locked_walk(lock_name, walk, progress=progress, **report_fields)
+            locks.break_lock(lock_name)
+        return locks.locked_walk(lock_name, walk, progress=progress, **report_fields)
 
     def _refuse_if_skipped(self, report: reconcile.ReconcileReport, lock_name: str) -> None:
         if report.skipped:
             raise CommandError(
-                f"Another run holds the lock {tasks.LOCK_PREFIX}{lock_name}; nothing was walked. "
+                f"Another run holds the lock {locks.LOCK_PREFIX}{lock_name}; nothing was walked. "
                 "If no run is alive (a killed worker), wait SYNC_LOCK_SECONDS or pass --break-lock."
             )
         self._end_line(report)
 
     def _walk_meetings(self, per_page: int | None) -> reconcile.ReconcileReport:
-        lock_name = tasks.meetings_lock_name()
+        lock_name = locks.meetings_lock_name()
         report = self._locked(
             lock_name,
             lambda progress: reconcile.reconcile_meetings(
@@ -135,14 +135,14 @@ class Command(BaseCommand):
             meeting_id = str(uuid.UUID(meeting_id))
         except ValueError:
             raise CommandError(f"--meeting must be a meeting id (a UUID), not {meeting_id!r}.") from None
-        lock_name = tasks.participants_lock_name(meeting_id)
+        lock_name = locks.participants_lock_name(meeting_id)
         report = self._walk_one_meetings_participants(meeting_id, per_page, progress=self._page_progress)
         self._refuse_if_skipped(report, lock_name)
         return report
 
     def _walk_one_meetings_participants(self, meeting_id: str, per_page: int | None, progress=None):
         return self._locked(
-            tasks.participants_lock_name(meeting_id),
+            locks.participants_lock_name(meeting_id),
             lambda on_request: reconcile.reconcile_participants(
                 meeting_id, per_page=per_page, dry_run=self.dry_run, progress=on_request
             ),
@@ -157,7 +157,7 @@ class Command(BaseCommand):
         Each walk takes its meeting's lock; a meeting a worker is walking right now is reported
         as skipped (and counts as not completed by this run).
         """
-        meeting_ids = list(tasks.participant_walks_due())
+        meeting_ids = list(fanout.participant_walks_due())
         total = len(meeting_ids)
         reports = []
         for done, meeting_id in enumerate(meeting_ids, start=1):
