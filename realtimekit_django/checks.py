@@ -50,8 +50,8 @@ def docs_location(page: str) -> str:
     """Where a reader of ``manage.py check`` finds the documentation page ``page``.
 
     The copy installed with the package (``<prefix>/share/doc/realtimekit-django/``), else the
-    checkout's ``docs/`` (a source tree), else the project's documentation URL: a pip user has
-    no ``docs/`` folder of their own.
+    checkout's ``docs/`` (a source tree), else the page's place in the source distribution (the
+    project names no documentation URL, so none is invented).
     """
     try:
         dist = metadata.distribution(DISTRIBUTION)
@@ -65,10 +65,9 @@ def docs_location(page: str) -> str:
     checkout = Path(__file__).resolve().parent.parent / "docs" / page
     if checkout.is_file():
         return str(checkout)
-    urls = dict(
-        entry.split(", ", 1) for entry in (dist.metadata.get_all("Project-URL") or [] if dist else [])
-    )
-    return f"{urls.get('Documentation', 'the documentation')}/{page}"
+    # The project publishes no documentation site (the metadata names no URL): name the page
+    # in the source distribution, which every release has.
+    return f"docs/{page} of the {DISTRIBUTION} source distribution"
 
 
 def _every_key_hint() -> str:
