@@ -20,6 +20,7 @@ SCENARIOS = {
     "memory": (100_000, 2_000, 1, 1),
     "burst": (5_000, 200, 1, 1),
     "webhooks": (2_000, 50, 1, 1),
+    "validation": (2_000, 100, 5, 1),
     "budget": (100_000, 100, 1, 1),
 }
 #: Scenarios that take ``hours`` (emulated): the default, and the size with --small.

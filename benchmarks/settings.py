@@ -9,6 +9,8 @@ pays for a real write) or ``postgres`` (``REALTIMEKIT_BENCH_PG_*``, default 127.
 
 import os
 
+import django
+
 SECRET_KEY = "benchmarks-only-not-secret"
 DEBUG = False  # no query log: it would cost time and memory the timings must not include
 USE_TZ = True
@@ -48,8 +50,17 @@ if _ENGINE == "postgres":
     }
 else:
     DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _NAME or "realtimekit_bench.sqlite3"}
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _NAME or "realtimekit_bench.sqlite3",
+        }
     }
+    if django.VERSION >= (5, 1):
+        # docs/installation.md's recommended options, so figures do not depend on the disk.
+        DATABASES["default"]["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

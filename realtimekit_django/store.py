@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
@@ -77,6 +77,21 @@ def _parameter_limit(connection) -> int:
     return connection.features.max_query_params or 65_535
 
 
+#: Fields whose ``get_db_prep_save`` returns a value of this exact type unchanged, on every
+#: supported backend (no conversion, no adapter): text, whole numbers, floats and booleans.
+_PLAIN_FIELDS: dict[type, type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.SmallIntegerField: int,
+    models.BigIntegerField: int,
+    models.FloatField: float,
+    models.BooleanField: bool,
+}
+
+
 def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user: bool = False) -> int:
     """Insert or update rows; never replace a row with an older payload. Returns rows written.
 
@@ -109,14 +124,34 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, _parameter_limit(connection) // len(columns))
     # NULL needs no preparing (every column here stores None as NULL): most optional fields are.
-    preparers = [(column, field_.get_db_prep_save) for column, field_ in zip(columns, fields, strict=True)]
+    # A plain field given a value of its own Python type is sent as it is, exactly what its
+    # get_db_prep_save would return; every other value goes through the field.
+    preparers = [
+        (column, field_.get_db_prep_save, _PLAIN_FIELDS.get(type(field_)))
+        for column, field_ in zip(columns, fields, strict=True)
+    ]
+    # A page's rows share some values (the walk's own "now" in every row): each distinct
+    # timestamp of a column is prepared once.
+    prepared: dict[tuple[str, datetime], Any] = {}
+
+    def prepare_value(column, prepare, value):
+        if type(value) is not datetime:
+            return prepare(value, connection)
+        key = (column, value)
+        if key not in prepared:
+            prepared[key] = prepare(value, connection)
+        return prepared[key]
+
     written = 0
     with transaction.atomic(using=alias, savepoint=False):
         for chunk in _chunks(values, per_statement):
             params = [
-                None if row[column] is None else prepare(row[column], connection)
+                value
+                if value is None or (plain is not None and type(value) is plain)
+                else prepare_value(column, prepare, value)
                 for row in chunk
-                for column, prepare in preparers
+                for column, prepare, plain in preparers
+                for value in (row[column],)
             ]
             sql = (
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES "

@@ -720,16 +720,26 @@ def beat_schedule(interval: float | None = None) -> dict[str, dict[str, Any]]:
 # -- webhooks -----------------------------------------------------------------------------------
 
 WEBHOOK_CLEANUP_SCHEDULE_NAME = "realtimekit-webhook-cleanup"
+WEBHOOK_RETRY_SCHEDULE_NAME = "realtimekit-webhook-retry"
 
 
 @shared_task(name="realtimekit.process_webhook_event", ignore_result=True)
 def process_webhook_event(event_pk: int) -> str:
     """Process one stored webhook event (once, however often this is sent); see
     :func:`realtimekit_django.webhooks.handlers.process_event`. A failure is kept on the row
-    for a replay (admin action or ``realtimekit_webhooks replay``), not retried blindly."""
+    for the retry task (``realtimekit.retry_webhook_events``) and for a replay."""
     from .webhooks.handlers import process_event
 
     return process_event(event_pk)
+
+
+@shared_task(name="realtimekit.retry_webhook_events", ignore_result=True)
+def retry_webhook_events() -> dict[str, int]:
+    """Process again the stored webhook events whose next try is due (failed ones, with
+    backoff, and ones whose task never ran); see :func:`realtimekit_django.webhooks.retry.retry_due`."""
+    from .webhooks.retry import retry_due
+
+    return retry_due()
 
 
 @shared_task(name="realtimekit.cleanup_webhook_events", ignore_result=True)
@@ -750,12 +760,20 @@ def cleanup_webhook_events(days: int | None = None) -> int:
     return deleted
 
 
-def webhook_beat_schedule(every_seconds: float = 24 * 3600) -> dict[str, dict[str, Any]]:
-    """The ``CELERY_BEAT_SCHEDULE`` entry that runs the webhook retention cleanup daily."""
+def webhook_beat_schedule(
+    every_seconds: float = 24 * 3600, retry_seconds: float = 60
+) -> dict[str, dict[str, Any]]:
+    """The ``CELERY_BEAT_SCHEDULE`` entries that run the webhook retention cleanup daily and the
+    retry of unprocessed events every minute."""
     return {
         WEBHOOK_CLEANUP_SCHEDULE_NAME: {
             "task": "realtimekit.cleanup_webhook_events",
             "schedule": float(every_seconds),
             "options": {"expires": EXPIRY_FRACTION * float(every_seconds)},
-        }
+        },
+        WEBHOOK_RETRY_SCHEDULE_NAME: {
+            "task": "realtimekit.retry_webhook_events",
+            "schedule": float(retry_seconds),
+            "options": {"expires": EXPIRY_FRACTION * float(retry_seconds)},
+        },
     }

@@ -46,6 +46,7 @@ NAMED_FIGURES = {
         "prepared_requests_per_join",
     },
     "webhooks": {"accepted_per_second", "p50_ms", "p99_ms", "processed_per_second"},
+    "validation": {"ours_ms", "pydantic_ms", "sdk_lax_ms", "json_loads_ms", "ours_vs_pydantic"},
     "budget": {
         f"{variant}_{figure}"
         for variant in ("today", "scheduled")
@@ -71,7 +72,8 @@ TARGETS = {
         "prepared_requests_per_join",
         "prepared_provision_lockouts",
     },
-    "webhooks": {"p99_ms", "processed_per_second"},
+    "webhooks": {"p99_ms", "accepted_per_second", "processed_per_second"},
+    "validation": set(),
     "budget": {
         "scheduled_lockouts",
         "scheduled_joins_served_pct",

@@ -178,3 +178,28 @@ def test_the_demo_refuses_a_taken_port_before_doing_anything(tmp_path):
     assert "PORT=8123 bash scripts/demo" in done.stderr
     assert "Installing" not in done.stdout and "Preparing the demo" not in done.stdout
     assert not (tmp_path / "db.sqlite3").exists() and not (tmp_path / "state.json").exists()
+
+
+def test_the_demo_database_commits_without_an_fsync_each(demo_env):
+    """docs/installation.md's SQLite options, as the demo uses them: WAL and synchronous=NORMAL
+    (1), so a webhook delivery's commit does not wait for the disk. Django 4.2 has no such
+    OPTIONS, and the demo keeps SQLite's defaults there."""
+    import django
+
+    script = (
+        "import django; django.setup(); from django.db import connection\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('PRAGMA journal_mode'); mode = c.fetchone()[0]\n"
+        "    c.execute('PRAGMA synchronous'); sync = c.fetchone()[0]\n"
+        "print(mode, sync)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**demo_env, "PYTHONPATH": f"{ROOT / 'example_project'}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = "wal 1" if django.VERSION >= (5, 1) else "delete 2"
+    assert done.stdout.split() == expected.split()

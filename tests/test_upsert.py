@@ -213,3 +213,27 @@ def test_an_unchanged_participant_page_writes_nothing(realtimekit_emulator):
     # A payload with a token is stored without it (tokens are never stored).
     services.upsert_participants(meeting, payloads[:1])
     assert "token" not in Participant.objects.get(pk=payloads[0]["id"]).remote_data
+
+
+def test_a_page_stores_each_row_as_built_when_rows_share_values_and_differ_in_others():
+    """A page prepares a shared timestamp once and sends plain values as they are: every row
+    must still come back exactly as it was built (the same instant written with another offset
+    included, and a float column given an int)."""
+    now = datetime(2026, 5, 6, 7, 8, 9, 101112, tzinfo=UTC)
+    payloads = [
+        {
+            **AWKWARD,
+            "id": str(uuid.UUID(int=n + 1)),
+            "title": f"page row {n}",
+            "session_keep_alive_time_in_secs": 60 + n if n % 2 else 60.5 + n,
+            "created_at": f"2026-01-02T03:04:0{n}.000Z",
+            "updated_at": "2026-01-02T03:04:06+00:00" if n % 2 else "2026-01-02T05:04:06+02:00",
+        }
+        for n in range(6)
+    ]
+    built = [rows.meeting_row(payload, app_id=APP, now=now) for payload in payloads]
+
+    assert store.write_rows(Meeting, rows.MEETING_COLUMNS, built) == 6
+
+    for row in built:
+        assert _stored(Meeting, row["id"]) == row

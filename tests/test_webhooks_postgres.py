@@ -78,3 +78,33 @@ def test_twenty_joins_of_one_session_at_once_all_land(pem_key):
     assert Session.objects.count() == 1
     assert SessionParticipant.objects.count() == 20
     assert WebhookEvent.objects.filter(processed_at__isnull=False).count() == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_body_replayed_by_twenty_threads_under_new_uuids_is_one_event(pem_key):
+    body = wh.body_of(wh.started(MEETING, "s-replayed"))
+    processed, answers = [], []
+    receiver = lambda sender, event, **kw: processed.append(event.uuid)  # noqa: E731
+    signals.webhook_received.connect(receiver)
+    try:
+        errors = _in_threads(
+            lambda i: answers.append(wh.post(Client(), body, delivery_id=f"replay-{i}").json())
+        )
+    finally:
+        signals.webhook_received.disconnect(receiver)
+    assert errors == [] and len(answers) == 20
+    assert sorted(a["duplicate"] for a in answers) == [False] + [True] * 19
+    assert WebhookEvent.objects.count() == 1 and len(processed) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_nul_and_a_lone_surrogate_are_stored_replaced_on_postgres(pem_key):
+    from .test_webhooks_intake import MEETING as POISON_MEETING
+    from .test_webhooks_intake import _poisoned_join, joined_despite_poison
+
+    assert connection.vendor == "postgresql"
+    assert wh.post(Client(), _poisoned_join()).status_code == 200
+    attendance = joined_despite_poison()
+    assert attendance.session.meeting_id == POISON_MEETING

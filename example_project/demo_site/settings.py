@@ -17,6 +17,8 @@ Everything a newcomer might want to change comes from the environment:
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-change-me")
@@ -71,6 +73,14 @@ DATABASES = {
         "NAME": os.environ.get("REALTIMEKIT_DEMO_DB") or str(BASE_DIR / "db.sqlite3"),
     }
 }
+if django.VERSION >= (5, 1):
+    # The options docs/installation.md recommends: commits without an fsync each (WAL,
+    # synchronous=NORMAL), and the write lock taken when a transaction begins. Django 4.2
+    # passes OPTIONS to sqlite3.connect, which knows neither.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
 
 STATIC_URL = "/static/"
 LOGIN_URL = "login"

@@ -1,8 +1,9 @@
 """The admin of what webhooks brought: stored events (read-only, processed again on request)
 and sessions with their attendance.
 
-A payload may hold download URLs and a stream key (bearer secrets): lists never show payloads,
-and an event's page shows it with those values masked.
+Stream keys and download links are redacted before an event is stored
+(:mod:`realtimekit_django.webhooks.redact`); lists still never show payloads, and an event's
+page shows it masked once more, should a row predate the redaction.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "received_at",
         "processed_at",
         "attempts",
+        "next_try_at",
         "error",
         "masked_payload",
     )
@@ -75,7 +77,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def failed(self, obj: WebhookEvent) -> bool:
         return obj.failed
 
-    @admin.display(description=_("payload (download URLs and stream keys masked)"))
+    @admin.display(description=_("payload (stream keys and download links redacted)"))
     def masked_payload(self, obj: WebhookEvent) -> str:
         return format_html("<pre>{}</pre>", json.dumps(masked(obj.payload), indent=2, sort_keys=True))
 

@@ -7,7 +7,11 @@ row process it once. Each handler merges what the payload says into :class:`Sess
 leave, the end when one was seen), so deliveries in any order, any number of times, converge to
 the same rows. The payload is enough: no handler calls the API. When an event names something
 the mirror lacks (a meeting or a participant not synced yet), :func:`meeting_touched` tells the
-sync that this meeting is worth its next walk.
+sync that this meeting is worth its next walk; that hint is best effort (a cache outage loses
+the hint, never the event).
+
+A failed event keeps its error and is tried again by the retry task (:mod:`.retry`), later
+each time, until it succeeds or uses up its tries.
 
 Rows are locked in one order (event, then session, then peer), so concurrent events of one
 session wait for each other instead of deadlocking.
@@ -28,7 +32,7 @@ from .. import signals
 from ..conf import get_settings
 from ..models import Meeting, Participant, Session, SessionParticipant, SessionStatus, WebhookEvent
 from ..sync import schedule
-from . import payloads
+from . import payloads, retry
 
 logger = logging.getLogger("realtimekit_django.webhooks")
 
@@ -62,15 +66,27 @@ def meeting_touched(meeting_id: Any) -> None:
     The one place the sync is fed from webhooks: the scheduler walks a touched meeting's
     participants first (``sync.schedule.mark_touched``); a meeting not mirrored yet is found
     by the next meetings walk, and :func:`last_touched` says when a webhook named it.
+
+    A hint, not a duty: when the lock cache is down the time is not kept (logged), and the
+    event is processed all the same.
     """
-    cache = caches[get_settings().sync_lock_cache]
-    cache.set(f"{TOUCHED_PREFIX}{meeting_id}", time.time(), TOUCHED_SECONDS)
+    try:
+        caches[get_settings().sync_lock_cache].set(
+            f"{TOUCHED_PREFIX}{meeting_id}", time.time(), TOUCHED_SECONDS
+        )
+    except Exception as err:
+        logger.warning("could not keep the sync hint for meeting %s (%s)", meeting_id, type(err).__name__)
     schedule.mark_touched([meeting_id])
 
 
 def last_touched(meeting_id: Any) -> float | None:
-    """When :func:`meeting_touched` last named ``meeting_id`` (epoch seconds), or None."""
-    return caches[get_settings().sync_lock_cache].get(f"{TOUCHED_PREFIX}{meeting_id}")
+    """When :func:`meeting_touched` last named ``meeting_id`` (epoch seconds), or None (also
+    when the lock cache cannot be read)."""
+    try:
+        return caches[get_settings().sync_lock_cache].get(f"{TOUCHED_PREFIX}{meeting_id}")
+    except Exception as err:
+        logger.warning("could not read the sync hint for meeting %s (%s)", meeting_id, type(err).__name__)
+        return None
 
 
 # -- the pipeline -----------------------------------------------------------------------------
@@ -78,7 +94,8 @@ def last_touched(meeting_id: Any) -> float | None:
 
 def process_event(pk: int) -> str:
     """Process one stored event once: ``"processed"``, ``"already"`` (done before),
-    ``"failed"`` (the error is kept on the row; replay it later) or ``"missing"``."""
+    ``"failed"`` (the error is kept on the row, and the retry task tries it again after a
+    backoff, :func:`.retry.next_try`) or ``"missing"``."""
     using = router.db_for_write(WebhookEvent)
     with transaction.atomic(using=using):
         event = WebhookEvent.objects.using(using).select_for_update().filter(pk=pk).first()
@@ -96,12 +113,14 @@ def process_event(pk: int) -> str:
         except Exception as err:
             # The type and our own message only: a receiver's message could quote the payload.
             event.error = _describe(err)
-            event.save(update_fields=["attempts", "error"])
+            event.next_try_at = retry.next_try(event.attempts)
+            event.save(update_fields=["attempts", "error", "next_try_at"])
             logger.warning("webhook event %s (%s) failed: %s", event.pk, event.event, type(err).__name__)
             return "failed"
         event.processed_at = timezone.now()
         event.error = ""
-        event.save(update_fields=["attempts", "error", "processed_at"])
+        event.next_try_at = None
+        event.save(update_fields=["attempts", "error", "processed_at", "next_try_at"])
         return "processed"
 
 

@@ -6,6 +6,8 @@ Payloads come from the network: every reader here takes whatever it is given and
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from .. import schema
+from . import redact
 
 EVENTS = (
     "meeting.started",
@@ -27,23 +30,73 @@ EVENTS = (
     "meeting.summary",
 )
 MASK = "********"
+#: The key under which :func:`storable` lists the paths of the values it had to replace.
+UNSTORABLE_KEY = "_unstorable"
+#: What a character no database stores (U+0000, a lone surrogate) becomes.
+REPLACEMENT_CHARACTER = "\ufffd"
+_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+#: The most paths :func:`storable` lists, each cut to this many characters.
+UNSTORABLE_PATHS, UNSTORABLE_PATH_LENGTH = 20, 200
 
-
-def is_secret_key(key: object) -> bool:
-    """``streamKey`` (a credential) and every ``...DownloadUrl`` (a short-lived bearer link)."""
-    if not isinstance(key, str):
-        return False
-    lowered = key.lower()
-    return lowered == "streamkey" or lowered.endswith("downloadurl")
+is_secret_key = redact.is_secret_key
 
 
 def masked(value: Any) -> Any:
-    """A copy of a payload with every secret value replaced by :data:`MASK`, for display."""
+    """A copy of a payload with every secret value replaced by :data:`MASK`, for display
+    (stored payloads are redacted at intake already; this is the second belt)."""
+    return redact.redacted(value, MASK)
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and lists in ``value`` nest more than ``limit`` levels (no recursion, so
+    a hostile depth cannot raise ``RecursionError`` here)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def storable(payload: dict) -> dict:
+    """The payload, or, when a value in it could not be stored (a NUL or a lone surrogate in
+    a text or a key, NaN, an infinite or too large number), a copy with each such character
+    replaced by U+FFFD and each such number by ``None``, the paths replaced listed under
+    :data:`UNSTORABLE_KEY`: the event is kept whole and processed, whatever a person typed
+    into a display name. (Nesting is bounded before this is called.)"""
+    problems = schema.unstorable(payload)
+    if not problems:
+        return payload
+    cleaned = _cleaned(payload)
+    cleaned[UNSTORABLE_KEY] = [path[:UNSTORABLE_PATH_LENGTH] for path, _ in problems[:UNSTORABLE_PATHS]]
+    return cleaned
+
+
+def _cleaned(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {key: (MASK if is_secret_key(key) and item else masked(item)) for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            name = (
+                _UNSTORABLE_CHARACTER.sub(REPLACEMENT_CHARACTER, key) if isinstance(key, str) else repr(key)
+            )
+            while name in result:  # two keys that became one: keep both
+                name += REPLACEMENT_CHARACTER
+            result[name] = _cleaned(item)
+        return result
+    if isinstance(value, list | tuple):
+        return [_cleaned(item) for item in value]
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARACTER.sub(REPLACEMENT_CHARACTER, value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= schema.MAX_MAGNITUDE else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None
 
 
 def as_uuid(value: Any) -> uuid.UUID | None:
