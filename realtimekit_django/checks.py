@@ -14,6 +14,8 @@ The IDs are stable so that sites can silence one deliberately (``SILENCED_SYSTEM
   to Celery's built-in default (AMQP on localhost) and, most likely, never run.
 - ``realtimekit.W021``: the rate budget's cache (``RATE_LIMIT_CACHE``) is per process
   (``LocMemCache``, ``DummyCache``), so every process would spend the whole budget on its own.
+  Not reported for the single-process development set-up (``DEBUG`` with eager Celery, as the
+  demo runs), where it is right, except by ``check --deploy``.
 - ``realtimekit.E010``: the app's models live on a database this app cannot guard its writes
   on (PostgreSQL and SQLite are supported).
 - ``realtimekit.E011``: ``USE_TZ = False`` (RealtimeKit's times are UTC instants).
@@ -50,8 +52,8 @@ def docs_location(page: str) -> str:
     """Where a reader of ``manage.py check`` finds the documentation page ``page``.
 
     The copy installed with the package (``<prefix>/share/doc/realtimekit-django/``), else the
-    checkout's ``docs/`` (a source tree), else the project's documentation URL: a pip user has
-    no ``docs/`` folder of their own.
+    checkout's ``docs/`` (a source tree), else the page's place in the source distribution (the
+    project names no documentation URL, so none is invented).
     """
     try:
         dist = metadata.distribution(DISTRIBUTION)
@@ -65,10 +67,9 @@ def docs_location(page: str) -> str:
     checkout = Path(__file__).resolve().parent.parent / "docs" / page
     if checkout.is_file():
         return str(checkout)
-    urls = dict(
-        entry.split(", ", 1) for entry in (dist.metadata.get_all("Project-URL") or [] if dist else [])
-    )
-    return f"{urls.get('Documentation', 'the documentation')}/{page}"
+    # The project publishes no documentation site (the metadata names no URL): name the page
+    # in the source distribution, which every release has.
+    return f"docs/{page} of the {DISTRIBUTION} source distribution"
 
 
 def _every_key_hint() -> str:
@@ -305,9 +306,21 @@ def check_recording_storage(app_configs=None, **kwargs) -> list[checks.CheckMess
     ]
 
 
-@checks.register("realtimekit")
-def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """Warn when the rate budget lives in a cache only one process sees."""
+def single_process_development() -> bool:
+    """Whether this is a development set-up in which one process makes every API call:
+    ``DEBUG`` on and Celery running tasks eagerly (in the process that sends them), as under
+    ``manage.py runserver``. A per-process budget is the right budget there."""
+    from django.conf import settings
+
+    if not settings.DEBUG:
+        return False
+    try:
+        return bool(celery_app().conf.task_always_eager)
+    except Exception:  # Celery's app could not be read: not known to be one process
+        return False
+
+
+def _budget_cache_warnings() -> list[checks.CheckMessage]:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
@@ -331,6 +344,25 @@ def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="realtimekit.W021",
         )
     ]
+
+
+@checks.register("realtimekit")
+def check_budget_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when the rate budget lives in a cache only one process sees, unless this is the
+    single-process development set-up (:func:`single_process_development`), where that is
+    right; ``check --deploy`` warns about that one too (:func:`check_budget_cache_deploy`)."""
+    if single_process_development():
+        return []
+    return _budget_cache_warnings()
+
+
+@checks.register("realtimekit", deploy=True)
+def check_budget_cache_deploy(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``check --deploy``: a deployment runs several processes, so the per-process budget the
+    development set-up may keep is a warning there (once: the ordinary check said it otherwise)."""
+    if not single_process_development():
+        return []
+    return _budget_cache_warnings()
 
 
 @checks.register("realtimekit")

@@ -68,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "TASK_TIME_LIMIT": 1800,
     "JOIN_TOKEN_CACHE": None,
     "JOIN_TOKEN_KEY": None,
+    # Seconds since RealtimeKit last confirmed a participant (its add or edit, or a participant
+    # walk that saw it unchanged) within which its kept token may be handed out without a request.
+    "JOIN_TOKEN_VERIFIED_MAX_AGE": 21_600,
     # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
     "RECORDING_STORAGE": None,
     "WEBHOOK_PUBLIC_KEY": None,
@@ -91,6 +94,7 @@ _INT_KEYS = {
     "TASK_TIME_LIMIT": (1, None),
     "RATE_LIMIT_WINDOW_SECONDS": (1, None),
     "PARTICIPANTS_MAX_AGE": (1, None),
+    "JOIN_TOKEN_VERIFIED_MAX_AGE": (1, None),
     "FULL_SYNC_INTERVAL_SECONDS": (1, None),
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
@@ -161,6 +165,7 @@ class RealtimeKitSettings:
     webhook_retention_days: int
     webhook_key_cache: str
     recording_storage: str | None = None
+    join_token_verified_max_age: int = 21_600
 
     @property
     def budget_cache(self) -> str:

@@ -15,6 +15,11 @@ participant revokes them (docs/security.md). Hence:
   request again);
 - a value expires after half the token's remaining life (``KEEP_FRACTION``), so a token handed
   out from here always has weeks left;
+- a token is handed out only while RealtimeKit confirmed its participant recently
+  (``JOIN_TOKEN_VERIFIED_MAX_AGE``: the add or edit that returned it, or a participant walk
+  that saw the participant unchanged), and a walk that finds the participant moved to another
+  preset or gone drops its value: a participant removed or moved outside the site is not
+  served a token RealtimeKit revoked or changed for longer than that;
 - keyed by participant id, which RealtimeKit never reuses: removing a participant drops its
   value, and even a value that could not be dropped belongs to a revoked token nobody asks for;
 - the cache is never needed: a cache that fails is a miss (the join costs one request), a
@@ -55,6 +60,9 @@ class KeptToken(NamedTuple):
     token: str
     preset_name: str
     expires_at: float  # epoch seconds
+    #: When RealtimeKit last confirmed the participant this token was issued for (epoch
+    #: seconds): the add or edit that returned it. 0 for a value kept by an earlier version.
+    verified_at: float = 0.0
 
 
 def enabled() -> bool:
@@ -97,7 +105,7 @@ def keep(participant_id, token: str, preset_name: str) -> bool:
     if keep_for < MIN_KEEP_SECONDS:
         return False
     plain = json.dumps(
-        {"p": str(participant_id), "t": token, "s": preset_name, "e": expiry.timestamp()}
+        {"p": str(participant_id), "t": token, "s": preset_name, "e": expiry.timestamp(), "v": time.time()}
     ).encode()
     try:
         _cache().set(_key(participant_id), _fernet().encrypt(plain), timeout=keep_for)
@@ -121,7 +129,7 @@ def kept(participant_id) -> KeptToken | None:
         return None
     try:
         plain = json.loads(_fernet().decrypt(value))
-        found = KeptToken(str(plain["t"]), str(plain["s"]), float(plain["e"]))
+        found = KeptToken(str(plain["t"]), str(plain["s"]), float(plain["e"]), float(plain.get("v", 0.0)))
         belongs = plain["p"] == str(participant_id)
     except (InvalidToken, TypeError, ValueError, KeyError):
         logger.warning("a kept join token for participant %s did not decrypt; ignored", participant_id)
@@ -139,6 +147,24 @@ def drop(participant_id) -> None:
         _cache().delete(_key(participant_id))
     except Exception as exc:
         _log_failure("drop", participant_id, exc)
+
+
+def drop_many(participant_ids) -> None:
+    """Forget the kept tokens of several participants at once (one round trip): those a
+    participant walk found changed (another preset) or gone."""
+    keys = [_key(participant_id) for participant_id in participant_ids]
+    if not keys or not enabled():
+        return
+    try:
+        _cache().delete_many(keys)
+    except Exception as exc:
+        _log_failure("drop", f"{len(keys)} participants", exc)
+
+
+def verified_recently(verified_at: float) -> bool:
+    """Whether a confirmation at ``verified_at`` (epoch seconds) is within
+    ``JOIN_TOKEN_VERIFIED_MAX_AGE``: only then is a kept token handed out without a request."""
+    return time.time() - verified_at <= get_settings().join_token_verified_max_age
 
 
 def _log_failure(what: str, participant_id, exc: Exception) -> None:

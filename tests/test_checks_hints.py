@@ -57,9 +57,10 @@ def test_docs_location_prefers_the_installed_copy_then_the_checkout_then_the_url
     try:
         page = checks.docs_location("settings.md")
         assert Path(page).is_file()
-        # A page no copy has: the project's documentation URL, from the package metadata.
-        assert checks.docs_location("no-such-page.md").startswith("https://")
-        assert checks.docs_location("no-such-page.md").endswith("/no-such-page.md")
+        # A page no copy has: its place in the source distribution (no URL is invented).
+        assert checks.docs_location("no-such-page.md") == (
+            "docs/no-such-page.md of the realtimekit-django source distribution"
+        )
     finally:
         checks.docs_location.cache_clear()
 

@@ -8,10 +8,12 @@ the retry policy (what is repeated, how often, how long it waits); the page walk
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import re
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -415,10 +417,19 @@ def test_429_retry_after_is_waited_out_and_retried_even_for_post(mocked, client,
 
 
 def test_429_retry_after_as_http_date_is_honoured(mocked, client, sleeps):
-    mocked.add("GET", ANY_URL, **_rate_limited("Thu, 01 Jan 1970 00:00:00 GMT"))  # in the past: no wait
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    mocked.add("GET", ANY_URL, **_rate_limited(when))
     mocked.add("GET", ANY_URL, json=OK)
     client.meetings.get_meeting_by_id(MEETING)
-    assert sleeps == [0.0]
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 2
+
+
+def test_429_retry_after_as_a_past_http_date_is_not_read_as_no_wait(mocked, client, sleeps):
+    # Under a 429 a past date is a skewed clock: the policy's own backoff, never 0 s.
+    mocked.add("GET", ANY_URL, **_rate_limited("Thu, 01 Jan 1970 00:00:00 GMT"))
+    mocked.add("GET", ANY_URL, json=OK)
+    client.meetings.get_meeting_by_id(MEETING)
+    assert len(sleeps) == 1 and sleeps[0] > 0
 
 
 def test_429_retry_after_longer_than_the_maximum_is_not_waited(mocked, sleeps):

@@ -75,3 +75,11 @@ class JoinTokenSerializer(serializers.Serializer):
     preset_name = serializers.CharField()
     #: Always UTC with a ``Z``, whatever the site's ``TIME_ZONE`` (the documented form).
     expires_at = serializers.DateTimeField(allow_null=True, default_timezone=UTC)
+
+
+class JoinRequestSerializer(serializers.Serializer):
+    """The join request's body: empty, or ``{"refresh": true}`` to ask for a fresh token (the
+    kept one, if any, is dropped first). Every other key is ignored: the preset comes from the
+    site's policy, never from the request."""
+
+    refresh = serializers.BooleanField(required=False, default=False)

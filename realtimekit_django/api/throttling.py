@@ -13,10 +13,14 @@ arrive together all read the same history and all pass. This one counts with the
 
 from __future__ import annotations
 
+import logging
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 JOIN_THROTTLE_SCOPE = "realtimekit_join"
+
+logger = logging.getLogger("realtimekit_django.api")
 
 
 class JoinRateThrottle(SimpleRateThrottle):
@@ -33,7 +37,8 @@ class JoinRateThrottle(SimpleRateThrottle):
     Redis and Memcached (one counter for every process); LocMemCache is atomic but per process,
     so each process counts on its own; the database cache's ``incr`` reads and then writes, so
     concurrent requests in several processes can pass together. Use Redis or Memcached in
-    production.
+    production. A cache that fails lets the join through (logged): the throttle is a guard,
+    and its outage must not refuse every join.
     """
 
     scope = JOIN_THROTTLE_SCOPE
@@ -63,7 +68,13 @@ class JoinRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_ends_at = (window + 1) * self.duration
         key = f"{self.get_cache_key(request, view)}_{window}"
-        return self._count(key) <= self.num_requests
+        try:
+            return self._count(key) <= self.num_requests
+        except Exception as exc:  # a cache outage must not become a meeting outage: let it pass
+            logger.warning(
+                "join throttle: its cache failed (%s); the join is not throttled", type(exc).__name__
+            )
+            return True
 
     def _count(self, key: str) -> int:
         """This request's number in the window: one more than the requests before it."""

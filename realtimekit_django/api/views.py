@@ -29,7 +29,7 @@ from .. import services
 from ..exceptions import JoinRefused, MeetingInactive, RateLimited, RealtimeKitError, Timeout, TransportError
 from ..models import Meeting
 from .permissions import CanUseRealtimeKit, candidate_meetings, may_see, visible_meetings
-from .serializers import JoinTokenSerializer, MeetingSerializer
+from .serializers import JoinRequestSerializer, JoinTokenSerializer, MeetingSerializer
 from .throttling import JoinRateThrottle
 
 logger = logging.getLogger("realtimekit_django.api")
@@ -126,14 +126,18 @@ class MeetingDetailView(ReadableDescription, generics.RetrieveAPIView):
 
 
 class JoinMeetingView(ReadableDescription, APIView):
-    """Join this meeting: POST (with no body) to get a fresh join token for yourself.
+    """Join this meeting: POST (with no body) to get a join token for yourself.
 
     The answer (200) has token, participant_id, meeting_id, preset_name and expires_at; hand
     the token to RealtimeKit's meeting UI and do not log or store it. The site's policy picks
     your preset, whatever the request says.
 
-    Errors: 403 when the site's policy does not let you join; 404 for a meeting that does not
-    exist; 409 when the meeting is inactive; 429 when you join too often; 502, 503 or 504 when
+    When the meeting UI refuses the token you were given, POST {"refresh": true} to get a
+    fresh one: a token the site kept for you is dropped first and never handed out again.
+
+    Errors: 400 for a body that is not a JSON object or a refresh that is not a boolean; 403
+    when the site's policy does not let you join; 404 for a meeting that does not exist; 409
+    when the meeting is inactive; 429 when you join too often; 502, 503 or 504 when
     RealtimeKit fails (503 says in Retry-After when to try again). No answer is cached.
     """
 
@@ -141,10 +145,14 @@ class JoinMeetingView(ReadableDescription, APIView):
     throttle_classes = [JoinRateThrottle]
 
     def post(self, request, meeting_id):
+        body = JoinRequestSerializer(data=request.data if request.data is not None else {})
+        body.is_valid(raise_exception=True)
         try:
             # The meeting and the user's participant come in one query, from this app's meetings
             # that still exist remotely (candidate_meetings): a join elsewhere can only fail.
-            issued = services.issue_join_token(meeting_id, request.user)
+            issued = services.issue_join_token(
+                meeting_id, request.user, refresh=body.validated_data["refresh"]
+            )
         except Meeting.DoesNotExist:
             raise Http404(NO_SUCH_MEETING)
         except MeetingInactive:

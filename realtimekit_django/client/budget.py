@@ -38,8 +38,10 @@ waits for room when that takes at most ``RETRY_AFTER_MAX`` seconds, and otherwis
 **Corrections and the cooldown.** Other tools of the same API user spend from the same quota.
 When an answer's ``Ratelimit: "default";r=<remaining>`` reports fewer requests left than the
 shared count believes, the difference is added to the current slot. A 429 sets a cooldown (its
-``Retry-After``, or the whole window) in the cache, and every process honours it before its next
-attempt instead of extending the lockout by retrying into it.
+``Retry-After``, or the whole window when that is missing or unusable, never more than the API's
+5-minute lockout) in the cache, and every process honours it before its next attempt instead of
+extending the lockout by retrying into it; processes whose clocks differ read the same
+remaining time (:meth:`Budget._cooldown_left`).
 
 **A cache that is down** must not take the site down: interactive attempts go on unbudgeted
 (logged), background attempts are refused (:class:`BudgetUnavailable`) until it is back.
@@ -133,6 +135,10 @@ class Budget:
         self.prefix = prefix
         self.clock = clock
         self.sleep = sleep
+        #: Whether a cooldown key the cache still keeps is a cooldown still on, whatever this
+        #: clock says: true on the wall clock, which cache timeouts are counted in; an emulated
+        #: clock (tests, benchmarks) goes by the stored instant alone.
+        self.cache_expiry_decides = clock is time.time
         #: The settings snapshot it was built from (:func:`budget_for`), if any.
         self.config: Any = None
         self.slot_seconds = self.window / SLOTS
@@ -187,8 +193,33 @@ class Budget:
 
     def cooldown_left(self) -> float:
         """Seconds until the cooldown set by a 429 ends (0 when there is none)."""
-        until = self.cache.get(self.cooldown_key)
-        return max(0.0, until - self.clock()) if until is not None else 0.0
+        return self._cooldown_left(self.cache.get(self.cooldown_key), self.clock())
+
+    def _cooldown_left(self, stored: Any, now: float) -> float:
+        """The remaining seconds of a stored cooldown, read so that clocks that differ agree.
+
+        The value holds the instant it ends on the setter's clock and its length; the cache
+        keeps the key exactly that long (Redis and Memcached count the timeout on their own
+        clock). A reader never sees more than the length (a clock an hour behind would see an
+        hour more), and on the real clock a key still kept is a cooldown still on, however far
+        ahead the reader's clock is (at least a second left).
+        """
+        if stored is None:
+            return 0.0
+        if isinstance(stored, dict):
+            until, length = float(stored["until"]), float(stored["wait"])
+        else:  # the bare instant earlier versions stored
+            until, length = float(stored), self._lockout()
+        left = min(max(0.0, until - now), length)
+        if left <= 0 and self.cache_expiry_decides:
+            left = min(1.0, length)
+        return left
+
+    @staticmethod
+    def _lockout() -> float:
+        from .http import LOCKOUT_SECONDS
+
+        return LOCKOUT_SECONDS
 
     def interactive_spent(self) -> int:
         """Interactive requests counted in the current window (they use up the reserve first)."""
@@ -261,9 +292,9 @@ class Budget:
         earlier = self._earlier_keys(slot)
         interactive_keys = self._interactive_keys(slot) if lane_name == BACKGROUND else []
         values = self.cache.get_many([self.cooldown_key, *earlier, *interactive_keys])
-        until = values.pop(self.cooldown_key, None)
-        if until is not None and until > now:
-            return until - now, "cooling down after a 429 from the API"
+        cooling = self._cooldown_left(values.pop(self.cooldown_key, None), now)
+        if cooling > 0:
+            return cooling, "cooling down after a 429 from the API"
         current = self._slot_key(slot)
         count = self._incr(current, 1)
         counts = [int(values.get(key, 0)) for key in earlier]
@@ -313,15 +344,19 @@ class Budget:
             logger.warning("rate budget cache unavailable (%s) after %s %s", type(exc).__name__, method, path)
 
     def _cool_down(self, response: Any) -> None:
+        """Every process waits the answer's ``Retry-After`` (unusable: the whole window), never
+        longer than the API's lockout; stored as an instant and a length (see
+        :meth:`_cooldown_left`) for as long as it lasts."""
         from .http import parse_retry_after
 
         wait = parse_retry_after(response.headers.get("retry-after"))
+        wait = min(wait if wait is not None else self.window, self._lockout())
         now = self.clock()
-        until = now + (wait if wait is not None else self.window)
-        current = self.cache.get(self.cooldown_key)
-        if current is None or current < until:
-            self.cache.set(self.cooldown_key, until, timeout=math.ceil(until - now) + self.key_ttl)
-        logger.warning("rate budget: the API answered 429; every process waits %.0fs", until - now)
+        if self._cooldown_left(self.cache.get(self.cooldown_key), now) < wait:
+            self.cache.set(
+                self.cooldown_key, {"until": now + wait, "wait": wait}, timeout=max(1, math.ceil(wait))
+            )
+        logger.warning("rate budget: the API answered 429; every process waits %.0fs", wait)
 
     def _correct(self, remaining: int) -> None:
         believed = self.requests - self.spent()

@@ -62,8 +62,16 @@ BeforeAttempt = Callable[[str, str], None]
 AfterAttempt = Callable[[str, str, "requests.Response | None"], None]
 
 
+#: The API's documented lockout: going over the limit blocks the token for 5 minutes, so no
+#: ``retry-after`` is read as longer than this (a far one would lock every process out).
+LOCKOUT_SECONDS = 300.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``retry-after`` header (a number, fractions allowed, or an HTTP date)."""
+    """Seconds from a ``retry-after`` header (a number, fractions allowed, or an HTTP date),
+    at most :data:`LOCKOUT_SECONDS`; ``None`` when unusable: not a number or date, negative,
+    not finite, or a date that is not ahead of this clock (under a 429 that is a skewed clock,
+    not an invitation to retry into the lockout). Callers read ``None`` as "the whole window"."""
     if not value:
         return None
     try:
@@ -71,12 +79,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
+        if seconds <= 0:
+            return None
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    return max(0.0, seconds)
+    return min(seconds, LOCKOUT_SECONDS)
 
 
 class RetryPolicy(Retry):

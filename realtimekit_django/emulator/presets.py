@@ -13,6 +13,18 @@ from typing import Any
 
 SEEDED_PRESETS = ("group_call_host", "group_call_participant")
 PRESET_PARTS = ("config", "permissions", "ui")
+#: The design-token colours of a new app's presets: every colour the SDK's preset model requires
+#: (``ui.design_tokens.colors``: the background and brand scales and the six single colours).
+DEFAULT_COLORS = {
+    "background": {"600": "#222222", "700": "#1f1f1f", "800": "#1b1b1b", "900": "#181818", "1000": "#141414"},
+    "brand": {"300": "#497cfd", "400": "#356efd", "500": "#2160fd", "600": "#0d51fd", "700": "#0b44d4"},
+    "danger": "#ff2d2d",
+    "success": "#62a504",
+    "text": "#eeeeee",
+    "text_on_brand": "#eeeeee",
+    "video_bg": "#191919",
+    "warning": "#ffcd07",
+}
 
 
 def default_preset_parts(host: bool) -> dict[str, Any]:
@@ -68,7 +80,7 @@ def default_preset_parts(host: bool) -> dict[str, Any]:
                 "border_radius": "rounded",
                 "border_width": "thin",
                 "spacing_base": 4,
-                "colors": {},
+                "colors": copy.deepcopy(DEFAULT_COLORS),
             }
         },
     }

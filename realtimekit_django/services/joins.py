@@ -20,8 +20,12 @@ With ``JOIN_TOKEN_CACHE`` set, the token each add or edit returns is kept (encry
 :mod:`realtimekit_django.token_cache`), and a rejoin whose participant is already what the
 policy wants (preset, name, picture) and whose kept token was issued for that preset gets the
 kept token: no request. Every other rejoin drops the kept token before it edits, so a token kept
-for a preset the policy no longer gives is never handed out. :func:`prepare_join` runs the same
-path ahead of an event (provisioning) without handing anything out.
+for a preset the policy no longer gives is never handed out. A kept token is handed out only
+while RealtimeKit confirmed its participant within ``JOIN_TOKEN_VERIFIED_MAX_AGE`` (the answer
+that issued it, or a participant walk), and ``refresh=True`` (the join endpoint's
+``{"refresh": true}``, for a client whose kept token the kit refused) drops it and edits.
+:func:`prepare_join` runs the same path ahead of an event (provisioning) without handing
+anything out.
 """
 
 from __future__ import annotations
@@ -74,9 +78,13 @@ def issue_join_token(
     *,
     meetings=None,
     client: RealtimeKitClient | None = None,
+    refresh: bool = False,
 ) -> JoinToken:
     """A join token for ``user``: one HTTP call (none for a kept token), the preset chosen by
     the site's policy.
+
+    ``refresh=True`` asks for a fresh token: the kept one (if any) is dropped first and never
+    handed out, so a client whose kept token the kit refused gets a new one (one request).
 
     ``meeting`` is a ``Meeting`` or its id; either way the meeting is read inside the join from
     ``meetings`` (a queryset; by default ``Meeting.objects.joinable()``: this app's meetings
@@ -84,7 +92,7 @@ def issue_join_token(
     there; ``MeetingInactive`` or ``JoinRefused`` (no HTTP call) when nobody, or not this
     user, may join.
     """
-    _how, issued = _run(meeting, user, meetings, client, preparing=False)
+    _how, issued = _run(meeting, user, meetings, client, preparing=False, refresh=refresh)
     return issued
 
 
@@ -109,7 +117,9 @@ def prepare_join(
 
 
 @sensitive_variables()
-def _run(meeting, user, meetings, client, *, preparing: bool) -> tuple[Prepared, JoinToken | None]:
+def _run(
+    meeting, user, meetings, client, *, preparing: bool, refresh: bool = False
+) -> tuple[Prepared, JoinToken | None]:
     config = get_settings()
     api = client or get_client()
     custom_id = config.participant_id_function(user)
@@ -117,7 +127,9 @@ def _run(meeting, user, meetings, client, *, preparing: bool) -> tuple[Prepared,
     candidates = Meeting.objects.joinable() if meetings is None else meetings
     for _attempt in range(_ATTEMPTS):
         try:
-            how, issued = _join(api, candidates, meeting_id, user, custom_id, config, preparing=preparing)
+            how, issued = _join(
+                api, candidates, meeting_id, user, custom_id, config, preparing=preparing, refresh=refresh
+            )
         except IntegrityError:
             continue
         if not preparing:
@@ -129,7 +141,9 @@ def _run(meeting, user, meetings, client, *, preparing: bool) -> tuple[Prepared,
 
 
 @sensitive_variables()
-def _join(api, candidates, meeting_id, user, custom_id: str, config, *, preparing: bool):
+def _join(
+    api, candidates, meeting_id, user, custom_id: str, config, *, preparing: bool, refresh: bool = False
+):
     with store.join_lock(meeting_id, custom_id):
         meeting, participant = store.find_join(
             candidates, meeting_id, user_id=getattr(user, "pk", None), custom_participant_id=custom_id
@@ -141,7 +155,7 @@ def _join(api, candidates, meeting_id, user, custom_id: str, config, *, preparin
         }
         how, issued = Prepared.READY, None
         if participant is not None:
-            issued = _kept(participant, wanted)
+            issued = None if refresh else _kept(meeting, participant, wanted)
             if issued is None and preparing and not token_cache.enabled():
                 return Prepared.READY, None
             if issued is None:
@@ -161,12 +175,17 @@ def _as_wanted(participant: Participant, wanted: dict) -> bool:
 
 
 @sensitive_variables()
-def _kept(participant: Participant, wanted: dict) -> JoinToken | None:
+def _kept(meeting: Meeting, participant: Participant, wanted: dict) -> JoinToken | None:
     """The participant's kept token, when it may be handed out as it is; else None."""
     if not token_cache.enabled() or not _as_wanted(participant, wanted):
         return None
     found = token_cache.kept(participant.pk)
     if found is None or found.preset_name != wanted["preset_name"]:
+        return None
+    # Confirmed recently by RealtimeKit: the answer that issued it, or the meeting's last complete
+    # participant walk (which drops the kept token of a participant it finds changed or gone).
+    walked = meeting.participants_synced_at
+    if not token_cache.verified_recently(max(found.verified_at, walked.timestamp() if walked else 0.0)):
         return None
     expires_at = datetime.fromtimestamp(found.expires_at, tz=UTC)
     return JoinToken(

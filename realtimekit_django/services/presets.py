@@ -8,7 +8,8 @@ nothing to check them against).
 A join checks its preset, so the names are kept in the ``SYNC_LOCK_CACHE`` cache (shared by
 every process) and a join normally reads no preset row: the presets walk's writes drop the
 kept names, so the first check after a change reads the mirror again, and a short TTL bounds
-how long a change made behind the services' back (a row edited by hand) goes unseen.
+how long a change made behind the services' back (a row edited by hand) goes unseen. The cache
+is an economy, never a dependency: a cache that fails makes the check read the mirror.
 """
 
 from __future__ import annotations
@@ -36,23 +37,44 @@ def _names_cache():
 
 
 def known_preset_names() -> list[str]:
-    """The names of this app's mirrored presets, sorted (kept in the cache between writes)."""
+    """The names of this app's mirrored presets, sorted (kept in the cache between writes).
+
+    The cache is never needed: when it fails, the names come from the mirror (one query) and
+    are not kept, so a cache outage costs a join one query, never the join.
+    """
     app_id = get_settings().app_id
     key = _PRESET_NAMES_KEY + app_id
-    names = _names_cache().get(key)
+    names = _cache_call("read", lambda cache: cache.get(key))
     if names is None:
         names = list(Preset.objects.filter(app_id=app_id).order_by("name").values_list("name", flat=True))
-        _names_cache().set(key, names, PRESET_NAMES_TTL)
+        _cache_call("keep", lambda cache: cache.set(key, names, PRESET_NAMES_TTL))
     return list(names)
 
 
 def forget_known_preset_names(app_id: str | None = None) -> None:
     """Drop the kept names: the next check reads the mirror. Every preset write calls this,
     now and again once its transaction commits (a check in between may have kept the names
-    it read before the commit)."""
-    cache, key = _names_cache(), _PRESET_NAMES_KEY + (app_id or get_settings().app_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key), using=router.db_for_write(Preset))
+    it read before the commit). A cache that fails leaves names that expire within
+    :data:`PRESET_NAMES_TTL` (logged); the write itself goes on."""
+    key = _PRESET_NAMES_KEY + (app_id or get_settings().app_id)
+    _cache_call("drop", lambda cache: cache.delete(key))
+    transaction.on_commit(
+        lambda: _cache_call("drop", lambda cache: cache.delete(key)), using=router.db_for_write(Preset)
+    )
+
+
+def _cache_call(what: str, operation):
+    """``operation(cache)``, or None (logged, with the exception's class only: a cache client's
+    message may carry its URL and password) when the cache fails."""
+    try:
+        return operation(_names_cache())
+    except Exception as exc:
+        logger.warning(
+            "preset names cache: could not %s the kept names (%s); the mirror is read instead",
+            what,
+            type(exc).__name__,
+        )
+        return None
 
 
 def require_known_preset(preset_name: str, *, field: str = "preset_name") -> str:

@@ -30,7 +30,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import router, transaction
 from django.utils import timezone
 
-from .. import services, signals, store
+from .. import services, signals, store, token_cache
 from ..client import RealtimeKitClient, budget, get_client
 from ..conf import get_settings
 from ..exceptions import InvalidResponse, NotFound, RealtimeKitError
@@ -335,7 +335,8 @@ def reconcile_participants(
         target = meeting if isinstance(meeting, Meeting) else _local_meeting(meeting_id, api)
         walk_started = timezone.now()
         walk = api.meetings.walk_participants(meeting_id, per_page=per_page)
-        seen = _walk(report, walk, lambda items: services.upsert_participants(target, items), progress)
+        store_page = _participant_page_store(target)
+        seen = _walk(report, walk, store_page, progress)
         if report.completed:
             missing = store.participants_not_seen(target, seen, walk_started=walk_started)
             if missing:
@@ -343,14 +344,51 @@ def reconcile_participants(
                     report,
                     missing,
                     lambda pk: api.meetings.get_meeting_participant(pk, meeting_id=meeting_id),
-                    lambda found: services.upsert_participants(target, found),
+                    store_page,
                     progress,
                 )
                 report.removed = services.remove_missing_participants(target, seen, walk_started=walk_started)
+                _forget_kept_tokens([pk for pk in missing if pk not in seen])  # gone remotely (404)
         if report.completed:
             schedule.mark_verified(target.pk, walk_started)
 
     return _run(report, body, client=api, dry_run=dry_run, model=Participant)
+
+
+def _participant_page_store(meeting: Meeting) -> Callable[[list[dict]], services.UpsertResult]:
+    """Store a page of participants, and forget the kept join tokens of those it moves to
+    another preset (outside the site: the kept token no longer grants what the row says)."""
+
+    def store_page(items: list[dict]) -> services.UpsertResult:
+        moved = _moved_participants(meeting, items) if token_cache.enabled() else []
+        result = services.upsert_participants(meeting, items)
+        _forget_kept_tokens(moved)
+        return result
+
+    return store_page
+
+
+def _moved_participants(meeting: Meeting, items: list) -> list:
+    """Ids of the page's participants whose stored preset differs from the page's (one query)."""
+    presets = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("preset_name"), str):
+            try:
+                presets[uuid.UUID(str(item.get("id")))] = item["preset_name"]
+            except ValueError:
+                continue  # the page's own validation rejects the item
+    if not presets:
+        return []
+    stored = Participant.objects.filter(meeting=meeting, pk__in=list(presets))
+    return [pk for pk, preset_name in stored.values_list("pk", "preset_name") if presets[pk] != preset_name]
+
+
+def _forget_kept_tokens(participant_ids: list) -> None:
+    """Drop kept join tokens once the walk's writes are committed (never in a dry run, whose
+    transaction is rolled back)."""
+    if participant_ids and token_cache.enabled():
+        ids = list(participant_ids)
+        transaction.on_commit(lambda: token_cache.drop_many(ids), using=router.db_for_write(Participant))
 
 
 def _still_present(

@@ -10,6 +10,7 @@ people cost nothing). ``--queue`` sends the paced task instead
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,10 @@ from ... import tasks
 from ...exceptions import MeetingInactive, ValidationError
 from ...models import Meeting
 from ...services import provisioning
+
+# U+0000 (PostgreSQL refuses it in any text: a DataError) and lone surrogates (an argument that
+# was not valid UTF-8; no database driver can encode them).
+_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Command(BaseCommand):
@@ -57,6 +62,7 @@ class Command(BaseCommand):
         meeting = self._meeting(options["meeting"])
         if not options["group"] and not options["user"]:
             raise CommandError("Name whom to prepare: --group NAME and/or --user USERNAME.")
+        self._check_names(options)
         try:
             tasks.check_pace(options["batch_size"], options["interval"])
             users = list(provisioning.invited_users(groups=options["group"], usernames=options["user"]))
@@ -80,7 +86,29 @@ class Command(BaseCommand):
         try:
             return Meeting.objects.joinable().get(pk=uuid.UUID(given))
         except (ValueError, Meeting.DoesNotExist):
-            raise CommandError(f"No joinable meeting {given[:40]!r} (see realtimekit_sync).") from None
+            raise CommandError(f"No joinable meeting {ascii(given[:40])} (see realtimekit_sync).") from None
+
+    @staticmethod
+    def _check_names(options) -> None:
+        """Refuse what the admin forms refuse (a NUL byte, text that is not Unicode, more than
+        the field holds) before any query: a database error is no answer to a typo."""
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        User = get_user_model()
+        fields = (
+            ("--group", options["group"], Group._meta.get_field("name")),
+            ("--user", options["user"], User._meta.get_field(User.USERNAME_FIELD)),
+        )
+        for flag, values, field in fields:
+            for value in values:
+                shown = ascii(value[:40]) + ("..." if len(value) > 40 else "")
+                if _UNUSABLE.search(value):
+                    raise CommandError(
+                        f"{flag} {shown}: a name cannot hold a NUL byte or text that is not valid Unicode."
+                    )
+                if field.max_length is not None and len(value.strip()) > field.max_length:
+                    raise CommandError(f"{flag} {shown}: longer than {field.max_length} characters.")
 
     def _queue(self, meeting: Meeting, users: list, options) -> None:
         ids = [user.pk for user in users]
