@@ -33,10 +33,12 @@ from .http import (
     describe_error_body,
     parse_retry_after,
 )
+from .livestreams import LivestreamsResource
 from .meetings import MEETING_FILTERS, OMIT, MeetingsResource
 from .paging import Page, PageWalk
 from .presets import PresetsResource
 from .recordings import Download, RecordingsResource
+from .sessions import SESSION_FILTERS, SESSION_PARTICIPANT_FILTERS, SessionsResource
 from .webhooks import WEBHOOK_EVENTS, WebhooksResource, fetch_webhook_public_key
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "USER_AGENT",
     "WEBHOOK_EVENTS",
+    "LivestreamsResource",
     "MeetingsResource",
     "Page",
     "PresetsResource",
@@ -61,6 +64,9 @@ __all__ = [
     "RealtimeKitClient",
     "RecordingsResource",
     "RetryPolicy",
+    "SESSION_FILTERS",
+    "SESSION_PARTICIPANT_FILTERS",
+    "SessionsResource",
     "WebhooksResource",
     "client_from_settings",
     "describe_error_body",

@@ -41,10 +41,12 @@ from ..exceptions import (
     error_for_status,
 )
 from .active_session import ActiveSessionResource
+from .livestreams import LivestreamsResource
 from .meetings import MeetingsResource
 from .paging import PageWalk
 from .presets import PresetsResource
 from .recordings import RecordingsResource
+from .sessions import SessionsResource
 from .webhooks import WebhooksResource
 
 logger = logging.getLogger("realtimekit_django.client")
@@ -306,6 +308,8 @@ class RealtimeKitClient:
         self.recordings = RecordingsResource(self)
         self.active_session = ActiveSessionResource(self)
         self.webhooks = WebhooksResource(self)
+        self.sessions = SessionsResource(self)
+        self.livestreams = LivestreamsResource(self)
 
     def __repr__(self) -> str:
         return (
