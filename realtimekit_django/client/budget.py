@@ -49,31 +49,24 @@ remaining time (:meth:`Budget._cooldown_left`).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import caches
 
 from ..exceptions import RateLimited
+from .lanes import BACKGROUND, INTERACTIVE, LANES, _lane, current_lane, lane  # noqa: F401 (re-exported)
 
 logger = logging.getLogger("realtimekit_django.budget")
 
-INTERACTIVE = "interactive"
-BACKGROUND = "background"
-LANES = (INTERACTIVE, BACKGROUND)
 #: Slots per window (see the module docstring: the count is at most one slot too cautious).
 SLOTS = 30
 KEY_PREFIX = "realtimekit:budget:"
 _REMAINING = re.compile(r"(?:^|;)\s*r\s*=\s*(\d+)", re.ASCII)
-
-_lane: contextvars.ContextVar[str] = contextvars.ContextVar("realtimekit_budget_lane", default=INTERACTIVE)
-
 
 class BudgetExhausted(RateLimited):
     """The site's own rate budget (or a cooldown after a 429) refused the attempt; nothing was sent."""
@@ -81,23 +74,6 @@ class BudgetExhausted(RateLimited):
 
 class BudgetUnavailable(BudgetExhausted):
     """The budget's cache could not be reached, and a background attempt does not go unbudgeted."""
-
-
-@contextmanager
-def lane(name: str) -> Iterator[None]:
-    """Attempts made inside this block spend from lane ``name`` (``interactive`` or ``background``)."""
-    if name not in LANES:
-        raise ValueError(f"lane must be one of {', '.join(LANES)}, not {name!r}")
-    token = _lane.set(name)
-    try:
-        yield
-    finally:
-        _lane.reset(token)
-
-
-def current_lane() -> str:
-    """The lane attempts made here spend from."""
-    return _lane.get()
 
 
 def parse_remaining(header: str | None) -> int | None:

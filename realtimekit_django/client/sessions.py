@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ValidationError
 from ..schema import sessions as rules
-from . import budget
+from . import lanes
 from .resource import Client, _query_order, _seg, _validate_ids
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def _background(fetch: Callable[[int, int], dict]) -> Callable[[int, int], dict]
     """``fetch``, each call made on the budget's background lane (whatever lane the caller is on)."""
 
     def on_background_lane(page_no: int, size: int) -> dict:
-        with budget.lane(budget.BACKGROUND):
+        with lanes.lane(lanes.BACKGROUND):
             return fetch(page_no, size)
 
     return on_background_lane
