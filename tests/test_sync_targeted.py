@@ -161,3 +161,11 @@ def test_a_processed_event_notes_the_delivery(sent, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=True):
         event = deliver(wh.started(str(uuid.uuid4()), "s-1"))
     assert health.last_delivery() == pytest.approx(event.received_at.timestamp())
+
+
+def test_by_default_the_celery_task_runs_the_fetch(realtimekit_emulator, django_capture_on_commit_callbacks):
+    targeted.SEND = None
+    remote = realtimekit_emulator.create_meeting(app_id="test-app", title="Announced")
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wh.started(remote["id"], "s-1"))
+    assert Meeting.objects.filter(pk=remote["id"], title="Announced").exists()

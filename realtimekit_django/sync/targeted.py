@@ -50,9 +50,10 @@ PREFIX = "realtimekit:targeted:"
 PENDING_SECONDS = 300
 PARTICIPANT_EVENTS = ("meeting.participantJoined", "meeting.participantLeft")
 
+TASK_NAME = "realtimekit.targeted_fetch"
 #: ``send(kind, meeting_id)``: queue one targeted fetch. ``None``: the Celery task
-#: ``realtimekit.targeted_fetch`` (:func:`realtimekit_django.tasks.targeted_fetch`). A test or a
-#: benchmark may set its own.
+#: ``realtimekit.targeted_fetch`` (:func:`realtimekit_django.tasks.targeted_fetch`), found by
+#: name in the current Celery app. A test or a benchmark may set its own.
 SEND: Callable[[str, str], Any] | None = None
 
 
@@ -136,12 +137,22 @@ def request(kind: str, meeting_id: Any, *, now: float | None = None) -> str:
 
 def _send(kind: str, meeting_id: str) -> None:
     send = SEND
-    if send is None:
-        from .. import tasks  # the thin task wraps :func:`fetch`; imported late (tasks imports sync)
-
-        tasks.targeted_fetch.apply_async((kind, meeting_id), expires=PENDING_SECONDS, ignore_result=True)
+    if send is not None:
+        send(kind, meeting_id)
         return
-    send(kind, meeting_id)
+    # By name: sync/ never imports tasks.py (tasks.py wraps sync/, not the other way round).
+    from celery import current_app
+
+    task = current_app.tasks.get(TASK_NAME)
+    if task is None:
+        logger.warning(
+            "the task %s is not registered (does the Celery app import realtimekit_django.tasks?); "
+            "meeting %s waits for the rotation",
+            TASK_NAME,
+            meeting_id,
+        )
+        return
+    task.apply_async((kind, meeting_id), expires=PENDING_SECONDS, ignore_result=True)
 
 
 def fetch(kind: str, meeting_id: str, *, client: Any = None) -> dict[str, Any]:
