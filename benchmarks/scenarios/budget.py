@@ -10,7 +10,7 @@ at a meeting touched in the last day (created, or joined through the site). Stal
 emulated time from such a change until the local ``Participant`` row exists (its ``synced_at``,
 looked for after every run). The site reaches the emulator in memory (``responses``), not over loopback HTTP.
 
-Two variants, each on a fresh emulator and the same seeded state (meetings created over 100
+Four variants, each on a fresh emulator and the same seeded state (meetings created over 100
 days, the newest 1% within the last day, one participant each; the database seeded in bulk with
 the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread over the last day):
 
@@ -21,6 +21,14 @@ the mirror's own ``rows.meeting_row``/``participant_row``, verifications spread 
 - ``scheduled``: ``realtimekit.reconcile_all`` every 5 minutes with the defaults (budget,
   reserve, ``SYNC_BUDGET_SHARE``, ``PARTICIPANTS_MAX_AGE`` 24 h), participant tasks run inline.
   The figures count the runs that skipped and the participant walks sent against those run.
+- ``webhooks`` and ``webhooks_drop10``: ``scheduled`` with the emulator's sessions delivering
+  their events to the site's receiver in memory (:class:`Sessions`; 2% duplicates, and 10% of
+  deliveries dropped in the second). Every other remote change is announced by an event (the
+  person added enters the room); staleness of those is ``announced_*`` (seconds), of the others
+  ``staleness_*`` as before.
+
+At 1,000,000 meetings (``HUGE``) only the webhooks variants run, with ``PARTICIPANTS_MAX_AGE``
+a week, for the hours asked; ``verify_all_projected_h`` extrapolates the run's pace to the whole.
 
 Every variant starts from empty caches: each one replays the same emulated hours, so a record
 left by the previous variant (the last run, the last full walk, a fan-out counter, the budget)
@@ -558,8 +566,11 @@ def sizes_for(size: int) -> list[int]:
 def run(database: str, size: int, rounds: int, hours: float = 24, variants: list[str] | None = None) -> list[Result]:
     users = _users()
     results = []
-    for meetings in sizes_for(size):
+    for meetings in [size] if variants else sizes_for(size):  # chosen variants: the one size asked for
         chosen = variants or (["webhooks", "webhooks_drop10"] if meetings >= HUGE else list(VARIANTS))
+        unknown = sorted(set(chosen) - set(VARIANTS))
+        if unknown:
+            raise ValueError(f"unknown budget variants {unknown} (known: {', '.join(VARIANTS)})")
         result = Result("budget", database, meetings, 1)
         result.figures = {"hours": hours}
         for name in chosen:
