@@ -78,6 +78,12 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
     "WEBHOOK_RETENTION_DAYS": 30,
     "WEBHOOK_KEY_CACHE": "default",
+    # Targeted fetches (sync/targeted.py) a minute: what webhooks may spend of the background lane.
+    "TARGETED_FETCHES_PER_MINUTE": 60,
+    # While verified webhooks arrive, an active meeting is walked again after this many seconds.
+    "WEBHOOK_HEALTHY_ROTATION_SECONDS": 600,
+    # No valid delivery for this long while sessions are live: back to polling (sync/health.py).
+    "WEBHOOK_SILENCE_SECONDS": 900,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -99,6 +105,9 @@ _INT_KEYS = {
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
     "WEBHOOK_RETENTION_DAYS": (1, None),
+    "TARGETED_FETCHES_PER_MINUTE": (0, None),
+    "WEBHOOK_HEALTHY_ROTATION_SECONDS": (1, None),
+    "WEBHOOK_SILENCE_SECONDS": (1, None),
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
 _SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
@@ -166,6 +175,9 @@ class RealtimeKitSettings:
     webhook_key_cache: str
     recording_storage: str | None = None
     join_token_verified_max_age: int = 21_600
+    targeted_fetches_per_minute: int = 60
+    webhook_healthy_rotation_seconds: int = 600
+    webhook_silence_seconds: int = 900
 
     @property
     def budget_cache(self) -> str:

@@ -16,6 +16,10 @@ No signal ever carries a participant token: a receiver that logged its kwargs wo
   where the change is stored (inside its transaction when there is one), so a receiver that
   fails fails the call.
 
+- ``webhooks_health_changed(sender=None, healthy: bool, reason: str)``: the scheduler moved
+  between relying on webhooks (``healthy``) and polling (:mod:`.sync.health`); sent once per
+  change, by the run that saw it.
+
 Sent while a stored webhook event is processed (each at most once per session or peer, whatever
 the order and number of deliveries):
 
@@ -36,6 +40,7 @@ participant_removed = Signal()
 token_issued = Signal()
 reconcile_finished = Signal()
 meetings_touched = Signal()
+webhooks_health_changed = Signal()
 webhook_received = Signal()
 meeting_started = Signal()
 meeting_ended = Signal()

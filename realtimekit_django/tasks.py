@@ -391,6 +391,15 @@ def process_webhook_event(event_pk: int) -> str:
     return process_event(event_pk)
 
 
+@shared_task(name="realtimekit.targeted_fetch", ignore_result=True)
+def targeted_fetch(kind: str, meeting_id: str) -> dict[str, Any]:
+    """One targeted fetch a webhook event asked for (a meeting, or one meeting's participants),
+    on the background lane; see :func:`realtimekit_django.sync.targeted.fetch`."""
+    from .sync import targeted
+
+    return targeted.fetch(kind, meeting_id)
+
+
 @shared_task(name="realtimekit.retry_webhook_events", ignore_result=True)
 def retry_webhook_events() -> dict[str, int]:
     """Process again the stored webhook events whose next try is due (failed ones, with
