@@ -221,6 +221,21 @@ def recording_status(event: WebhookEvent) -> None:
     services.record_status(recording)
 
 
+@handles("livestreaming.statusUpdate")
+def livestream_status(event: WebhookEvent) -> None:
+    """The stream's status and playback URL (the stream key was redacted at intake and is
+    never read here)."""
+    from ..services.livestreams import record_livestream
+
+    payload = event.payload
+    if not isinstance(payload.get("streamId"), str):
+        raise UnusableEvent("the payload has no streamId")
+    record_livestream(
+        {"id": payload["streamId"], "status": payload.get("status"), "playbackUrl": payload.get("playbackUrl")},
+        meeting_id=event.meeting_id,
+    )
+
+
 def _merged_attendance(event: WebhookEvent, *, left: bool) -> SessionParticipant:
     """The peer's row, created or merged: the earliest join and the latest leave seen."""
     session = _merged_session(event)
