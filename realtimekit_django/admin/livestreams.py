@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import RealtimeKitError
@@ -44,7 +44,7 @@ class LivestreamControls:
             except RealtimeKitError as err:
                 failed.append(f"{meeting.pk}: {type(err).__name__}")
         if failed:
-            self.message_user(request, _t("Not started: %(list)s") % {"list": ", ".join(failed)}, messages.ERROR)
+            self.message_user(request, gettext("Not started: %(list)s") % {"list": ", ".join(failed)}, messages.ERROR)
         if not started:
             return None
         rows = format_html_join(
@@ -56,9 +56,9 @@ class LivestreamControls:
             "<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1><p>{once}</p>"
             "<table><tr><th>{meeting}</th><th>{playback}</th><th>{ingest}</th><th>{key}</th></tr>{rows}</table>"
             "</body></html>",
-            title=_t("Livestream started"),
-            once=_t("Copy the ingest server and stream key now: they are shown only this once and are not kept."),
-            meeting=_t("meeting"), playback=_t("playback URL"), ingest=_t("ingest server"), key=_t("stream key"),
+            title=gettext("Livestream started"),
+            once=gettext("Copy the ingest server and stream key now: they are shown only this once and are not kept."),
+            meeting=gettext("meeting"), playback=gettext("playback URL"), ingest=gettext("ingest server"), key=gettext("stream key"),
             rows=rows,
         )
         response = HttpResponse(page)
@@ -72,10 +72,10 @@ class LivestreamControls:
             try:
                 stopped += len(service.stop_livestream(meeting)) or 1
             except RealtimeKitError as err:
-                self.message_user(request, _t("Not stopped: %(meeting)s (%(error)s)") % {
+                self.message_user(request, gettext("Not stopped: %(meeting)s (%(error)s)") % {
                     "meeting": meeting.pk, "error": type(err).__name__}, messages.ERROR)
         if stopped:
-            self.message_user(request, _t("Livestreaming stopped."), messages.SUCCESS)
+            self.message_user(request, gettext("Livestreaming stopped."), messages.SUCCESS)
 
     def has_livestream_permission(self, request) -> bool:
         return request.user.has_perm("realtimekit.control_livestream")
