@@ -207,3 +207,15 @@ def test_the_check_warns_when_unpinned_or_without_integrity(settings):
     }
     conf.clear_cache()
     assert sorted(message.id for message in check_room_kit()) == ["realtimekit.W040", "realtimekit.W041"]
+
+
+def test_the_room_speaks_german(meeting, user, rf):
+    from django.utils import translation
+
+    request = rf.get("/")
+    request.user = user
+    with translation.override("de"):
+        html = Template("{% load realtimekit %}{% realtimekit_room meeting %}").render(
+            Context({"request": request, "meeting": meeting})
+        )
+    assert "Sie treten dem Meeting bei" in html and "Das Meeting ist beendet." in html
