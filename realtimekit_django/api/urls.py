@@ -1,11 +1,7 @@
 """Mount with ``path("realtimekit/", include("realtimekit_django.api.urls"))``.
 
-<<<<<<< HEAD
-URL names (namespace ``realtimekit``): ``meeting-list``, ``meeting-detail``, ``meeting-join``, ``meeting-attendance``.
-=======
 URL names (namespace ``realtimekit``): ``meeting-list``, ``meeting-detail``, ``meeting-join``, ``meeting-room``
-(the room page, :mod:`realtimekit_django.room`).
->>>>>>> main
+(the room page, :mod:`realtimekit_django.room`), ``meeting-attendance``.
 """
 
 from django.urls import path
@@ -19,11 +15,8 @@ urlpatterns = [
     path("meetings/", views.MeetingListView.as_view(), name="meeting-list"),
     path("meetings/<uuid:meeting_id>/", views.MeetingDetailView.as_view(), name="meeting-detail"),
     path("meetings/<uuid:meeting_id>/join/", views.JoinMeetingView.as_view(), name="meeting-join"),
-<<<<<<< HEAD
+    path("meetings/<uuid:meeting_id>/room/", meeting_room, name="meeting-room"),
     path(
         "meetings/<uuid:meeting_id>/attendance/", views.MeetingAttendanceView.as_view(), name="meeting-attendance"
     ),
-=======
-    path("meetings/<uuid:meeting_id>/room/", meeting_room, name="meeting-room"),
->>>>>>> main
 ]
