@@ -86,6 +86,12 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
     "WEBHOOK_RETENTION_DAYS": 30,
     "WEBHOOK_KEY_CACHE": "default",
+    # Targeted fetches (sync/targeted.py) a minute: what webhooks may spend of the background lane.
+    "TARGETED_FETCHES_PER_MINUTE": 60,
+    # While verified webhooks arrive, an active meeting is walked again after this many seconds.
+    "WEBHOOK_HEALTHY_ROTATION_SECONDS": 600,
+    # No valid delivery for this long while sessions are live: back to polling (sync/health.py).
+    "WEBHOOK_SILENCE_SECONDS": 900,
     # The meeting room's UI kit (docs/room.md): exact pinned versions with their SRI hashes. A
     # URL without a scheme is a path in the site's static files (self-hosting).
     "ROOM_CLIENT_URL": ROOM_CLIENT_URL,
@@ -117,6 +123,9 @@ _INT_KEYS = {
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
     "WEBHOOK_RETENTION_DAYS": (1, None),
+    "TARGETED_FETCHES_PER_MINUTE": (0, None),
+    "WEBHOOK_HEALTHY_ROTATION_SECONDS": (1, None),
+    "WEBHOOK_SILENCE_SECONDS": (1, None),
     "ROOM_JOIN_MAX_ATTEMPTS": (1, 20),
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
@@ -189,6 +198,9 @@ class RealtimeKitSettings:
     webhook_key_cache: str
     recording_storage: str | None = None
     join_token_verified_max_age: int = 21_600
+    targeted_fetches_per_minute: int = 60
+    webhook_healthy_rotation_seconds: int = 600
+    webhook_silence_seconds: int = 900
     room_client_url: str = ROOM_CLIENT_URL
     room_client_integrity: str | None = ROOM_CLIENT_INTEGRITY
     room_ui_url: str = ROOM_UI_URL
