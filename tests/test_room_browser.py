@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
 CLIENT = """window.RealtimeKitClient = { init: async ({ authToken, defaults }) => {
   window.__inits = (window.__inits || []).concat([{ authToken, defaults }]);
+  if (window.__refuseFirst && window.__inits.length === 1) throw new Error("token refused");
   const handlers = {};
   window.__leave = (state) => handlers.roomLeft({ state });
   return { self: { on: (name, fn) => { handlers[name] = fn; } } };
@@ -108,3 +109,48 @@ def test_a_kit_that_does_not_load_says_so_and_offers_a_retry(kit, page, settings
     assert "could not be loaded" in page.inner_text(".realtimekit-room-status")
     assert page.locator(".realtimekit-room-actions button").inner_text() == "Try again"
     assert page.joins == []
+
+
+def test_a_503_is_waited_out_with_a_countdown_and_tried_again(kit, page):
+    answered = []
+
+    def busy_once(route):
+        if not answered:
+            answered.append(503)
+            return route.fulfill(status=503, headers={"Retry-After": "1"}, json={"detail": "busy"})
+        return route.continue_()
+
+    page.route("**/join/", busy_once)
+    page.goto(page.room_url)
+    page.wait_for_selector(".realtimekit-room[data-outcome=waiting]")
+    assert "trying again in" in page.inner_text(".realtimekit-room-status")
+    page.wait_for_selector(".realtimekit-room[data-outcome=mounted]", timeout=10_000)
+    assert len(page.joins) == 2
+    # Chromium itself logs the 503 answer; nothing else may be an error.
+    assert [e for e in page.errors if "status of 503" not in e] == []
+
+
+@pytest.mark.parametrize("status, words", [(403, "You may not join"), (404, "does not exist"), (409, "inactive")])
+def test_a_refused_join_says_why(kit, page, status, words):
+    page.route("**/join/", lambda route: route.fulfill(status=status, json={"detail": "no"}))
+    page.goto(page.room_url)
+    page.wait_for_selector(".realtimekit-room[data-outcome] .realtimekit-room-status p")
+    page.wait_for_function("document.querySelector('.realtimekit-room').dataset.outcome !== 'joining'")
+    assert words in page.inner_text(".realtimekit-room-status")
+    assert page.locator(".realtimekit-room-actions a").count() == 1
+
+
+def test_a_token_the_kit_refuses_is_replaced_by_a_fresh_one(kit, page):
+    page.add_init_script("window.__refuseFirst = true;")
+    page.goto(page.room_url)
+    page.wait_for_selector(".realtimekit-room[data-outcome=mounted]")
+    assert page.joins == ['{"refresh":false}', '{"refresh":true}']
+    assert len(page.evaluate("window.__inits")) == 2
+
+
+@pytest.mark.parametrize("state, words", [("kicked", "You were removed"), ("disconnected", "connection")])
+def test_removed_and_disconnected_are_said(kit, page, state, words):
+    page.goto(page.room_url)
+    page.wait_for_selector(".realtimekit-room[data-outcome=mounted]")
+    page.evaluate(f"window.__leave('{state}')")
+    assert words in page.inner_text(".realtimekit-room-status")
