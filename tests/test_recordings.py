@@ -9,6 +9,7 @@ import tracemalloc
 
 import pytest
 from django.core.files.storage import FileSystemStorage
+from django.utils import timezone
 
 from realtimekit_django import services, tasks
 from realtimekit_django.emulator import Emulator, ManualClock, serve
@@ -185,6 +186,9 @@ def test_an_interrupted_copy_finishes_on_the_next_run_with_one_complete_file(liv
     recording.refresh_from_db()
     assert recording.stored_name == "" and recording.copy_error and recording.copy_claimed_at is None
     assert "signature" not in recording.copy_error
+    assert recording.copy_tries == 1 and recording.copy_next_attempt_at > timezone.now()
+    assert tasks.copy_recordings.apply().get()["copied"] == 0  # backing off: not yet
+    Recording.objects.filter(pk=recording.pk).update(copy_next_attempt_at=timezone.now())
 
     outcome = tasks.copy_recordings.apply().get()
     assert outcome == {"copied": 1, "failed": 0, "skipped": None}
