@@ -395,3 +395,23 @@ def test_recording_admin_stops_only_with_the_control_permission(live, client, dj
     assert running.status == RecordingStatus.UPLOADING
     shown = [str(m) for m in client.get(url).context["messages"]]
     assert any("already stopped" in m for m in shown)
+
+
+def test_admin_shows_the_copy_state_and_copies_given_up_recordings_again(live, client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    recording = uploaded(live, MB)
+    Recording.objects.filter(pk=recording.pk).update(
+        copy_failed_at=timezone.now(), copy_tries=8, copy_error="the file is over the cap"
+    )
+    staff = django_user_model.objects.create_user("ops2", password="pw", is_staff=True)
+    for codename in ("view_recording", "control_recording"):
+        staff.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(staff)
+    url = "/admin/realtimekit/recording/"
+    page = client.get(url).content.decode()
+    assert "given up: the file is over the cap" in page and "copy_again" in page
+    response = client.post(url, {"action": "copy_again", "_selected_action": [str(recording.pk)]})
+    assert response.status_code == 302
+    row = Recording.objects.get(pk=recording.pk)
+    assert row.copy_failed_at is None and row.copy_tries == 0 and row.copy_state == "pending"
