@@ -38,7 +38,7 @@ from ..models import (
     Participant,
     SessionParticipant,
 )
-from ..sync import reconcile, schedule
+from ..sync import health, reconcile, schedule
 from .filters import MEETING_PARAMETER
 from .forms import (
     AI_FIELDS,
@@ -104,7 +104,7 @@ def rate_budget_summary() -> dict:
     state = budget.state() if budget is not None else None
     if state is not None and state["cooldown"] is not None:
         state["cooldown"] = math.ceil(state["cooldown"])
-    return {"budget": state, "verification": schedule.verification_summary()}
+    return {"budget": state, "verification": schedule.verification_summary(), "webhooks": health.summary()}
 
 
 #: Sessions shown on a meeting's page, newest first (with their attendance).

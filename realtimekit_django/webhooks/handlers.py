@@ -160,6 +160,9 @@ def _merged_session(event: WebhookEvent, *, ended: bool = False) -> Session:
         Session, {"pk": session_id}, {"meeting_id": event.meeting_id, "started_at": started_at}
     )
     changed = []
+    if session.api_confirmed_end_at is not None:
+        # The API confirmed the end and its figures win: a late or odd push moves nothing.
+        return session
     if started_at is not None and (session.started_at is None or started_at < session.started_at):
         session.started_at = started_at
         changed.append("started_at")
