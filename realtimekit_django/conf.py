@@ -129,15 +129,12 @@ _INT_KEYS = {
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
     "WEBHOOK_RETENTION_DAYS": (1, None),
-<<<<<<< HEAD
     "COPY_MAX_BYTES": (1, None),
     "COPY_MAX_TRIES": (1, 100),
-=======
     "TARGETED_FETCHES_PER_MINUTE": (0, None),
     "WEBHOOK_HEALTHY_ROTATION_SECONDS": (1, None),
     "WEBHOOK_SILENCE_SECONDS": (1, None),
     "ROOM_JOIN_MAX_ATTEMPTS": (1, 20),
->>>>>>> main
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
 _SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
@@ -305,7 +302,6 @@ def find_problems() -> list[tuple[str, str]]:
         if not callable(value):
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
     problems.extend(_join_token_problems(values))
-<<<<<<< HEAD
     hosts = values.get("DOWNLOAD_HOSTS")
     if isinstance(hosts, str) or not isinstance(hosts, list | tuple) or not all(
         isinstance(h, str) and h.strip(".") for h in hosts
@@ -317,7 +313,6 @@ def find_problems() -> list[tuple[str, str]]:
                 "(or '.suffix' for every host under a domain).",
             )
         )
-=======
     problems.extend(_room_problems(values))
     return problems
 
@@ -331,7 +326,6 @@ def _room_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a URL or a static file path."))
     if not isinstance(values.get("ROOM_DEFAULTS"), dict):
         problems.append(("ROOM_DEFAULTS", f"{SETTING_NAME}['ROOM_DEFAULTS'] must be a dict."))
->>>>>>> main
     return problems
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('realtimekit', '0008_defects_webhooks_digest_retry_redact'),
+        ('realtimekit', '0010_after_meeting_sessions_livestreams'),
     ]
 
     operations = [
