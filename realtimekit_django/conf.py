@@ -81,6 +81,12 @@ DEFAULTS: dict[str, Any] = {
     "JOIN_TOKEN_VERIFIED_MAX_AGE": 21_600,
     # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
     "RECORDING_STORAGE": None,
+    # The largest file a copy into the site's storage keeps (recordings, artifacts): 2 GiB.
+    "COPY_MAX_BYTES": 2 * 1024**3,
+    # Tries of one copy before it is given up (backing off between them).
+    "COPY_MAX_TRIES": 8,
+    # The hosts files are downloaded from (https, port 443): a name, or ".suffix" for its subdomains.
+    "DOWNLOAD_HOSTS": (".amazonaws.com", ".r2.cloudflarestorage.com", ".realtime.cloudflare.com", ".dyte.io"),
     "WEBHOOK_PUBLIC_KEY": None,
     "WEBHOOK_PUBLIC_KEY_URL": DEFAULT_WEBHOOK_PUBLIC_KEY_URL,
     "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
@@ -123,6 +129,8 @@ _INT_KEYS = {
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
     "WEBHOOK_RETENTION_DAYS": (1, None),
+    "COPY_MAX_BYTES": (1, None),
+    "COPY_MAX_TRIES": (1, 100),
     "TARGETED_FETCHES_PER_MINUTE": (0, None),
     "WEBHOOK_HEALTHY_ROTATION_SECONDS": (1, None),
     "WEBHOOK_SILENCE_SECONDS": (1, None),
@@ -197,6 +205,9 @@ class RealtimeKitSettings:
     webhook_retention_days: int
     webhook_key_cache: str
     recording_storage: str | None = None
+    copy_max_bytes: int = 2 * 1024**3
+    copy_max_tries: int = 8
+    download_hosts: tuple[str, ...] = ()
     join_token_verified_max_age: int = 21_600
     targeted_fetches_per_minute: int = 60
     webhook_healthy_rotation_seconds: int = 600
@@ -291,6 +302,17 @@ def find_problems() -> list[tuple[str, str]]:
         if not callable(value):
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
     problems.extend(_join_token_problems(values))
+    hosts = values.get("DOWNLOAD_HOSTS")
+    if isinstance(hosts, str) or not isinstance(hosts, list | tuple) or not all(
+        isinstance(h, str) and h.strip(".") for h in hosts
+    ):
+        problems.append(
+            (
+                "DOWNLOAD_HOSTS",
+                f"{SETTING_NAME}['DOWNLOAD_HOSTS'] must be a list of host names "
+                "(or '.suffix' for every host under a domain).",
+            )
+        )
     problems.extend(_room_problems(values))
     return problems
 
@@ -448,6 +470,7 @@ def get_settings() -> RealtimeKitSettings:
         key = resolved["join_token_key"]
         resolved["join_token_key"] = _Secret(key.decode() if isinstance(key, bytes) else key)
     resolved["base_url"] = resolved["base_url"].rstrip("/")
+    resolved["download_hosts"] = tuple(h.lower() for h in resolved["download_hosts"])
     for key in (*_POSITIVE_NUMBER_KEYS, *_NON_NEGATIVE_NUMBER_KEYS, *_SHARE_KEYS):
         resolved[key.lower()] = float(resolved[key.lower()])
     _cached = RealtimeKitSettings(**resolved)
