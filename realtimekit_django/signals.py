@@ -16,6 +16,10 @@ No signal ever carries a participant token: a receiver that logged its kwargs wo
   where the change is stored (inside its transaction when there is one), so a receiver that
   fails fails the call.
 
+- ``webhooks_health_changed(sender=None, healthy: bool, reason: str)``: the scheduler moved
+  between relying on webhooks (``healthy``) and polling (:mod:`.sync.health`); sent once per
+  change, by the run that saw it.
+
 Sent while a stored webhook event is processed (each at most once per session or peer, whatever
 the order and number of deliveries):
 
@@ -36,8 +40,16 @@ participant_removed = Signal()
 token_issued = Signal()
 reconcile_finished = Signal()
 meetings_touched = Signal()
+webhooks_health_changed = Signal()
 webhook_received = Signal()
 meeting_started = Signal()
 meeting_ended = Signal()
 participant_joined = Signal()
 participant_left = Signal()
+
+#: ``session_attendance_final(sender=Session, session)``: the API confirmed the session ended
+#: and its attendance was read from the API (sent once per session, by the sessions walk).
+session_attendance_final = Signal()
+#: ``livestream_updated(sender=Livestream, livestream, created: bool)``: a livestream was
+#: started, stopped or its status moved (never carries the stream key or ingest server).
+livestream_updated = Signal()

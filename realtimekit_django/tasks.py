@@ -391,6 +391,15 @@ def process_webhook_event(event_pk: int) -> str:
     return process_event(event_pk)
 
 
+@shared_task(name="realtimekit.targeted_fetch", ignore_result=True)
+def targeted_fetch(kind: str, meeting_id: str) -> dict[str, Any]:
+    """One targeted fetch a webhook event asked for (a meeting, or one meeting's participants),
+    on the background lane; see :func:`realtimekit_django.sync.targeted.fetch`."""
+    from .sync import targeted
+
+    return targeted.fetch(kind, meeting_id)
+
+
 @shared_task(name="realtimekit.retry_webhook_events", ignore_result=True)
 def retry_webhook_events() -> dict[str, int]:
     """Process again the stored webhook events whose next try is due (failed ones, with
@@ -425,4 +434,30 @@ def webhook_beat_schedule(
             "schedule": float(retry_seconds),
             "options": {"expires": EXPIRY_FRACTION * float(retry_seconds)},
         },
+    }
+
+
+# -- after the meeting --------------------------------------------------------------------------
+
+SESSIONS_SCHEDULE_NAME = "realtimekit-sync-sessions"
+
+
+@shared_task(name="realtimekit.sync_sessions", ignore_result=True)
+def sync_sessions(per_page: int | None = None) -> dict[str, Any]:
+    """One sessions walk in the background lane: the API's figures and attendance of recent
+    sessions, stale LIVE sessions checked; see :func:`realtimekit_django.sync.sessions.sync_sessions`."""
+    from .sync.sessions import sync_sessions as walk
+
+    return walk(per_page=per_page).as_dict()
+
+
+def sessions_beat_schedule(every_seconds: float = 900) -> dict[str, dict[str, Any]]:
+    """The ``CELERY_BEAT_SCHEDULE`` entry that runs ``realtimekit.sync_sessions`` every
+    ``every_seconds`` (default 15 minutes); each run expires before the next is due."""
+    return {
+        SESSIONS_SCHEDULE_NAME: {
+            "task": "realtimekit.sync_sessions",
+            "schedule": float(every_seconds),
+            "options": {"expires": EXPIRY_FRACTION * float(every_seconds)},
+        }
     }

@@ -59,6 +59,19 @@ NAMED_FIGURES = {
             "staleness_max_min",
             "oldest_verification_h",
         )
+    }
+    | {
+        f"webhooks_{figure}"
+        for figure in (
+            "announced_p99_s",
+            "staleness_p99_min",
+            "lockouts",
+            "joins_served_pct",
+            "events_delivered",
+            "targeted_fetches",
+            "verify_all_projected_h",
+            "walk_peak_mb",
+        )
     },
 }
 TARGETS = {
@@ -79,6 +92,11 @@ TARGETS = {
         "scheduled_joins_served_pct",
         "scheduled_staleness_p99_min",
         "scheduled_oldest_verification_h",
+        "webhooks_announced_p99_s",
+        "webhooks_staleness_p99_min",
+        "webhooks_lockouts",
+        "webhooks_joins_served_pct",
+        "webhooks_oldest_verification_h",
     },
 }
 SIZE = 12
@@ -131,3 +149,6 @@ def test_figures_that_are_counts_not_times(results):
     for variant in ("today", "scheduled"):
         assert budget[f"{variant}_joins"] == 1800  # one join per emulated second
         assert budget[f"{variant}_changes"] == 30  # one remote change per emulated minute
+    # With webhooks every other change is announced by an event; each announced one is fetched.
+    assert budget["webhooks_changes"] + budget["webhooks_announced_changes"] == 30
+    assert budget["webhooks_events_delivered"] > 0 and budget["webhooks_targeted_fetches"] > 0

@@ -38,7 +38,7 @@ from ..models import (
     Participant,
     SessionParticipant,
 )
-from ..sync import reconcile, schedule
+from ..sync import health, reconcile, schedule
 from .filters import MEETING_PARAMETER
 from .forms import (
     AI_FIELDS,
@@ -73,6 +73,7 @@ from .live import (  # noqa: F401  (importable from here, as before the split)
     live_participant_ids,
 )
 from .prepare import PrepareForm, PrepareJoins  # noqa: F401
+from .livestreams import LivestreamControls
 from .webhooks import attendance_csv
 
 logger = logging.getLogger("realtimekit_django.admin")
@@ -104,7 +105,7 @@ def rate_budget_summary() -> dict:
     state = budget.state() if budget is not None else None
     if state is not None and state["cooldown"] is not None:
         state["cooldown"] = math.ceil(state["cooldown"])
-    return {"budget": state, "verification": schedule.verification_summary()}
+    return {"budget": state, "verification": schedule.verification_summary(), "webhooks": health.summary()}
 
 
 #: Sessions shown on a meeting's page, newest first (with their attendance).
@@ -112,7 +113,7 @@ SESSION_HISTORY_LIMIT = 10
 
 
 @admin.register(Meeting)
-class MeetingAdmin(LiveControls, PrepareJoins, WritesThroughServices, admin.ModelAdmin):
+class MeetingAdmin(LiveControls, LivestreamControls, PrepareJoins, WritesThroughServices, admin.ModelAdmin):
     """Meetings: created and changed remotely by ``MeetingForm.save()``, never deleted."""
 
     form = MeetingForm
@@ -143,6 +144,8 @@ class MeetingAdmin(LiveControls, PrepareJoins, WritesThroughServices, admin.Mode
         "stop_recording",
         "remove_live_participants_action",
         "end_for_everyone",
+        "start_livestream",
+        "stop_livestream",
     )
     change_list_template = "admin/realtimekit/meeting/change_list.html"
     change_form_template = "admin/realtimekit/meeting/change_form.html"

@@ -114,6 +114,8 @@ def run_all(per_page: int | None, interval: float | None, *, send: SendWalk) -> 
             if scheduled:
                 spent += _walk_listing_slice(app_id, seconds, per_page, progress, outcome)
             _walk_presets(outcome)
+            if scheduled:
+                spent += _assess_webhooks(outcome)
             plan = schedule.plan_participant_walks(
                 app_id,
                 interval=seconds,
@@ -147,6 +149,16 @@ def run_all(per_page: int | None, interval: float | None, *, send: SendWalk) -> 
         reason = report.error or "another run of this walk holds the lock"
         outcome.update(_no_fanout(f"no fan-out: the meetings walk did not complete ({reason})"))
     return report, {**report.as_dict(), **outcome}
+
+
+def _assess_webhooks(outcome: dict[str, Any]) -> int:
+    """Whether this run may rely on webhooks (:mod:`.health`); the requests that cost (0 or 1)."""
+    from . import health
+
+    found, sent = health.evaluate()
+    outcome["webhooks_healthy"] = found.healthy
+    outcome["webhooks_reason"] = found.reason
+    return sent
 
 
 def _walk_listing_slice(app_id: str, interval: float, per_page: int | None, progress, outcome: dict) -> int:

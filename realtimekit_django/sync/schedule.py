@@ -10,12 +10,15 @@ plans participant walks worth at most its *allowance*::
 and picks meetings in this order (a meeting is planned at its estimated cost,
 ``ceil(max(1, local participants) / per_page)`` requests):
 
+0. **in front**: meetings whose session just started (:func:`move_to_front`, from a
+   ``meeting.started`` webhook), not walked since, first started first;
 1. **touched**: something suggested their participants changed since their last walk
    (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
    walk, webhooks), oldest touch first; up to the allowance less the age quota;
 2. **active**: meetings created, touched, or joined through the site (a participant of one of
    its users written) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more), not verified
-   within the last half interval, the longest unverified first; up to the allowance less the
+   within the last half interval (``WEBHOOK_HEALTHY_ROTATION_SECONDS`` while webhooks are
+   healthy, :mod:`.health`: the events announce most changes then), the longest unverified first; up to the allowance less the
    age quota. A change made behind the site's back sends no signal, and these are the meetings
    people use: walking them in rotation bounds how long such a change goes unseen
    (docs/operations.md, "What a scheduled sync costs", gives the bound);
@@ -44,8 +47,12 @@ from django.db.models.functions import Coalesce
 
 from ..client.budget import BACKGROUND, budget_for
 from ..conf import get_settings
+from . import health
 
 LISTING_CURSOR_PREFIX = "realtimekit:listing-cursor:"
+FRONT_PREFIX = "realtimekit:walks-front:"
+#: The meetings kept in front at most (the newest starts win): a run walks a few hundred.
+FRONT_MAX = 1_000
 #: A meeting stays active this many runs past ``RECENT_MEETINGS_SECONDS``: a change made just
 #: before it would leave is still found by the rotation (which comes round within about three
 #: runs at 100,000 meetings), at the cost of ~1.4% more active meetings at the defaults.
@@ -72,6 +79,57 @@ def mark_touched(meeting_ids: Iterable[Any]) -> int:
     if not ids:
         return 0
     return _meetings().filter(pk__in=ids).update(participants_touched_at=now())
+
+
+def move_to_front(meeting_ids: Iterable[Any]) -> None:
+    """Walk these meetings' participants before any other at the next run (a session started).
+
+    Kept in the lock cache (best effort: a cache outage loses the place in front, logged) until
+    a walk that began after the start verified the meeting.
+    """
+    import logging
+
+    ids = [str(pk) for pk in meeting_ids if pk is not None]
+    if not ids:
+        return
+    try:
+        cache = caches[get_settings().sync_lock_cache]
+        key = FRONT_PREFIX + get_settings().app_id
+        front = cache.get(key) or {}
+        moment = time.time()
+        for pk in ids:
+            front.setdefault(pk, moment)
+        if len(front) > FRONT_MAX:
+            front = dict(sorted(front.items(), key=lambda item: item[1])[-FRONT_MAX:])
+        cache.set(key, front, timeout=86_400)
+    except Exception as err:
+        logging.getLogger("realtimekit_django.sync").warning(
+            "could not move meetings to the front of the walks (%s)", type(err).__name__
+        )
+
+
+def in_front(app_id: str) -> dict[str, float]:
+    """The meetings in front (id -> when it was moved there), oldest first."""
+    try:
+        front = caches[get_settings().sync_lock_cache].get(FRONT_PREFIX + app_id) or {}
+    except Exception:
+        return {}
+    return dict(sorted(front.items(), key=lambda item: item[1]))
+
+
+def _leave_front(app_id: str, walked: Iterable[str]) -> None:
+    walked = set(walked)
+    if not walked:
+        return
+    try:
+        cache = caches[get_settings().sync_lock_cache]
+        key = FRONT_PREFIX + app_id
+        front = cache.get(key) or {}
+        left = {pk: at for pk, at in front.items() if pk not in walked}
+        if len(left) != len(front):
+            cache.set(key, left, timeout=86_400)
+    except Exception:
+        return
 
 
 def mark_verified(meeting_id: Any, walk_started: datetime) -> None:
@@ -123,6 +181,7 @@ class ParticipantPlan:
     meeting_ids: list[str] = field(default_factory=list)
     planned_requests: int = 0
     allowance: int | None = None
+    front: int = 0
     touched: int = 0
     #: Active meetings (see the module docstring) and how many of them this run walks.
     active: int = 0
@@ -182,6 +241,26 @@ class _Picker:
         self.plan.planned_requests += spent
         return taken
 
+    def take_ids(self, meeting_ids: list[str], *, requests: float) -> int:
+        """Add these meetings (in this order) while they fit in ``requests``; returns how many."""
+        from ..models import Meeting
+
+        ids = [pk for pk in meeting_ids if pk not in self.chosen]
+        if requests <= 0 or not ids:
+            return 0
+        costs = dict(_with_cost(Meeting.objects.filter(pk__in=ids), self.per_page))
+        taken, spent = 0, 0
+        for pk in ids:
+            cost = costs.get(pk, 1)
+            if spent + cost > requests:
+                break
+            self.chosen.add(pk)
+            self.plan.meeting_ids.append(pk)
+            spent += cost
+            taken += 1
+        self.plan.planned_requests += spent
+        return taken
+
 
 def plan_participant_walks(
     app_id: str, *, interval: float, spent: int = 0, per_page: int | None = None, everything: bool = False
@@ -210,6 +289,18 @@ def plan_participant_walks(
         _due_by_next_run(present, moment + timedelta(seconds=interval - config.participants_max_age)),
     )
     picker = _Picker(plan, per_page)
+    front = in_front(app_id)
+    if front:
+        ids = list(front)
+        rows = dict(present.filter(pk__in=ids).values_list("pk", "participants_synced_at"))
+        due_front = [
+            pk
+            for pk in ids
+            if (found := rows.get(_as_pk(pk), False)) is not False
+            and (found is None or found.timestamp() < front[pk])
+        ]
+        _leave_front(app_id, set(ids) - set(due_front))
+        plan.front = picker.take_ids(due_front, requests=budget - quota)
     touched = present.filter(participants_touched_at__isnull=False).filter(
         Q(participants_synced_at__isnull=True) | Q(participants_touched_at__gt=F("participants_synced_at"))
     )
@@ -223,13 +314,22 @@ def plan_participant_walks(
     plan.active = active.count()
     due = by_age.filter(pk__in=active.values("pk")).filter(
         Q(participants_synced_at__isnull=True)
-        | Q(participants_synced_at__lt=moment - timedelta(seconds=interval / 2))
+        | Q(participants_synced_at__lt=moment - timedelta(seconds=health.rotation_seconds(interval)))
     )
     plan.active_walked = picker.take(due, requests=budget - quota - plan.planned_requests)
     picker.take(by_age, requests=budget - plan.planned_requests, meetings=quota)
     plan.active_walked += picker.take(due, requests=budget - plan.planned_requests)
     plan.max_age_kept = not plan.overdue and len(plan.meeting_ids) >= min(quota, total)
     return plan
+
+
+def _as_pk(pk: str):
+    import uuid
+
+    try:
+        return uuid.UUID(pk)
+    except ValueError:
+        return pk
 
 
 def active_meetings(meetings, since: datetime):
