@@ -206,11 +206,33 @@ def save_meeting(payload: Mapping, *, app_id: str, instance: Meeting | None = No
 def save_participant(
     meeting: Meeting, payload: Mapping, *, user_id: Any = None, instance: Participant | None = None
 ) -> Participant:
-    """Store one participant payload (an API answer) and return its row."""
+    """Store one participant payload (an API answer) and return its row.
+
+    With ``instance`` (the loaded row the payload answers for), nothing is written when the
+    payload says what the row already holds (its ``updated_at`` aside, which an edit that
+    changed nothing may still move) and the site user is the same: a rejoin with no change
+    costs no write (issue 28). The guard still refuses nothing it would have kept, since the
+    stored row is not older in anything but that timestamp.
+    """
     row = rows.participant_row(payload, meeting_id=meeting.pk, now=timezone.now(), user_id=user_id)
+    if instance is not None and _participant_unchanged(instance, row):
+        instance.meeting = meeting
+        return instance
     participant = _save_one(Participant, rows.PARTICIPANT_COLUMNS, row, instance, keep_user=True)
     participant.meeting = meeting
     return participant
+
+
+def _participant_unchanged(instance: Participant, row: dict) -> bool:
+    stored = instance.remote_data
+    if not isinstance(stored, dict) or instance.pk != row["id"]:
+        return False
+    if row["user_id"] is not None and row["user_id"] != instance.user_id:
+        return False
+    fresh = row["remote_data"]
+    return {k: v for k, v in stored.items() if k != "updated_at"} == {
+        k: v for k, v in fresh.items() if k != "updated_at"
+    }
 
 
 # -- pages, for the walks ----------------------------------------------------------------------
