@@ -389,3 +389,25 @@ def check_webhook_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register("realtimekit")
+def check_room_kit(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``realtimekit.W040``: a kit URL names no exact version (``latest``, a range, none);
+    ``realtimekit.W041``: a kit file has no Subresource Integrity hash."""
+    from .room.kit import kit_problems
+
+    try:
+        found = kit_problems()
+    except ImproperlyConfigured:  # reported by check_settings
+        return []
+    messages = []
+    for key, code in found:
+        if code == "W040":
+            sentence = f"REALTIMEKIT['{key}'] does not name an exact version of the UI kit."
+            hint = "Use a URL with @<major>.<minor>.<patch>/ (never @latest), or self-host it (docs/room.md)."
+        else:
+            sentence = f"REALTIMEKIT['{key}'] is empty: the room loads the UI kit without integrity checking."
+            hint = "Set the file's sha384 hash (docs/room.md shows how to compute it)."
+        messages.append(checks.Warning(sentence, hint=hint, id=f"realtimekit.{code}"))
+    return messages

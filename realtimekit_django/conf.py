@@ -31,6 +31,14 @@ API_TOKEN_ENV_VAR = "REALTIMEKIT_API_TOKEN"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_WEBHOOK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
+#: The UI kit the room loads by default: exact versions from npm, with the sha384 of each file
+#: (``npm pack @cloudflare/realtimekit@2.0.2``; ``openssl dgst -sha384 -binary dist/browser.js``).
+ROOM_KIT_VERSION = "2.0.2"
+ROOM_CLIENT_URL = f"https://cdn.jsdelivr.net/npm/@cloudflare/realtimekit@{ROOM_KIT_VERSION}/dist/browser.js"
+ROOM_CLIENT_INTEGRITY = "sha384-lFXT0ldxi5sQ1wA86msP3ur5BxzZf9dyFkjT3PG884u6bf48UXXJPJl0QOL07TpO"
+ROOM_UI_URL = f"https://cdn.jsdelivr.net/npm/@cloudflare/realtimekit-ui@{ROOM_KIT_VERSION}/dist/browser.js"
+ROOM_UI_INTEGRITY = "sha384-j9x+Q/nDI3b7qaf4SpY1bJgWtgDvDsKwFOoJihAzEhgnCEas7wcFqrVbF3pUsT8y"
+
 REQUIRED_KEYS = ("ACCOUNT_ID", "APP_ID", "API_TOKEN")
 
 #: Every key with its default. docs/settings.md documents each one; keep them in step.
@@ -73,6 +81,12 @@ DEFAULTS: dict[str, Any] = {
     "JOIN_TOKEN_VERIFIED_MAX_AGE": 21_600,
     # A Django storage alias (settings.STORAGES) that recordings are copied into; None: not copied.
     "RECORDING_STORAGE": None,
+    # The largest file a copy into the site's storage keeps (recordings, artifacts): 2 GiB.
+    "COPY_MAX_BYTES": 2 * 1024**3,
+    # Tries of one copy before it is given up (backing off between them).
+    "COPY_MAX_TRIES": 8,
+    # The hosts files are downloaded from (https, port 443): a name, or ".suffix" for its subdomains.
+    "DOWNLOAD_HOSTS": (".amazonaws.com", ".r2.cloudflarestorage.com", ".realtime.cloudflare.com", ".dyte.io"),
     "WEBHOOK_PUBLIC_KEY": None,
     "WEBHOOK_PUBLIC_KEY_URL": DEFAULT_WEBHOOK_PUBLIC_KEY_URL,
     "WEBHOOK_MAX_BODY_BYTES": 1_048_576,
@@ -84,6 +98,16 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_HEALTHY_ROTATION_SECONDS": 600,
     # No valid delivery for this long while sessions are live: back to polling (sync/health.py).
     "WEBHOOK_SILENCE_SECONDS": 900,
+    # The meeting room's UI kit (docs/room.md): exact pinned versions with their SRI hashes. A
+    # URL without a scheme is a path in the site's static files (self-hosting).
+    "ROOM_CLIENT_URL": ROOM_CLIENT_URL,
+    "ROOM_CLIENT_INTEGRITY": ROOM_CLIENT_INTEGRITY,
+    "ROOM_UI_URL": ROOM_UI_URL,
+    "ROOM_UI_INTEGRITY": ROOM_UI_INTEGRITY,
+    # What the room passes as RealtimeKitClient.init(defaults=...): media off until the person turns it on.
+    "ROOM_DEFAULTS": {"audio": False, "video": False},
+    # How often the room tries the join endpoint when it answers 503 or 429 before giving up.
+    "ROOM_JOIN_MAX_ATTEMPTS": 5,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -105,9 +129,12 @@ _INT_KEYS = {
     "RECENT_MEETINGS_SECONDS": (1, None),
     "WEBHOOK_MAX_BODY_BYTES": (1, None),
     "WEBHOOK_RETENTION_DAYS": (1, None),
+    "COPY_MAX_BYTES": (1, None),
+    "COPY_MAX_TRIES": (1, 100),
     "TARGETED_FETCHES_PER_MINUTE": (0, None),
     "WEBHOOK_HEALTHY_ROTATION_SECONDS": (1, None),
     "WEBHOOK_SILENCE_SECONDS": (1, None),
+    "ROOM_JOIN_MAX_ATTEMPTS": (1, 20),
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
 _SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
@@ -121,6 +148,10 @@ _STRING_KEYS = (
     "RECORDING_STORAGE",
     "WEBHOOK_PUBLIC_KEY",
     "WEBHOOK_KEY_CACHE",
+    "ROOM_CLIENT_URL",
+    "ROOM_CLIENT_INTEGRITY",
+    "ROOM_UI_URL",
+    "ROOM_UI_INTEGRITY",
 )
 
 
@@ -174,10 +205,19 @@ class RealtimeKitSettings:
     webhook_retention_days: int
     webhook_key_cache: str
     recording_storage: str | None = None
+    copy_max_bytes: int = 2 * 1024**3
+    copy_max_tries: int = 8
+    download_hosts: tuple[str, ...] = ()
     join_token_verified_max_age: int = 21_600
     targeted_fetches_per_minute: int = 60
     webhook_healthy_rotation_seconds: int = 600
     webhook_silence_seconds: int = 900
+    room_client_url: str = ROOM_CLIENT_URL
+    room_client_integrity: str | None = ROOM_CLIENT_INTEGRITY
+    room_ui_url: str = ROOM_UI_URL
+    room_ui_integrity: str | None = ROOM_UI_INTEGRITY
+    room_defaults: dict = field(default_factory=lambda: {"audio": False, "video": False})
+    room_join_max_attempts: int = 5
 
     @property
     def budget_cache(self) -> str:
@@ -262,6 +302,30 @@ def find_problems() -> list[tuple[str, str]]:
         if not callable(value):
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
     problems.extend(_join_token_problems(values))
+    hosts = values.get("DOWNLOAD_HOSTS")
+    if isinstance(hosts, str) or not isinstance(hosts, list | tuple) or not all(
+        isinstance(h, str) and h.strip(".") for h in hosts
+    ):
+        problems.append(
+            (
+                "DOWNLOAD_HOSTS",
+                f"{SETTING_NAME}['DOWNLOAD_HOSTS'] must be a list of host names "
+                "(or '.suffix' for every host under a domain).",
+            )
+        )
+    problems.extend(_room_problems(values))
+    return problems
+
+
+def _room_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The room's kit URLs are given and its defaults are a dict (pinning and SRI are warnings:
+    ``realtimekit.W040``/``W041``)."""
+    problems = []
+    for key in ("ROOM_CLIENT_URL", "ROOM_UI_URL"):
+        if not isinstance(values.get(key), str) or not values.get(key):
+            problems.append((key, f"{SETTING_NAME}['{key}'] must be a URL or a static file path."))
+    if not isinstance(values.get("ROOM_DEFAULTS"), dict):
+        problems.append(("ROOM_DEFAULTS", f"{SETTING_NAME}['ROOM_DEFAULTS'] must be a dict."))
     return problems
 
 
@@ -406,6 +470,7 @@ def get_settings() -> RealtimeKitSettings:
         key = resolved["join_token_key"]
         resolved["join_token_key"] = _Secret(key.decode() if isinstance(key, bytes) else key)
     resolved["base_url"] = resolved["base_url"].rstrip("/")
+    resolved["download_hosts"] = tuple(h.lower() for h in resolved["download_hosts"])
     for key in (*_POSITIVE_NUMBER_KEYS, *_NON_NEGATIVE_NUMBER_KEYS, *_SHARE_KEYS):
         resolved[key.lower()] = float(resolved[key.lower()])
     _cached = RealtimeKitSettings(**resolved)

@@ -125,11 +125,37 @@ class Timeout(TransportError, TimeoutError):
     """Connecting or reading took longer than the configured timeout."""
 
 
-class RecordingUnavailable(APIError, ValueError):
+class DownloadError(RealtimeKitError):
+    """A file download (a recording, an artifact) could not be done; the URL is in no message."""
+
+
+class DownloadRefused(DownloadError, ValueError):
+    """The URL is not one this site fetches: not https on port 443 to a host in ``DOWNLOAD_HOSTS``
+    (or a redirect led elsewhere). Nothing was sent to it."""
+
+
+class DownloadTooLarge(DownloadError, ValueError):
+    """The file is larger than the cap (``COPY_MAX_BYTES``): announced so, or found so while
+    streaming. Nothing of it was kept."""
+
+
+class DownloadUnavailable(DownloadError, LookupError):
+    """The file cannot be fetched now: the link expired, was refused, or the file is gone."""
+
+
+class CopyError(DownloadError):
+    """Copying a file into the site's storage failed; nothing of it was kept."""
+
+
+class CopyClaimLost(CopyError):
+    """Another worker holds the copy now: this one stopped and kept nothing."""
+
+
+class RecordingUnavailable(DownloadUnavailable, APIError, ValueError):
     """A recording's file cannot be fetched now: its download URL expired or was refused."""
 
 
-class RecordingCopyError(RealtimeKitError):
+class RecordingCopyError(CopyError):
     """Copying a recording into the site's storage failed (the storage refused the write, or
     the file came short); nothing of it was kept."""
 

@@ -46,3 +46,10 @@ meeting_started = Signal()
 meeting_ended = Signal()
 participant_joined = Signal()
 participant_left = Signal()
+
+#: ``session_attendance_final(sender=Session, session)``: the API confirmed the session ended
+#: and its attendance was read from the API (sent once per session, by the sessions walk).
+session_attendance_final = Signal()
+#: ``livestream_updated(sender=Livestream, livestream, created: bool)``: a livestream was
+#: started, stopped or its status moved (never carries the stream key or ingest server).
+livestream_updated = Signal()

@@ -564,22 +564,62 @@ def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
     return found
 
 
-def claim_recording_copy(recording_id, *, stale_before: datetime) -> bool:
-    """Take the copy of one recording for this worker: true for exactly one caller at a time
-    (a claim older than ``stale_before`` belongs to a worker that died and may be retaken)."""
+def claim_recording_copy(recording_id, *, token: str, stale_before: datetime, now: datetime) -> bool:
+    """Take the copy of one recording for the worker holding ``token``: true for exactly one
+    caller at a time. A claim not renewed since ``stale_before`` belongs to a worker that died
+    and may be retaken; a copy given up or waiting for its next try is not taken."""
     from .models import Recording, RecordingStatus
 
-    free = Q(copy_claimed_at__isnull=True) | Q(copy_claimed_at__lt=stale_before)
-    taken = Recording.objects.filter(free, pk=recording_id, stored_name="", status=RecordingStatus.UPLOADED)
-    return taken.update(copy_claimed_at=timezone.now()) == 1
+    free = Q(copy_claim="") | Q(copy_claimed_at__isnull=True) | Q(copy_claimed_at__lt=stale_before)
+    due = Q(copy_next_attempt_at__isnull=True) | Q(copy_next_attempt_at__lte=now)
+    taken = Recording.objects.filter(
+        free, due, pk=recording_id, stored_name="", status=RecordingStatus.UPLOADED, copy_failed_at__isnull=True
+    )
+    return taken.update(copy_claim=token, copy_claimed_at=now) == 1
+
+
+def renew_recording_copy(recording_id, *, token: str, now: datetime) -> bool:
+    """Keep a running copy's claim fresh; false when another worker holds it now."""
+    from .models import Recording
+
+    return Recording.objects.filter(pk=recording_id, copy_claim=token).update(copy_claimed_at=now) == 1
 
 
 def finish_recording_copy(
-    recording_id, *, stored_name: str = "", stored_size: int | None = None, error: str = ""
-) -> None:
-    """Record a copy's outcome and release the claim."""
+    recording_id,
+    *,
+    token: str,
+    stored_name: str = "",
+    stored_size: int | None = None,
+    stored_sha256: str = "",
+    error: str = "",
+    next_attempt_at: datetime | None = None,
+    given_up_at: datetime | None = None,
+) -> bool:
+    """Record a copy's outcome and release the claim, only for the claim's holder (false
+    otherwise: another worker took the copy, and its outcome is the one that counts)."""
     from .models import Recording
 
-    Recording.objects.filter(pk=recording_id).update(
-        stored_name=stored_name, stored_size=stored_size, copy_error=error[:500], copy_claimed_at=None
+    fields: dict[str, Any] = {"copy_claim": "", "copy_claimed_at": None, "copy_error": error[:500]}
+    if stored_name:
+        fields.update(
+            stored_name=stored_name,
+            stored_size=stored_size,
+            stored_sha256=stored_sha256,
+            copy_next_attempt_at=None,
+            copy_failed_at=None,
+        )
+    else:
+        fields.update(
+            copy_tries=F("copy_tries") + 1, copy_next_attempt_at=next_attempt_at, copy_failed_at=given_up_at
+        )
+    return Recording.objects.filter(pk=recording_id, copy_claim=token).update(**fields) == 1
+
+
+def retry_recording_copy(recording_ids) -> int:
+    """Start given-up copies over (their tries back to none); the number of rows."""
+    from .models import Recording
+
+    return Recording.objects.filter(pk__in=list(recording_ids), copy_failed_at__isnull=False, stored_name="").update(
+        copy_failed_at=None, copy_tries=0, copy_next_attempt_at=None, copy_error="", copy_claim=""
     )

@@ -435,3 +435,29 @@ def webhook_beat_schedule(
             "options": {"expires": EXPIRY_FRACTION * float(retry_seconds)},
         },
     }
+
+
+# -- after the meeting --------------------------------------------------------------------------
+
+SESSIONS_SCHEDULE_NAME = "realtimekit-sync-sessions"
+
+
+@shared_task(name="realtimekit.sync_sessions", ignore_result=True)
+def sync_sessions(per_page: int | None = None) -> dict[str, Any]:
+    """One sessions walk in the background lane: the API's figures and attendance of recent
+    sessions, stale LIVE sessions checked; see :func:`realtimekit_django.sync.sessions.sync_sessions`."""
+    from .sync.sessions import sync_sessions as walk
+
+    return walk(per_page=per_page).as_dict()
+
+
+def sessions_beat_schedule(every_seconds: float = 900) -> dict[str, dict[str, Any]]:
+    """The ``CELERY_BEAT_SCHEDULE`` entry that runs ``realtimekit.sync_sessions`` every
+    ``every_seconds`` (default 15 minutes); each run expires before the next is due."""
+    return {
+        SESSIONS_SCHEDULE_NAME: {
+            "task": "realtimekit.sync_sessions",
+            "schedule": float(every_seconds),
+            "options": {"expires": EXPIRY_FRACTION * float(every_seconds)},
+        }
+    }

@@ -4,11 +4,11 @@ once, complete or not at all); and the live controls."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import tracemalloc
 
 import pytest
 from django.core.files.storage import FileSystemStorage
+from django.utils import timezone
 
 from realtimekit_django import services, tasks
 from realtimekit_django.emulator import Emulator, ManualClock, serve
@@ -185,6 +185,9 @@ def test_an_interrupted_copy_finishes_on_the_next_run_with_one_complete_file(liv
     recording.refresh_from_db()
     assert recording.stored_name == "" and recording.copy_error and recording.copy_claimed_at is None
     assert "signature" not in recording.copy_error
+    assert recording.copy_tries == 1 and recording.copy_next_attempt_at > timezone.now()
+    assert tasks.copy_recordings.apply().get()["copied"] == 0  # backing off: not yet
+    Recording.objects.filter(pk=recording.pk).update(copy_next_attempt_at=timezone.now())
 
     outcome = tasks.copy_recordings.apply().get()
     assert outcome == {"copied": 1, "failed": 0, "skipped": None}
@@ -239,20 +242,103 @@ def test_only_an_uploaded_recording_is_copied(live):
         services.copy_recording(recording)
 
 
-def test_two_workers_copy_a_recording_once(live):
+def _interleaved(monkeypatch, during):
+    """Renew the claim at every chunk, and run ``during()`` once, right after the first renewal:
+    a second worker arriving while the first is streaming, at a chosen point, without threads."""
+    from realtimekit_django import store
+    from realtimekit_django.services import copies
+
+    real_copy, real_renew = copies.copy_into_storage, store.renew_recording_copy
+    seen = []
+
+    def renew(*args, **kwargs):
+        held = real_renew(*args, **kwargs)
+        if not seen:
+            seen.append(during())
+        return held
+
+    monkeypatch.setattr(store, "renew_recording_copy", renew)
+    monkeypatch.setattr(copies, "copy_into_storage", lambda **kw: real_copy(**{**kw, "renew_every": 0.0}))
+    return seen
+
+
+def test_two_workers_copy_a_recording_once(live, monkeypatch, tmp_path):
     recording = uploaded(live, 4 * MB)
-    results = []
 
-    def worker():
-        mine = Recording.objects.get(pk=recording.pk)
-        results.append(services.copy_recording(mine).stored_name)
+    def second_worker():
+        return services.copy_recording(Recording.objects.get(pk=recording.pk))
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    seen = _interleaved(monkeypatch, second_worker)
+    first = services.copy_recording(Recording.objects.get(pk=recording.pk))
+    second = seen[0]
+    assert second.stored_name == "" and second.copy_claim != ""  # it found the copy taken, left it
+    assert first.stored_name and first.stored_size == 4 * MB and first.copy_claim == ""
     assert len(live.downloads) == 1
+    assert (tmp_path / "kept" / first.stored_name).stat().st_size == first.stored_size
+
+
+def test_a_copy_slower_than_the_claim_lifetime_is_not_retaken(live, monkeypatch, tmp_path):
+    from datetime import timedelta
+
+    from realtimekit_django import store
+
+    recording = uploaded(live, 2 * MB)
+
+    def slow_then_second_worker():
+        # The first worker has streamed for longer than a claim lives...
+        Recording.objects.filter(pk=recording.pk).update(copy_claimed_at=timezone.now() - timedelta(hours=1))
+        # ...but renews before the second arrives (the renewal runs after this hook, so renew here).
+        row = Recording.objects.get(pk=recording.pk)
+        Recording.objects.filter(pk=row.pk, copy_claim=row.copy_claim).update(copy_claimed_at=timezone.now())
+        taken = services.copy_recording(Recording.objects.get(pk=recording.pk))
+        finished = store.finish_recording_copy(row.pk, token="not-the-holder", stored_name="x", stored_size=1)
+        return taken, finished
+
+    seen = _interleaved(monkeypatch, slow_then_second_worker)
+    done = services.copy_recording(Recording.objects.get(pk=recording.pk))
+    taken, finished = seen[0]
+    assert taken.stored_name == "" and finished is False
+    assert len(live.downloads) == 1
+    assert done.stored_size == (tmp_path / "kept" / done.stored_name).stat().st_size == 2 * MB
+    assert len(done.stored_sha256) == 64
+
+
+def test_a_recording_that_cannot_be_copied_is_given_up_after_bounded_tries(live, settings):
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "COPY_MAX_TRIES": 2}
+    recording = uploaded(live, MB)
+    for _ in range(2):
+        live.break_next_download_after(1000)
+        with pytest.raises(TransportError):
+            services.copy_recording(Recording.objects.get(pk=recording.pk))
+        Recording.objects.filter(pk=recording.pk).update(copy_next_attempt_at=None)
+    row = Recording.objects.get(pk=recording.pk)
+    assert row.copy_tries == 2 and row.copy_failed_at is not None and row.copy_state == "given up"
+    downloads = len(live.downloads)
+    assert tasks.copy_recordings.apply().get()["copied"] == 0 and len(live.downloads) == downloads
+    from realtimekit_django import store
+
+    assert store.retry_recording_copy([row.pk]) == 1
+    assert services.copy_recording(Recording.objects.get(pk=recording.pk)).stored_size == MB
+
+
+def test_a_dot_dot_file_name_is_stored_under_a_safe_name(live, tmp_path):
+    recording = uploaded(live, MB)
+    Recording.objects.filter(pk=recording.pk).update(output_file_name="..")
+    done = services.copy_recording(Recording.objects.get(pk=recording.pk))
+    assert done.stored_name.endswith(f"/{recording.pk}.mp4")
+    assert (tmp_path / "kept" / done.stored_name).stat().st_size == MB == done.stored_size
+
+
+def test_an_oversize_recording_leaves_nothing_and_is_given_up(live, settings, tmp_path):
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "COPY_MAX_BYTES": MB}
+    recording = uploaded(live, 2 * MB)
+    from realtimekit_django.exceptions import DownloadTooLarge
+
+    with pytest.raises(DownloadTooLarge):
+        services.copy_recording(Recording.objects.get(pk=recording.pk))
+    row = Recording.objects.get(pk=recording.pk)
+    assert row.copy_state == "given up" and "over the cap" in row.copy_error
+    assert not [p for p in (tmp_path / "kept").rglob("*") if p.is_file()]
 
 
 def test_copy_task_is_off_without_recording_storage(live, settings):
@@ -309,3 +395,23 @@ def test_recording_admin_stops_only_with_the_control_permission(live, client, dj
     assert running.status == RecordingStatus.UPLOADING
     shown = [str(m) for m in client.get(url).context["messages"]]
     assert any("already stopped" in m for m in shown)
+
+
+def test_admin_shows_the_copy_state_and_copies_given_up_recordings_again(live, client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    recording = uploaded(live, MB)
+    Recording.objects.filter(pk=recording.pk).update(
+        copy_failed_at=timezone.now(), copy_tries=8, copy_error="the file is over the cap"
+    )
+    staff = django_user_model.objects.create_user("ops2", password="pw", is_staff=True)
+    for codename in ("view_recording", "control_recording"):
+        staff.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(staff)
+    url = "/admin/realtimekit/recording/"
+    page = client.get(url).content.decode()
+    assert "given up: the file is over the cap" in page and "copy_again" in page
+    response = client.post(url, {"action": "copy_again", "_selected_action": [str(recording.pk)]})
+    assert response.status_code == 302
+    row = Recording.objects.get(pk=recording.pk)
+    assert row.copy_failed_at is None and row.copy_tries == 0 and row.copy_state == "pending"

@@ -374,6 +374,8 @@ class Runs:
         self.active: list[int] = []
         self.active_walked: list[int] = []
         self.healthy = 0
+        self.touched: list[int] = []
+        self.front: list[int] = []
 
     def scheduled(self) -> int:
         result = tasks.reconcile_all.apply(kwargs={"interval": INTERVAL}).get()
@@ -381,6 +383,9 @@ class Runs:
         self.skipped += bool(result["skipped"])
         self.sent += result["participant_tasks"]
         self.healthy += bool(result.get("webhooks_healthy"))
+        if "participants_touched" in result:
+            self.touched.append(result["participants_touched"])
+            self.front.append(result.get("participants_front", 0))
         if "participants_active" in result:
             self.active.append(result["participants_active"])
             self.active_walked.append(result["participants_active_walked"])
@@ -395,6 +400,8 @@ class Runs:
             "active_meetings_max": max(self.active, default=0),
             "active_walked_per_run_mean": sum(self.active_walked) / max(1, len(self.active_walked)),
             "runs_relying_on_webhooks": self.healthy,
+            "touched_walked_per_run_mean": sum(self.touched) / max(1, len(self.touched)),
+            "front_walked_per_run_mean": sum(self.front) / max(1, len(self.front)),
         }
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from realtimekit_django.api.permissions import visible_meetings
-from realtimekit_django.models import SessionParticipant, SessionStatus
+from realtimekit_django.models import Session, SessionParticipant, SessionStatus
 
 #: A peer leaves instead of a newcomer joining this often, once a few people are in.
 LEAVE_CHANCE = 0.4
@@ -30,10 +30,16 @@ def meetings(request):
     for attendance in in_now:
         people.setdefault(attendance.session.meeting_id, []).append(str(attendance))
     rows = [(meeting, people.get(meeting.pk, [])) for meeting in shown]
+    # After a meeting ends, its attendance is one click away (for those allowed to see it).
+    ended = set()
+    if request.user.has_perm("realtimekit.view_sessionparticipant"):
+        ended = set(
+            Session.objects.filter(meeting__in=shown, status=SessionStatus.ENDED).values_list("meeting_id", flat=True)
+        )
     return render(
         request,
         "demo_site/meetings.html",
-        {"rows": rows, "meetings": shown, "uses_emulator": settings.DEMO_USES_EMULATOR},
+        {"rows": rows, "meetings": shown, "ended": ended, "uses_emulator": settings.DEMO_USES_EMULATOR},
     )
 
 

@@ -18,6 +18,7 @@ from .meetings import INLINE_PARTICIPANT_LIMIT, MeetingAdmin, ParticipantInline
 from .participants import ParticipantAdmin
 from .presets import PresetAdmin
 from .recordings import RecordingAdmin
+from .livestreams import LivestreamAdmin
 from .webhooks import SessionAdmin, WebhookEventAdmin
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ParticipantInline",
     "PresetAdmin",
     "RecordingAdmin",
+    "LivestreamAdmin",
     "SessionAdmin",
     "WebhookEventAdmin",
 ]

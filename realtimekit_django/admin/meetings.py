@@ -73,6 +73,7 @@ from .live import (  # noqa: F401  (importable from here, as before the split)
     live_participant_ids,
 )
 from .prepare import PrepareForm, PrepareJoins  # noqa: F401
+from .livestreams import LivestreamControls
 from .webhooks import attendance_csv
 
 logger = logging.getLogger("realtimekit_django.admin")
@@ -112,7 +113,7 @@ SESSION_HISTORY_LIMIT = 10
 
 
 @admin.register(Meeting)
-class MeetingAdmin(LiveControls, PrepareJoins, WritesThroughServices, admin.ModelAdmin):
+class MeetingAdmin(LiveControls, LivestreamControls, PrepareJoins, WritesThroughServices, admin.ModelAdmin):
     """Meetings: created and changed remotely by ``MeetingForm.save()``, never deleted."""
 
     form = MeetingForm
@@ -143,6 +144,8 @@ class MeetingAdmin(LiveControls, PrepareJoins, WritesThroughServices, admin.Mode
         "stop_recording",
         "remove_live_participants_action",
         "end_for_everyone",
+        "start_livestream",
+        "stop_livestream",
     )
     change_list_template = "admin/realtimekit/meeting/change_list.html"
     change_form_template = "admin/realtimekit/meeting/change_form.html"

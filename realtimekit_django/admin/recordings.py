@@ -12,8 +12,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext, gettext_lazy as _
 
-from .. import services
+from .. import services, store
 from ..exceptions import RealtimeKitError
 from ..models import Recording
 
@@ -28,13 +29,20 @@ class RecordingAdmin(admin.ModelAdmin):
         "duration_seconds",
         "file_size",
         "stored_name",
+        "copy_state_shown",
     )
     list_filter = ("status",)
     list_select_related = ("meeting",)
     search_fields = ("output_file_name", "id")
     readonly_fields = [f.name for f in Recording._meta.concrete_fields if f.name != "remote_data"]
     exclude = ("remote_data",)
-    actions = ("download_recording", "pause_recordings", "resume_recordings", "stop_recordings")
+    actions = (
+        "download_recording",
+        "pause_recordings",
+        "resume_recordings",
+        "stop_recordings",
+        "copy_again",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -86,3 +94,28 @@ class RecordingAdmin(admin.ModelAdmin):
         response = HttpResponseRedirect(url)
         add_never_cache_headers(response)
         return response
+
+    _COPY_STATES = {
+        "copied": _("copied"),
+        "given up": _("given up"),
+        "copying": _("copying"),
+        "waiting": _("waiting for the next try"),
+        "pending": _("not copied yet"),
+        "none": "-",
+    }
+
+    @admin.display(description=_("copy"))
+    def copy_state_shown(self, recording: Recording) -> str:
+        state = self._COPY_STATES[recording.copy_state]
+        if recording.copy_state in ("given up", "waiting") and recording.copy_error:
+            return f"{state}: {recording.copy_error}"
+        return str(state)
+
+    @admin.action(description=_("Copy the selected given-up recordings again"), permissions=["control"])
+    def copy_again(self, request, queryset):
+        count = store.retry_recording_copy(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            gettext("%(count)d given-up recording(s) will be copied again at the next run.") % {"count": count},
+            messages.SUCCESS,
+        )

@@ -13,8 +13,8 @@ import json
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.http import HttpResponse
-from django.utils.html import format_html
+from django.http import StreamingHttpResponse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Session, SessionParticipant, WebhookEvent
@@ -95,6 +95,10 @@ class WebhookEventAdmin(admin.ModelAdmin):
         self.message_user(request, _("Processed again: %(summary)s") % {"summary": summary}, level)
 
 
+#: People listed on a session's page (the CSV export has everyone).
+ATTENDANCE_SHOWN = 500
+
+
 class AttendanceInline(admin.TabularInline):
     model = SessionParticipant
     fields = (
@@ -105,6 +109,9 @@ class AttendanceInline(admin.TabularInline):
         "joined_at",
         "until",
         "duration",
+        "api_joined_at",
+        "api_left_at",
+        "api_duration_seconds",
     )
     readonly_fields = fields
     extra = 0
@@ -123,14 +130,51 @@ class AttendanceInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "meeting_id", "status", "started_at", "ended_at", "end_reason", "people_in")
-    list_filter = ("status", "end_reason")
+    list_display = (
+        "id", "meeting_id", "status", "started_at", "ended_at", "end_reason", "people_in", "minutes_consumed",
+        "attendance_final",
+    )
+    list_filter = ("status", "end_reason", ("api_confirmed_end_at", admin.EmptyFieldListFilter),
+                   ("unknown_to_api_since", admin.EmptyFieldListFilter))
     search_fields = ("=id", "=meeting__id")
     show_full_result_count = False
     list_per_page = 100
-    fields = ("id", "meeting", "status", "started_at", "ended_at", "end_reason")
+    fields = (
+        "id", "meeting", "status", "started_at", "ended_at", "end_reason", "minutes_consumed",
+        "max_concurrent_participants", "api_confirmed_end_at", "api_synced_at", "unknown_to_api_since",
+        "attendance",
+    )
     readonly_fields = fields
     inlines = (AttendanceInline,)
+
+    @admin.display(boolean=True, description=_("attendance final"))
+    def attendance_final(self, obj: Session) -> bool:
+        return obj.api_confirmed_end_at is not None
+
+    @admin.display(description=_("attendance (one line per person, rejoins merged)"))
+    def attendance(self, obj: Session) -> str:
+        people = SessionParticipant.objects.attendance_for(obj)
+        if not people:
+            return _("Nobody seen in this session.")
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("who"), _("first join"), _("last leave"), _("minutes"), _("joins"),
+        )
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    person.display_name or person.custom_participant_id or person.key,
+                    person.first_join or "",
+                    person.last_leave or "",
+                    person.minutes,
+                    person.joins,
+                )
+                for person in people[:ATTENDANCE_SHOWN]
+            ),
+        )
+        return format_html("<table>{}{}</table>", head, body)
     actions = ("export_attendance",)
 
     def get_queryset(self, request):
@@ -155,38 +199,75 @@ class SessionAdmin(admin.ModelAdmin):
         return attendance_csv(SessionParticipant.objects.filter(session__in=queryset), "attendance.csv")
 
 
-def attendance_csv(attendances, filename: str) -> HttpResponse:
-    """Who attended, from when to when, for how long (seconds): one row per peer."""
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(
-        [
-            "meeting_id",
-            "session_id",
-            "custom_participant_id",
-            "display_name",
-            "joined_at",
-            "left_at",
-            "seconds",
-        ]
+class _Echo:
+    """A file-like object whose ``write`` hands the line back: ``csv.writer`` over it yields
+    one encoded line at a time, so the export never holds more than a chunk of rows."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+#: Rows read from the database per round trip while a CSV streams.
+CSV_CHUNK_SIZE = 2000
+
+CSV_HEADER = [
+    "meeting_id",
+    "session_id",
+    "user_id",
+    "custom_participant_id",
+    "display_name",
+    "joined_at",
+    "left_at",
+    "source",
+    "seconds",
+]
+
+
+def attendance_rows(attendances):
+    """The CSV's lines, header first, read ``CSV_CHUNK_SIZE`` rows at a time (constant memory
+    whatever the number of rows): one line per peer, with the API's join, leave and duration
+    when the sessions walk read them (``source`` says ``api``), the webhook's otherwise."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    rows = (
+        attendances.order_by("session__started_at", "session_id", "joined_at", "peer_id")
+        .values_list(
+            "session__meeting_id", "session_id", "participant__user_id", "custom_participant_id",
+            "display_name", "joined_at", "left_at", "session__ended_at", "api_joined_at", "api_left_at",
+            "api_duration_seconds",
+        )
     )
-    rows = attendances.select_related("session").order_by(
-        "session__started_at", "session_id", "joined_at", "peer_id"
-    )
-    for row in rows.iterator(chunk_size=2000):
-        duration = row.duration
-        writer.writerow(
+    for (meeting_id, session_id, user_id, custom, name, joined, left, ended, a_joined, a_left, a_seconds) in rows.iterator(
+        chunk_size=CSV_CHUNK_SIZE
+    ):
+        api = a_joined is not None
+        start = a_joined if api else joined
+        end = (a_left if api else None) or left or ended
+        if api and a_seconds is not None:
+            seconds = int(a_seconds)
+        elif start is not None and end is not None:
+            seconds = int((end - start).total_seconds())
+        else:
+            seconds = ""
+        yield writer.writerow(
             [
-                row.session.meeting_id,
-                row.session_id,
-                _cell(row.custom_participant_id),
-                _cell(row.display_name),
-                row.joined_at.isoformat() if row.joined_at else "",
-                row.until.isoformat() if row.until else "",
-                int(duration.total_seconds()) if duration is not None else "",
+                meeting_id,
+                session_id,
+                "" if user_id is None else user_id,
+                _cell(custom),
+                _cell(name),
+                start.isoformat() if start else "",
+                end.isoformat() if end else "",
+                "api" if api else "webhook",
+                seconds,
             ]
         )
+
+
+def attendance_csv(attendances, filename: str) -> StreamingHttpResponse:
+    """Who attended, from when to when, for how long (seconds): one row per peer, streamed."""
+    response = StreamingHttpResponse(attendance_rows(attendances), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

@@ -62,3 +62,13 @@ def visible_meetings(user, queryset: QuerySet | None = None) -> QuerySet:
 def may_see(user, meeting: Meeting) -> bool:
     """Whether one meeting is visible to ``user`` (the policy's own answer, no shortcut)."""
     return bool(get_settings().preset_policy(user, meeting))
+
+
+class CanViewAttendance(IsAuthenticated):
+    """Who attended a meeting is personal data: staff with the session participant view
+    permission (``realtimekit.view_sessionparticipant``) only."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm(
+            "realtimekit.view_sessionparticipant"
+        )

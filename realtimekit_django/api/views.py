@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from .. import services
 from ..exceptions import JoinRefused, MeetingInactive, RateLimited, RealtimeKitError, Timeout, TransportError
 from ..models import Meeting
-from .permissions import CanUseRealtimeKit, candidate_meetings, may_see, visible_meetings
+from .permissions import CanUseRealtimeKit, CanViewAttendance, candidate_meetings, may_see, visible_meetings
 from .serializers import JoinRequestSerializer, JoinTokenSerializer, MeetingSerializer
 from .throttling import JoinRateThrottle
 
@@ -186,3 +186,40 @@ def _upstream_failure(exc: RealtimeKitError, meeting_id) -> UpstreamError:
     if isinstance(exc, TransportError):
         return UpstreamUnavailable()
     return UpstreamError()
+
+
+class MeetingAttendanceView(ReadableDescription, APIView):
+    """Who attended this meeting, one entry per person over all its sessions: first join,
+    last leave, total minutes (rejoins and overlapping connections merged) and number of
+    joins. The API's own times are used once the sessions sync has read them.
+
+    Staff with the permission to view session participants only."""
+
+    permission_classes = [CanViewAttendance]
+
+    def get(self, request, meeting_id):
+        meeting = candidate_meetings().filter(pk=meeting_id).first()
+        if meeting is None:
+            raise Http404(NO_SUCH_MEETING)
+        from ..models import SessionParticipant
+
+        people = SessionParticipant.objects.attendance_for(meeting)
+        return Response(
+            {
+                "meeting_id": str(meeting.pk),
+                "final": not meeting.sessions.filter(api_confirmed_end_at__isnull=True).exists(),
+                "attendees": [
+                    {
+                        "user_id": person.user_id,
+                        "participant_id": None if person.participant_id is None else str(person.participant_id),
+                        "custom_participant_id": person.custom_participant_id,
+                        "display_name": person.display_name,
+                        "first_join": person.first_join,
+                        "last_leave": person.last_leave,
+                        "minutes": person.minutes,
+                        "joins": person.joins,
+                    }
+                    for person in people
+                ],
+            }
+        )

@@ -2,19 +2,19 @@
 the download of a finished recording.
 
 A download URL is a short-lived bearer link to object storage, not an API call: it is fetched
-without the API token (which must never reach a storage host) and does not spend the API's
-rate budget. It is streamed, so a recording of any size costs constant memory.
+by :mod:`.downloads` (only from ``DOWNLOAD_HOSTS``, without the API token, which must never
+reach a storage host) and does not spend the API's rate budget. It is streamed, so a
+recording of any size costs constant memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from .. import schema
-from ..exceptions import RecordingUnavailable, Timeout, TransportError
+from ..conf import get_settings
+from ..exceptions import DownloadUnavailable, RecordingUnavailable
+from .downloads import CHUNK_SIZE, OpenDownload, open_download
 from .resource import OMIT, Client, _given, _query_order, _seg, _validate_ids
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: The SDK builds its query dict in alphabetical key order; the keys are the schema's.
 _LISTING_ORDER = tuple(sorted(schema.RECORDING_LISTING_PARAMS))
-DOWNLOAD_CHUNK_SIZE = 1024 * 1024
+DOWNLOAD_CHUNK_SIZE = CHUNK_SIZE
 
 
 class RecordingsResource:
@@ -88,76 +88,32 @@ class RecordingsResource:
             lambda page_no, size: self.get_recordings(page_no=page_no, per_page=size, **filters), per_page
         )
 
-    def download(self, url: str, *, offset: int = 0, chunk_size: int = DOWNLOAD_CHUNK_SIZE) -> Download:
-        """Open a recording's download URL (from ``offset`` on) for streaming.
+    def download(
+        self, url: str, *, offset: int = 0, chunk_size: int = DOWNLOAD_CHUNK_SIZE, max_bytes: int | None = None
+    ) -> Download:
+        """Open a recording's download URL (from ``offset`` on) for streaming, by the rules of
+        :func:`~realtimekit_django.client.downloads.open_download` (https to ``DOWNLOAD_HOSTS``,
+        redirects checked, no API token, at most ``max_bytes``, by default ``COPY_MAX_BYTES``).
 
         Raises :class:`RecordingUnavailable` for an expired or refused link (the caller fetches
         the recording again for a fresh one); the URL itself is in no message.
         """
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        limit = get_settings().copy_max_bytes if max_bytes is None else max_bytes
         try:
-            response = self._client.session.get(
-                url, headers=headers, stream=True, timeout=self._client.timeout, allow_redirects=True
-            )
-        except requests.exceptions.Timeout:
-            raise Timeout(
-                "timed out fetching the recording file", method="GET", path="<download URL>"
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"fetching the recording file failed: {type(exc).__name__}",
-                method="GET",
-                path="<download URL>",
-            ) from None
-        if response.status_code in (401, 403, 404, 410):
-            response.close()
+            opened = open_download(url, max_bytes=limit, timeout=self._client.timeout, offset=offset)
+        except DownloadUnavailable as exc:
             raise RecordingUnavailable(
                 "the recording's download URL has expired or was refused; fetch the recording again",
                 method="GET",
                 path="<download URL>",
-                status=response.status_code,
-            )
-        if response.status_code not in (200, 206) or (offset and response.status_code != 206):
-            response.close()
-            raise TransportError(
-                f"the recording file could not be fetched (HTTP {response.status_code})",
-                method="GET",
-                path="<download URL>",
-                status=response.status_code,
-            )
-        return Download(response, offset=offset, chunk_size=chunk_size)
-
-
-class Download:
-    """An open recording download: ``length`` (bytes still to come, when known) and
-    :meth:`chunks`. Close it (or use it as a context manager) to free the connection."""
-
-    def __init__(self, response: requests.Response, *, offset: int, chunk_size: int) -> None:
-        self._response = response
-        self.offset = offset
-        self.chunk_size = chunk_size
-        length = response.headers.get("Content-Length")
-        self.length = int(length) if length and length.isdigit() else None
-
-    def chunks(self) -> Iterator[bytes]:
-        try:
-            yield from self._response.iter_content(chunk_size=self.chunk_size)
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"the recording download broke off: {type(exc).__name__}", method="GET", path="<download URL>"
+                status=exc.status,
             ) from None
+        opened.chunk_size = chunk_size
+        return opened
 
-    def close(self) -> None:
-        self._response.close()
 
-    def __enter__(self) -> Download:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:  # never the URL
-        return f"<Download offset={self.offset} length={self.length}>"
+#: The open download's old name (``realtimekit_django.client.Download``).
+Download = OpenDownload
 
 
 def _path(recording_id: str) -> str:

@@ -10,13 +10,24 @@ stored: tokens live 100 days and only deleting the participant revokes them, so 
 would be a long-lived secret waiting to leak.
 """
 
+from .livestreams import Livestream, LivestreamStatus
 from .meetings import Meeting, MeetingQuerySet, MeetingStatus, Participant
 from .presets import Preset
 from .recordings import Recording, RecordingStatus
-from .sessions import Session, SessionParticipant, SessionQuerySet, SessionStatus
+from .sessions import (
+    Attendance,
+    Session,
+    SessionParticipant,
+    SessionParticipantQuerySet,
+    SessionQuerySet,
+    SessionStatus,
+)
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "Attendance",
+    "Livestream",
+    "LivestreamStatus",
     "Meeting",
     "MeetingQuerySet",
     "MeetingStatus",
@@ -26,6 +37,7 @@ __all__ = [
     "RecordingStatus",
     "Session",
     "SessionParticipant",
+    "SessionParticipantQuerySet",
     "SessionQuerySet",
     "SessionStatus",
     "WebhookEvent",

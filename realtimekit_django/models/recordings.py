@@ -45,6 +45,12 @@ class Recording(models.Model):
     stored_size = models.BigIntegerField(_("stored size (bytes)"), null=True, blank=True, editable=False)
     copy_claimed_at = models.DateTimeField(_("copy claimed"), null=True, blank=True, editable=False)
     copy_error = models.CharField(_("last copy error"), max_length=500, blank=True, editable=False)
+    # The holder's token: only the worker whose token is here may finish the copy.
+    copy_claim = models.CharField(_("copy claim"), max_length=64, blank=True, editable=False)
+    copy_tries = models.PositiveIntegerField(_("copy tries"), default=0, editable=False)
+    copy_next_attempt_at = models.DateTimeField(_("next copy try"), null=True, blank=True, editable=False)
+    copy_failed_at = models.DateTimeField(_("copy given up"), null=True, blank=True, editable=False)
+    stored_sha256 = models.CharField(_("stored SHA-256"), max_length=64, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("recording")
@@ -54,6 +60,19 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return self.output_file_name or str(self.id)
+
+    @property
+    def copy_state(self) -> str:
+        """copied, given up, claimed, waiting (for the next try), pending or none (not UPLOADED)."""
+        if self.stored_name:
+            return "copied"
+        if self.copy_failed_at is not None:
+            return "given up"
+        if self.copy_claim:
+            return "copying"
+        if self.copy_tries:
+            return "waiting"
+        return "pending" if self.status == RecordingStatus.UPLOADED else "none"
 
     @property
     def is_active(self) -> bool:

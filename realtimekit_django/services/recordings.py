@@ -13,24 +13,25 @@ a bearer link: it is fetched fresh for each use and never stored, logged or show
 
 from __future__ import annotations
 
-import io
 import logging
-import posixpath
-import re
-from collections.abc import Iterator, Mapping
+import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from django.core.files import File
 from django.core.files.storage import storages
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import schema, store
 from ..client import RealtimeKitClient, get_client
-from ..client.recordings import Download
 from ..conf import get_settings
 from ..exceptions import (
     ConfigurationError,
+    CopyClaimLost,
+    CopyError,
+    DownloadRefused,
+    DownloadTooLarge,
     InvalidResponse,
     RealtimeKitError,
     RecordingCopyError,
@@ -38,6 +39,7 @@ from ..exceptions import (
     ValidationError,
 )
 from ..models import Meeting, Recording, RecordingStatus
+from . import copies
 from .answers import data_of
 
 logger = logging.getLogger("realtimekit_django.services")
@@ -64,8 +66,10 @@ def upsert_recordings(payloads, *, app_id: str) -> store.UpsertResult:
 
 def recordings_to_copy():
     """This app's UPLOADED recordings not yet copied into the site's storage, oldest first."""
+    now = timezone.now()
+    due = Q(copy_next_attempt_at__isnull=True) | Q(copy_next_attempt_at__lte=now)
     return Recording.objects.filter(
-        app_id=get_settings().app_id, status=RecordingStatus.UPLOADED, stored_name=""
+        due, app_id=get_settings().app_id, status=RecordingStatus.UPLOADED, stored_name="", copy_failed_at__isnull=True
     ).order_by("invoked_at", "id")
 
 
@@ -167,64 +171,11 @@ def fresh_download_url(recording: Recording, *, client: RealtimeKitClient | None
 # -- keeping the files -------------------------------------------------------------------------
 
 
-class _DownloadFile(File):
-    """A download as the ``File`` a storage saves: read in chunks, never whole.
-
-    It raises ``RecordingCopyError`` when the file comes short of its announced size, so a
-    storage never keeps a truncated file as if it were whole.
-    """
-
-    def __init__(self, download: Download, name: str, expected: int | None) -> None:
-        super().__init__(None, name)
-        self._download = download
-        self._chunks = self._counted()
-        self._buffer = b""
-        self.expected = expected
-        self.written = 0
-        if expected is not None:
-            self.size = expected
-
-    def _counted(self) -> Iterator[bytes]:
-        for chunk in self._download.chunks():
-            self.written += len(chunk)
-            yield chunk
-        if self.expected is not None and self.written != self.expected:
-            raise RecordingCopyError(f"the recording file came with {self.written} of {self.expected} bytes")
-
-    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        if self._buffer:
-            yield self._buffer
-            self._buffer = b""
-        yield from self._chunks
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if offset == 0 and whence in (0, 1) and self.written == 0:
-            return 0
-        raise io.UnsupportedOperation("a recording download can only be read forwards")
-
-    def tell(self) -> int:
-        return self.written - len(self._buffer)
-
-    def close(self) -> None:
-        self._download.close()
-
-
 def stored_name_for(recording: Recording) -> str:
-    """Where a recording's copy goes: one name per recording, whatever the run."""
-    base = posixpath.basename(recording.output_file_name or "") or f"{recording.pk}.mp4"
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:200]
-    return f"realtimekit/recordings/{recording.pk}/{safe}"
+    """Where a recording's copy goes: one name per recording, whatever the run (never ``.``
+    or ``..``: an unusable file name becomes ``<id>.mp4``)."""
+    safe = copies.safe_file_name(recording.output_file_name, fallback=f"{recording.pk}.mp4")
+    return copies.check_storage_name(f"realtimekit/recordings/{recording.pk}/{safe}")
 
 
 def recording_storage(alias: str | None = None):
@@ -238,12 +189,16 @@ def copy_recording(
     recording: Recording, *, client: RealtimeKitClient | None = None, storage_alias: str | None = None
 ) -> Recording:
     """Copy an UPLOADED recording's file into the site's storage, at most once; the row (in
-    place) gets ``stored_name`` and ``stored_size``. Returns the recording unchanged when it
-    is already copied or another worker holds the copy.
+    place) gets ``stored_name``, ``stored_size`` (read back from the storage) and
+    ``stored_sha256``. Returns the recording unchanged when it is already copied, given up,
+    waiting for its next try, or another worker holds the copy.
 
-    Raises ``ValidationError`` for a recording not UPLOADED, ``RecordingUnavailable`` for a
-    file that cannot be fetched, and ``RecordingCopyError`` when the storage refuses the
-    write or the file comes short; then no file is left and the next run starts again.
+    The claim is a token on the row, renewed while streaming; only its holder may finish, so a
+    slow copy is never retaken and a second worker's outcome never overwrites the first's.
+    A failure counts a try: the next waits (backoff), and after ``COPY_MAX_TRIES`` the copy
+    is given up (``copy_failed_at``); a file that can never be copied (too large, a refused
+    host) is given up at once. Raises the failure (``RecordingUnavailable``,
+    ``DownloadError``, ``RecordingCopyError``); no file is left then.
     """
     if recording.stored_name:
         return recording
@@ -252,54 +207,68 @@ def copy_recording(
             [("recording", f"only an UPLOADED recording can be copied, not {recording.status}")]
         )
     storage = recording_storage(storage_alias)
-    stale = timezone.now() - timedelta(seconds=get_settings().task_time_limit)
-    if not store.claim_recording_copy(recording.pk, stale_before=stale):
+    token = secrets.token_hex(16)
+    now = timezone.now()
+    stale = now - timedelta(seconds=CLAIM_LIFETIME)
+    if not store.claim_recording_copy(recording.pk, token=token, stale_before=stale, now=now):
         recording.refresh_from_db()
         return recording
+
+    def renew() -> None:
+        if not store.renew_recording_copy(recording.pk, token=token, now=timezone.now()):
+            raise CopyClaimLost("another worker holds this recording's copy now")
+
     try:
-        name, size = _copy(recording, storage, client or get_client())
+        url = fresh_download_url(recording, client=client or get_client())
+        kept = copies.copy_into_storage(
+            url=url,
+            storage=storage,
+            name=stored_name_for(recording),
+            max_bytes=copies.copy_max_bytes(),
+            renew_claim=renew,
+            replace=True,
+            renew_every=CLAIM_LIFETIME / 4,
+        )
+        if recording.file_size is not None and kept.size != recording.file_size:
+            storage.delete(kept.name)
+            raise RecordingCopyError(f"the recording file came with {kept.size} of {recording.file_size} bytes")
+    except CopyClaimLost:
+        recording.refresh_from_db()
+        return recording
     except Exception as exc:
         message = (
             exc.message
             if isinstance(exc, RealtimeKitError)
             else f"the storage refused the write ({type(exc).__name__})"
         )
-        store.finish_recording_copy(recording.pk, error=message)
+        _count_failure(recording, token, message, final=isinstance(exc, DownloadRefused | DownloadTooLarge))
         recording.refresh_from_db()
-        if isinstance(exc, RealtimeKitError):
+        if isinstance(exc, RealtimeKitError) and not type(exc) is CopyError:
             raise
         raise RecordingCopyError(message) from None
-    store.finish_recording_copy(recording.pk, stored_name=name, stored_size=size)
+    if not store.finish_recording_copy(
+        recording.pk, token=token, stored_name=kept.name, stored_size=kept.size, stored_sha256=kept.sha256
+    ):
+        logger.warning("recording %s: another worker took the copy over; its outcome counts", recording.pk)
     recording.refresh_from_db()
     return recording
 
 
-def _copy(recording: Recording, storage, api: RealtimeKitClient) -> tuple[str, int]:
-    url = fresh_download_url(recording, client=api)
-    name = stored_name_for(recording)
-    expected = recording.file_size
-    if storage.exists(name):
-        if expected is not None and storage.size(name) == expected:
-            return name, expected  # stored by a run that died before it could say so
-        storage.delete(name)  # left by an interrupted copy
-    with api.recordings.download(url) as download:
-        if expected is None:
-            expected = download.length
-        content = _DownloadFile(download, name, expected)
-        try:
-            saved = storage.save(name, content)
-        except BaseException:
-            _remove_quietly(storage, name)
-            raise
-    return saved, content.written
+#: Seconds a claim lives without renewal (a copy renews it every quarter of this).
+CLAIM_LIFETIME = 120.0
 
 
-def _remove_quietly(storage, name: str) -> None:
-    try:
-        if storage.exists(name):
-            storage.delete(name)
-    except Exception:  # the copy's own error is the one worth raising
-        logger.warning("a partial recording copy could not be removed from the storage")
+def _count_failure(recording: Recording, token: str, message: str, *, final: bool) -> None:
+    now = timezone.now()
+    tries = recording.copy_tries + 1
+    given_up = final or copies.tries_exhausted(tries)
+    store.finish_recording_copy(
+        recording.pk,
+        token=token,
+        error=message,
+        next_attempt_at=None if given_up else copies.next_attempt_at(tries, now),
+        given_up_at=now if given_up else None,
+    )
 
 
 def copy_uploaded_recordings() -> dict[str, Any]:

@@ -160,6 +160,9 @@ def _merged_session(event: WebhookEvent, *, ended: bool = False) -> Session:
         Session, {"pk": session_id}, {"meeting_id": event.meeting_id, "started_at": started_at}
     )
     changed = []
+    if session.api_confirmed_end_at is not None:
+        # The API confirmed the end and its figures win: a late or odd push moves nothing.
+        return session
     if started_at is not None and (session.started_at is None or started_at < session.started_at):
         session.started_at = started_at
         changed.append("started_at")
@@ -216,6 +219,21 @@ def recording_status(event: WebhookEvent) -> None:
     if not recording:
         raise UnusableEvent("the payload has no recording")
     services.record_status(recording)
+
+
+@handles("livestreaming.statusUpdate")
+def livestream_status(event: WebhookEvent) -> None:
+    """The stream's status and playback URL (the stream key was redacted at intake and is
+    never read here)."""
+    from ..services.livestreams import record_livestream
+
+    payload = event.payload
+    if not isinstance(payload.get("streamId"), str):
+        raise UnusableEvent("the payload has no streamId")
+    record_livestream(
+        {"id": payload["streamId"], "status": payload.get("status"), "playbackUrl": payload.get("playbackUrl")},
+        meeting_id=event.meeting_id,
+    )
 
 
 def _merged_attendance(event: WebhookEvent, *, left: bool) -> SessionParticipant:

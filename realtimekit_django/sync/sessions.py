@@ -1,0 +1,181 @@
+"""The sessions walk: the API's own figures for sessions and who attended them.
+
+Webhooks build :class:`Session` rows as things happen; a lost ``meeting.ended`` would leave a
+session LIVE for ever, and webhooks carry no minutes consumed. This walk, run in the budget's
+background lane (task ``realtimekit.sync_sessions``), reads the sessions listing of a recent
+window and, for each session the API reports ENDED whose attendance is not final yet, its
+participants; :mod:`realtimekit_django.services.sessions` merges both into the rows (API wins
+for an ended session) and sends ``session_attendance_final`` once.
+
+Then every session still LIVE here, not seen in the listing, whose last event is older than
+its meeting's ``session_keep_alive_time_in_secs`` and that nobody is in is asked about (one
+GET): closed when the API says it ended, marked ``unknown_to_api_since`` on a 404 (never
+deleted).
+
+Cost per ended session, bounded: its share of the listing pages, one participants page per
+``per_page`` attendees (once: a final session is not read again), and at most one details GET
+when it went stale. A listing that lies (an item that does not parse) stops the walk with a
+clear error before that session is stored (each session is stored whole, in its own
+transaction); a repeated item is read once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
+
+from ..client import BACKGROUND, RealtimeKitClient, get_client, lane
+from ..exceptions import NotFound, RealtimeKitError
+from ..models import Session, SessionParticipant, SessionStatus
+from ..services import sessions as store
+
+logger = logging.getLogger("realtimekit_django.sessions")
+
+#: How far back the listing is read (sessions started since then).
+DEFAULT_WINDOW = timedelta(days=2)
+#: The most stale LIVE sessions one run asks about (one GET each).
+STALE_CHECKS_PER_RUN = 100
+
+
+@dataclass
+class SessionsReport:
+    sessions_seen: int = 0
+    duplicates: int = 0
+    finalized: int = 0
+    stale_checked: int = 0
+    stale_closed: int = 0
+    marked_unknown: int = 0
+    completed: bool = False
+    error: str = ""
+    finalized_ids: list = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sync_sessions(
+    *,
+    client: RealtimeKitClient | None = None,
+    since: datetime | None = None,
+    per_page: int | None = None,
+    now: datetime | None = None,
+) -> SessionsReport:
+    """One walk (see the module's docstring); the report says what it did and why it stopped."""
+    api = client or get_client()
+    report = SessionsReport()
+    now = now or timezone.now()
+    since = since or now - DEFAULT_WINDOW
+    try:
+        with lane(BACKGROUND):
+            seen_live = _walk_listing(api, report, since=since, per_page=per_page)
+            _check_stale(api, report, seen_live=seen_live, now=now)
+        report.completed = True
+    except RealtimeKitError as err:
+        report.error = str(err)
+        logger.warning("sessions walk stopped: %s", err)
+    return report
+
+
+def _walk_listing(api: RealtimeKitClient, report: SessionsReport, *, since, per_page) -> set[str]:
+    filters: dict[str, Any] = {"start_time": since.isoformat()}
+    if per_page is not None:
+        filters["per_page"] = per_page
+    seen: set[str] = set()
+    live: set[str] = set()
+    for item in api.sessions.walk_sessions(**filters):
+        remote = store.parse_session(item)
+        if remote.id in seen:
+            report.duplicates += 1
+            continue
+        seen.add(remote.id)
+        report.sessions_seen += 1
+        if remote.status == SessionStatus.LIVE:
+            live.add(remote.id)
+            store.store_session(remote)
+            continue
+        _store_ended(api, report, remote, per_page=per_page)
+    return live
+
+
+def _store_ended(api: RealtimeKitClient, report: SessionsReport, remote, *, per_page) -> None:
+    """An ended session: its attendees are read once, then the row is final."""
+    final = Session.objects.filter(pk=remote.id, api_confirmed_end_at__isnull=False).exists()
+    if final:
+        store.store_session(remote)
+        return
+    kwargs = {"per_page": per_page} if per_page is not None else {}
+    items = list(api.sessions.walk_session_participants(remote.id, **kwargs))
+    attendees = store.parse_participants(items, remote.id)
+    _, final_now = store.store_session(remote, attendees)
+    if final_now:
+        report.finalized += 1
+        report.finalized_ids.append(remote.id)
+
+
+def stale_live_sessions(now: datetime, *, exclude=()) -> list[Session]:
+    """LIVE sessions nobody is in whose last event is older than their meeting's keep-alive."""
+    candidates = (
+        Session.objects.live()
+        .filter(unknown_to_api_since__isnull=True)
+        .exclude(pk__in=list(exclude))
+        .exclude(Exists(SessionParticipant.objects.filter(session=OuterRef("pk"), left_at__isnull=True)))
+        .annotate(
+            last_join=Max("attendees__joined_at"),
+            last_leave=Max("attendees__left_at"),
+        )
+        .select_related("meeting")
+        .order_by("started_at", "pk")
+    )
+    stale = []
+    for session in candidates.iterator(chunk_size=500):
+        moments = [m for m in (session.started_at, session.last_join, session.last_leave) if m]
+        if not moments:
+            continue
+        keep_alive = _keep_alive(session)
+        if max(moments) + timedelta(seconds=keep_alive) < now:
+            stale.append(session)
+            if len(stale) >= STALE_CHECKS_PER_RUN:
+                break
+    return stale
+
+
+def _keep_alive(session: Session) -> float:
+    try:
+        return float(session.meeting.session_keep_alive_time_in_secs)
+    except Exception:  # the meeting is not mirrored (no constraint): the API's default
+        return 60.0
+
+
+def _check_stale(api: RealtimeKitClient, report: SessionsReport, *, seen_live: set[str], now) -> None:
+    for session in stale_live_sessions(now, exclude=seen_live):
+        report.stale_checked += 1
+        try:
+            item = api.sessions.get_session_details(session.pk)
+        except NotFound:
+            if store.mark_unknown(session.pk):
+                report.marked_unknown += 1
+            continue
+        remote = store.parse_session(_session_of(item))
+        if remote.status == SessionStatus.ENDED:
+            _store_ended(api, report, remote, per_page=None)
+            report.stale_closed += 1
+        else:
+            store.store_session(remote)
+
+
+def _session_of(answer: Any) -> Any:
+    """The session inside a details answer (``data.session`` or the object itself)."""
+    if isinstance(answer, dict):
+        data = answer.get("data", answer)
+        if isinstance(data, dict) and isinstance(data.get("session"), dict):
+            return data["session"]
+        return data
+    return answer
+
+
+__all__ = ["SessionsReport", "stale_live_sessions", "sync_sessions"]
