@@ -41,7 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="meetings (reconcile, noop, memory, participants, budget), joins (join), users (burst) "
         "or deliveries (webhooks)",
     )
-    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        default="sqlite",
+        help="both: SQLite then PostgreSQL, each in a process of its own, printed side by side",
+    )
     parser.add_argument(
         "--rounds", type=int, help="rounds per scenario (default 3; join and memory run once)"
     )
@@ -65,8 +70,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _both(argv: list[str], args: argparse.Namespace) -> int:
+    """Run each database in a child process (Django's settings are read once per process) and
+    print their figures side by side: one line a figure, each database's value and floor."""
+    import json
+    import subprocess
+
+    from .report import Result, json_lines, notes, table
+
+    rest = [a for a in argv if a not in ("--json", "--database", "both", "--database=both")]
+    results = []
+    for database in ("sqlite", "postgres"):
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks", *rest, "--database", database, "--json"],
+            stdout=subprocess.PIPE,
+            check=False,
+        )
+        if done.returncode:
+            return done.returncode
+        results += [Result.from_dict(json.loads(line)) for line in done.stdout.splitlines() if line.strip()]
+    if args.json:
+        print(json_lines(results))
+    else:
+        print(table(results))
+        print()
+        print(notes(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.database == "both":
+        return _both(list(sys.argv[1:] if argv is None else argv), args)
     from .database import bench_database, migrate
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]

@@ -33,6 +33,9 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: figure -> the figure that is its floor (what the least any implementation pays), so the
+    #: table prints the two side by side: ``project_seconds`` beside ``floor_seconds``.
+    floors: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,7 +49,22 @@ class Result:
                 for t in self.targets
             },
             "notes": self.notes,
+            "floors": self.floors,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """A result read back from ``--json`` (how ``--database both`` joins two runs)."""
+        return cls(
+            data["scenario"],
+            data["database"],
+            data["size"],
+            data["rounds"],
+            figures=data["figures"],
+            targets=[Target(name, t["op"], t["limit"]) for name, t in data["targets"].items()],
+            notes=data["notes"],
+            floors=data.get("floors", {}),
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -63,19 +81,47 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _verdict(goal: Target | None, value: Any) -> str:
+    return "" if goal is None else {True: "met", False: "NOT MET", None: "n/a"}[goal.met(value)]
+
+
 def table(results: list[Result]) -> str:
-    """A Markdown table: scenario, figure, value, target, met (docs/benchmarks.md pastes it)."""
-    lines = ["| scenario | db | figure | value | target | met |", "|---|---|---|---:|---|---|"]
+    """A Markdown table, one line a figure: its value, its floor, its target and the verdict.
+
+    Results of several databases (``--database both``) share lines: a scenario's figure is one
+    line with a value, floor and verdict column for each database, in the order first run.
+    """
+    databases = list(dict.fromkeys(result.database for result in results))
+    head = "| scenario | figure | " + " | ".join(f"{db} | {db} floor" for db in databases)
+    head += " | target | met" + (f" ({' / '.join(databases)})" if len(databases) > 1 else "") + " |"
+    lines = [head, "|---|---|" + "---:|---:|" * len(databases) + "---|---|"]
+    by_scenario: dict[tuple[str, int], dict[str, Result]] = {}
     for result in results:
-        goals = {t.figure: t for t in result.targets}
-        for name, value in result.figures.items():
-            goal = goals.get(name)
-            verdict = "" if goal is None else {True: "met", False: "NOT MET", None: "n/a"}[goal.met(value)]
-            target = "" if goal is None else f"{goal.op} {_fmt(goal.limit)}"
-            lines.append(
-                f"| {result.scenario} (n={result.size:,}) | {result.database} | {name} | {_fmt(value)} "
-                f"| {target} | {verdict} |"
-            )
+        by_scenario.setdefault((result.scenario, result.size), {})[result.database] = result
+    for (scenario, size), per_db in by_scenario.items():
+        names = list(dict.fromkeys(name for r in per_db.values() for name in r.figures))
+        for name in names:
+            cells, verdicts, targets = [], [], []
+            for db in databases:
+                result = per_db.get(db)
+                if result is None:
+                    cells += ["", ""]
+                    verdicts.append("")
+                    continue
+                value = result.figures.get(name)
+                floor = result.floors.get(name)
+                cells += [
+                    "" if value is None and name not in result.figures else _fmt(value),
+                    "" if floor is None else _fmt(result.figures.get(floor)),
+                ]
+                own = {t.figure: t for t in result.targets}.get(name)
+                verdicts.append(_verdict(own, value))
+                targets.append("" if own is None else f"{own.op} {_fmt(own.limit)}")
+            # One target when the databases share it, else each database's (1.3 and 1.2 x floor).
+            targets = [t for t in dict.fromkeys(targets) if t]
+            target = " / ".join(targets) if len(set(targets)) > 1 else "".join(targets[:1])
+            met = " / ".join(verdicts) if any(verdicts) else ""
+            lines.append(f"| {scenario} (n={size:,}) | {name} | {' | '.join(cells)} | {target} | {met} |")
     return "\n".join(lines)
 
 

@@ -171,24 +171,60 @@ def _without_storage_secrets(payload: Mapping) -> dict:
     return dict(payload)
 
 
-def meeting_row(payload: Any, *, app_id: str, now: datetime) -> dict:
-    """The column values for a meeting payload (storage secrets removed)."""
+def _flag(data: Mapping, key: str, what: str) -> bool:
+    """A boolean column (absent or null is ``False``); the common case costs two identity tests."""
+    value = data.get(key)
+    if value is True or value is False:
+        return value
+    return _typed(data, key, (bool,), what, False)
+
+
+def _mapping(data: Mapping, key: str, what: str) -> dict:
+    """An object column (absent or null is ``{}``); a payload parsed from JSON holds plain dicts."""
+    value = data.get(key)
+    if type(value) is dict:
+        return value
+    return _typed(data, key, (dict,), what, {})
+
+
+def meeting_row(payload: Any, *, app_id: str, now: datetime, pk: uuid.UUID | None = None) -> dict:
+    """The column values for a meeting payload (storage secrets removed).
+
+    ``pk`` is the payload's id when the caller has already read it (a sync page reads every
+    item's id first); it must be ``payload_id(payload, "meeting")``.
+
+    Profiled on a 10,000-meeting walk (issue 28), this function was a third of the project's
+    own time over the floor: the common, well-typed case is now checked inline (identity and
+    exact-type tests), and anything else goes through the same helpers and errors as before.
+    """
     if not isinstance(payload, Mapping):
         raise InvalidResponse("meeting payload is not an object")
     what = _what("meeting", payload)
     data = _without_storage_secrets(payload)
     _refuse_unstorable(data, what)
-    status = _text(data, "status", what, default=MeetingStatus.ACTIVE)
+    status = data.get("status")
+    if status is None:
+        status = MeetingStatus.ACTIVE
+    elif type(status) is not str:
+        status = _text(data, "status", what, default=MeetingStatus.ACTIVE)
     if status not in _STATUSES:
         raise InvalidResponse(f"{what}: unknown status {status[:20]!r}")
+    title = data.get("title")
+    if title is not None and type(title) is not str:
+        title = _text(data, "title", what)
+    keep_alive = data.get("session_keep_alive_time_in_secs")
+    if type(keep_alive) is int and -(2**53) <= keep_alive <= 2**53:
+        keep_alive = float(keep_alive)
+    else:
+        keep_alive = _finite(data, "session_keep_alive_time_in_secs", what, 60)
     row = {
-        "id": payload_id(data, "meeting"),
+        "id": pk if pk is not None else payload_id(data, "meeting"),
         "app_id": app_id,
-        "title": _text(data, "title", what),
+        "title": title,
         "status": status,
-        "session_keep_alive_time_in_secs": _finite(data, "session_keep_alive_time_in_secs", what, 60),
-        "ai_config": _typed(data, "ai_config", (dict,), what, {}),
-        "recording_config": _typed(data, "recording_config", (dict,), what, {}),
+        "session_keep_alive_time_in_secs": keep_alive,
+        "ai_config": _mapping(data, "ai_config", what),
+        "recording_config": _mapping(data, "recording_config", what),
         "remote_created_at": _timestamp(data, "created_at", what),
         "remote_updated_at": _timestamp(data, "updated_at", what),
         "synced_at": now,
@@ -199,12 +235,16 @@ def meeting_row(payload: Any, *, app_id: str, now: datetime) -> dict:
         "remote_data": data,
     }
     for name in schema.MEETING_BOOLEAN_FIELDS:
-        row[name] = _typed(data, name, (bool,), what, False)
+        row[name] = _flag(data, name, what)
     return row
 
 
-def participant_row(payload: Any, *, meeting_id: uuid.UUID, now: datetime, user_id: Any = None) -> dict:
-    """The column values for a participant payload (its token, if any, is dropped here)."""
+def participant_row(
+    payload: Any, *, meeting_id: uuid.UUID, now: datetime, user_id: Any = None, pk: uuid.UUID | None = None
+) -> dict:
+    """The column values for a participant payload (its token, if any, is dropped here).
+
+    ``pk``, as for :func:`meeting_row`, is the payload's id when the caller has read it."""
     if not isinstance(payload, Mapping):
         raise InvalidResponse("participant payload is not an object")
     what = _what("participant", payload)
@@ -216,7 +256,7 @@ def participant_row(payload: Any, *, meeting_id: uuid.UUID, now: datetime, user_
     if not custom_id or not preset_name:
         raise InvalidResponse(f"{what}: 'custom_participant_id' and 'preset_name' are required")
     return {
-        "id": payload_id(data, "participant"),
+        "id": pk if pk is not None else payload_id(data, "participant"),
         "meeting_id": meeting_id,
         "custom_participant_id": custom_id,
         "preset_name": preset_name,

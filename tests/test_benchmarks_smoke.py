@@ -31,7 +31,7 @@ NAMED_FIGURES = {
     },
     "reconcile_noop": {"noop_seconds", "rows_written", "ratio_to_first_run"},
     "participants": {"seconds", "queries_per_meeting"},
-    "join": {"join_median_ms", "join_p95_ms", "overhead_ms", "queries_per_join"},
+    "join": {"join_median_ms", "join_p95_ms", "overhead_ms", "queries_per_join", "app_overhead_ms", "rejoin_queries", "rejoin_writes"},
     "memory": {"growth_mb"},
     "burst": {
         "today_requests",
@@ -77,7 +77,7 @@ NAMED_FIGURES = {
 TARGETS = {
     "reconcile": {"ratio_to_floor", "speedup_over_naive"},
     "reconcile_noop": {"rows_written", "write_statements", "ratio_to_first_run"},
-    "join": {"overhead_ms", "queries_per_join"},
+    "join": {"app_overhead_ms", "queries_per_join", "rejoin_queries", "rejoin_writes"},
     "memory": {"growth_mb"},
     "burst": {
         "prepared_lockouts",
@@ -152,3 +152,20 @@ def test_figures_that_are_counts_not_times(results):
     # With webhooks every other change is announced by an event; each announced one is fetched.
     assert budget["webhooks_changes"] + budget["webhooks_announced_changes"] == 30
     assert budget["webhooks_events_delivered"] > 0 and budget["webhooks_targeted_fetches"] > 0
+
+
+def test_the_table_prints_each_figure_beside_its_floor_and_target_for_both_databases():
+    from benchmarks.report import Result, Target, table
+
+    def result(database, project, floor, limit):
+        r = Result("reconcile", database, 10, 1, figures={"project_seconds": project, "floor_seconds": floor,
+                                                           "ratio_to_floor": project / floor})
+        r.targets = [Target("ratio_to_floor", "<=", limit)]
+        r.floors = {"project_seconds": "floor_seconds"}
+        return r
+
+    lines = table([result("sqlite", 1.2, 1.0, 1.3), result("postgres", 1.5, 1.0, 1.2)]).splitlines()
+
+    assert "| sqlite | sqlite floor | postgres | postgres floor |" in lines[0]
+    assert "| reconcile (n=10) | project_seconds | 1.20 | 1.00 | 1.50 | 1.00 |  |  |" in lines
+    assert "| reconcile (n=10) | ratio_to_floor | 1.20 |  | 1.50 |  | <= 1.30 / <= 1.20 | met / NOT MET |" in lines

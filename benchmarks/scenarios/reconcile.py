@@ -89,6 +89,13 @@ def run(database: str, size: int, rounds: int) -> Result:
     # Issue 28's targets: 1.3x the floor on SQLite, 1.2x on PostgreSQL.
     floor_ratio = 1.2 if database == "postgres" else 1.3
     result.targets = [Target("ratio_to_floor", "<=", floor_ratio), Target("speedup_over_naive", ">=", 10)]
+    result.floors = {
+        "project_seconds": "floor_seconds",
+        "naive_seconds": "floor_seconds",
+        "project_cpu_seconds": "floor_cpu_seconds",
+        "queries_per_page": "floor_queries_per_page",
+        "http_requests": "floor_http_requests",
+    }
     result.notes.append(
         f"per_page={PER_PAGE}; medians of {rounds} rounds, variants alternating; peak_rss_mb is the whole "
         "process's peak (ru_maxrss), the in-process emulator's seeded meetings included; cpu_* is this "

@@ -1,0 +1,84 @@
+"""Issue 28.4: a rejoin that changes nothing costs at most 3 queries and writes nothing; one
+that changes something still writes it.
+
+Queries are counted as the benchmarks count them: without transaction control (``BEGIN``,
+``SAVEPOINT``, ``RELEASE``, ``COMMIT``). On PostgreSQL the join lock (``pg_advisory_xact_lock``,
+taken before the participant is read) is a fourth: the lock is not yet skipped for a person
+who already has a participant."""
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from realtimekit_django import services
+from realtimekit_django.models import Participant
+
+pytestmark = pytest.mark.django_db
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
+ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+@pytest.fixture
+def meeting(realtimekit_emulator):
+    return services.create_meeting(title="Standup")
+
+
+@pytest.fixture
+def client(django_user_model):
+    user = django_user_model.objects.create_user("alice", password="pw", first_name="Alice")
+    api = APIClient()
+    api.force_login(user)
+    return api
+
+
+def _writes(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
+
+def _queries(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith(CONTROL)]
+
+
+def test_a_rejoin_with_no_change_makes_three_queries_and_no_write(realtimekit_emulator, meeting, client):
+    url = reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting.pk})
+    assert client.post(url).status_code == 200
+    stored = Participant.objects.get()
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(url)
+
+    assert len(_queries(captured)) <= (4 if ON_POSTGRES else 3), _queries(captured)
+
+    assert response.status_code == 200
+    assert response.json()["participant_id"] == str(stored.pk)
+    assert _writes(captured) == []
+    assert Participant.objects.get().synced_at == stored.synced_at
+
+
+def test_a_rejoin_that_changes_the_participant_writes_it(realtimekit_emulator, meeting, client, django_user_model):
+    url = reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting.pk})
+    assert client.post(url).status_code == 200
+    django_user_model.objects.filter(username="alice").update(first_name="Alicia")
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.post(url).status_code == 200
+
+    assert _writes(captured) != []
+    assert Participant.objects.get().name == realtimekit_emulator.participants(str(meeting.pk))[0]["name"]
+    assert Participant.objects.get().name != "Alice"
+
+
+def test_a_service_rejoin_returns_the_participant_as_stored(realtimekit_emulator, meeting, django_user_model):
+    user = django_user_model.objects.create_user("bob", password="pw", first_name="Bob")
+    first = services.issue_join_token(meeting, user)
+
+    again = services.issue_join_token(meeting, user)
+
+    assert again.participant.pk == first.participant.pk
+    assert again.participant.meeting == meeting
+    assert again.participant.remote_data == Participant.objects.get().remote_data
