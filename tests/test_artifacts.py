@@ -231,3 +231,28 @@ def test_generate_summary_asks_the_api_and_announces(session):
         mock.add(responses.POST, f"{API}/sessions/{SESSION}/summary", json={"success": True, "data": {}})
         artifact = artifacts.generate_summary(session)
     assert artifact.kind == ArtifactKind.SUMMARY and artifact.state == ArtifactState.ANNOUNCED
+
+
+def test_admin_generate_summary_action_and_artifact_pages(session, admin_client):
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{API}/sessions/{SESSION}/summary", json={"success": True, "data": {}})
+        response = admin_client.post(
+            "/admin/realtimekit/session/",
+            {"action": "generate_summary_action", "_selected_action": [SESSION]},
+            follow=True,
+        )
+        assert len(mock.calls) == 1
+    assert response.status_code == 200
+    artifact = SessionArtifact.objects.get(kind=ArtifactKind.SUMMARY)
+    assert admin_client.get("/admin/realtimekit/sessionartifact/").status_code == 200
+    page = admin_client.get(f"/admin/realtimekit/session/{SESSION}/change/")
+    assert page.status_code == 200 and b"Announced" in page.content
+    assert admin_client.get(f"/admin/realtimekit/sessionartifact/{artifact.pk}/file/").status_code == 404
+
+
+def test_a_transcript_not_in_the_csv_shape_is_not_shown_as_text():
+    from realtimekit_django.admin.artifacts import transcript_lines
+
+    assert transcript_lines(b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n") is None
+    assert transcript_lines(b"\xff\xfe\x00") is None
+    assert transcript_lines(b"Speaker,Start,Text\nAda,1.0,Hi\n") == [("Ada", "1.0", "Hi")]
