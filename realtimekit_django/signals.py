@@ -53,3 +53,6 @@ session_attendance_final = Signal()
 #: ``livestream_updated(sender=Livestream, livestream, created: bool)``: a livestream was
 #: started, stopped or its status moved (never carries the stream key or ingest server).
 livestream_updated = Signal()
+#: ``artifact_stored(sender=SessionArtifact, artifact)``: a session's chat export, transcript
+#: or summary was copied into the site's storage (sent once per stored copy).
+artifact_stored = Signal()

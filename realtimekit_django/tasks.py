@@ -285,6 +285,25 @@ def copy_recordings(self) -> dict[str, Any]:
     return recordings.copy_uploaded_recordings()
 
 
+
+@shared_task(name="realtimekit.copy_artifact", ignore_result=True)
+def copy_artifact(artifact_pk: int) -> str:
+    """Copy one session artifact (chat export, transcript, summary) into the site's storage;
+    see :func:`realtimekit_django.services.artifacts.copy_artifact`. Returns its state."""
+    from .services import artifacts
+
+    return artifacts.copy_artifact_by_id(artifact_pk)
+
+
+@shared_task(name="realtimekit.copy_artifacts", ignore_result=True)
+def copy_artifacts() -> dict[str, Any]:
+    """Copy every session artifact whose copy is due (announced, or failed and its next try
+    come); run it every few minutes from beat."""
+    from .services import artifacts
+
+    return artifacts.copy_due_artifacts()
+
+
 # -- provisioning -----------------------------------------------------------------------------
 
 #: Provisioning's pace: a chunk of ``PROVISION_BATCH`` people every ``PROVISION_INTERVAL``

@@ -19,6 +19,7 @@ from .participants import ParticipantAdmin
 from .presets import PresetAdmin
 from .recordings import RecordingAdmin
 from .livestreams import LivestreamAdmin
+from .artifacts import SessionArtifactAdmin, SessionArtifactInline
 from .webhooks import SessionAdmin, WebhookEventAdmin
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "ParticipantInline",
     "PresetAdmin",
     "RecordingAdmin",
+    "SessionArtifactAdmin",
+    "SessionArtifactInline",
     "LivestreamAdmin",
     "SessionAdmin",
     "WebhookEventAdmin",

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Session, SessionParticipant, WebhookEvent
+from .artifacts import SessionArtifactInline, generate_summary_action
 from ..webhooks.handlers import replay
 from ..webhooks.payloads import masked
 
@@ -145,7 +146,7 @@ class SessionAdmin(admin.ModelAdmin):
         "attendance",
     )
     readonly_fields = fields
-    inlines = (AttendanceInline,)
+    inlines = (AttendanceInline, SessionArtifactInline)
 
     @admin.display(boolean=True, description=_("attendance final"))
     def attendance_final(self, obj: Session) -> bool:
@@ -175,7 +176,7 @@ class SessionAdmin(admin.ModelAdmin):
             ),
         )
         return format_html("<table>{}{}</table>", head, body)
-    actions = ("export_attendance",)
+    actions = ("export_attendance", generate_summary_action)
 
     def get_queryset(self, request):
         return (

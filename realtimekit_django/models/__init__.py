@@ -10,6 +10,7 @@ stored: tokens live 100 days and only deleting the participant revokes them, so 
 would be a long-lived secret waiting to leak.
 """
 
+from .artifacts import ArtifactKind, ArtifactState, SessionArtifact
 from .livestreams import Livestream, LivestreamStatus
 from .meetings import Meeting, MeetingQuerySet, MeetingStatus, Participant
 from .presets import Preset
@@ -25,6 +26,8 @@ from .sessions import (
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "ArtifactKind",
+    "ArtifactState",
     "Attendance",
     "Livestream",
     "LivestreamStatus",
@@ -36,6 +39,7 @@ __all__ = [
     "Recording",
     "RecordingStatus",
     "Session",
+    "SessionArtifact",
     "SessionParticipant",
     "SessionParticipantQuerySet",
     "SessionQuerySet",

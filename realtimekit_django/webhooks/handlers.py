@@ -236,6 +236,31 @@ def livestream_status(event: WebhookEvent) -> None:
     )
 
 
+@handles("meeting.chatSynced", "meeting.transcript", "meeting.summary")
+def artifact_announced(event: WebhookEvent) -> None:
+    """A chat export, transcript or summary is ready: its artifact row is announced and its
+    copy sent to a worker. The payload's download URL was redacted at intake and is never
+    read: the copy asks the API for a fresh one."""
+    from ..services import artifacts
+
+    session_id = payloads.session_id_of(event.payload)
+    if not session_id or event.meeting_id is None:
+        raise UnusableEvent("the payload has no sessionId or meeting id")
+    session, _ = _locked_get_or_create(Session, {"pk": session_id}, {"meeting_id": event.meeting_id})
+    artifact = artifacts.announce_artifact(session, artifacts.EVENT_KINDS[event.event])
+    transaction.on_commit(lambda: _send_copy(artifact.pk), using=router.db_for_write(type(artifact)))
+
+
+def _send_copy(artifact_pk: int) -> None:
+    """Best effort: a lost send is picked up by the next ``realtimekit.copy_artifacts`` run."""
+    try:
+        from ..tasks import copy_artifact
+
+        copy_artifact.delay(artifact_pk)
+    except Exception as exc:  # a broker outage must not fail the event
+        logger.warning("artifact %s: the copy task was not sent (%s)", artifact_pk, type(exc).__name__)
+
+
 def _merged_attendance(event: WebhookEvent, *, left: bool) -> SessionParticipant:
     """The peer's row, created or merged: the earliest join and the latest leave seen."""
     session = _merged_session(event)
