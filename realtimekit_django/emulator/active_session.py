@@ -12,6 +12,9 @@ import copy
 import uuid
 from typing import Any
 
+from .answers import error as _error
+from .answers import ok as _ok
+
 
 class LiveSessionMixin:
     """Live-session state and operations of :class:`~realtimekit_django.emulator.core.Emulator`."""
@@ -91,8 +94,6 @@ class LiveSessionMixin:
         self._stop_recordings_of(session["app_id"], session["meeting_id"], reason="ALL_PEERS_LEFT")
 
     def _route_active_session(self, method: str, app_id: str, meeting_id: str, rest: list[str], body: Any):
-        from .core import _error, _ok
-
         if not rest and method == "GET":
             self._find_meeting(meeting_id, app_id)
             return _ok(self._public_session(self._need_live(meeting_id)))

@@ -42,15 +42,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from ..tokens import token_claims
 from .active_session import LiveSessionMixin
+from .answers import ApiError as _ApiError
+from .answers import EmulatorResponse, format_timestamp, parse_timestamp
+from .answers import error as _error
+from .answers import json_response as _json_response
+from .answers import ok as _ok
+from .answers import page as _page
+from .answers import paging_params as _paging_params
 from .clock import Clock, SystemClock
 from .faults import ConnectionDropped, Faults, documented_error
 from .presets import PresetsMixin
@@ -63,7 +68,6 @@ __all__ = ["ConnectionDropped", "Emulator", "EmulatorResponse", "RequestRecord",
 
 DEFAULT_APP_ID = "emulator-app"
 TOKEN_LIFETIME = timedelta(days=100)
-DEFAULT_PER_PAGE = 20
 STATE_FORMAT_VERSION = 1
 
 MEETING_DEFAULTS: dict[str, Any] = {
@@ -90,32 +94,6 @@ class RequestRecord(NamedTuple):
     json: Any  # the parsed JSON body, or None
 
 
-@dataclass
-class EmulatorResponse:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    #: An iterable of byte chunks sent instead of ``body`` (a recording's file), or None.
-    stream: Any = None
-
-    @property
-    def reason(self) -> str:
-        try:
-            return HTTPStatus(self.status).phrase
-        except ValueError:
-            return "Unknown"
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str | None = None) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(message)
-
-
 class _Timestamps:
     """UTC timestamps with millisecond precision that strictly increase, call after call."""
 
@@ -135,22 +113,6 @@ class _Timestamps:
         ms = int(parse_timestamp(timestamp).timestamp() * 1000)
         with self._lock:
             self._last_ms = max(self._last_ms, ms)
-
-
-def format_timestamp(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse an ISO 8601 date-time; a value without a zone is taken as UTC."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 def _b64url(raw: bytes) -> str:
@@ -803,53 +765,6 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), False
     except (ValueError, UnicodeDecodeError):
         return None, True
-
-
-def _int_param(query: dict[str, str], name: str, default: int) -> int:
-    value = query.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise _ApiError(400, f"{name}: must be a positive integer")
-    if not number.is_integer() or number < 1:
-        raise _ApiError(400, f"{name}: must be a positive integer")
-    return int(number)
-
-
-def _paging_params(query: dict[str, str]) -> tuple[int, int]:
-    page_no = _int_param(query, "page_no", 1)
-    per_page = min(_int_param(query, "per_page", DEFAULT_PER_PAGE), _schema().MAX_PER_PAGE)
-    return page_no, per_page
-
-
-def _page(items: list[dict], page_no: int, per_page: int) -> tuple[list[dict], dict]:
-    total = len(items)
-    start = (page_no - 1) * per_page
-    page = items[start : start + per_page]
-    if total == 0:
-        paging = {"start_offset": 0, "end_offset": 0, "total_count": 0}
-    else:
-        paging = {"start_offset": start + 1, "end_offset": min(start + per_page, total), "total_count": total}
-    return page, paging
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> EmulatorResponse:
-    hdrs = {"content-type": "application/json"}
-    hdrs.update(headers or {})
-    return EmulatorResponse(status, hdrs, json.dumps(payload).encode())
-
-
-def _ok(data: Any, *, status: int = 200, paging: dict | None = None) -> EmulatorResponse:
-    payload: dict[str, Any] = {"success": True, "data": data}
-    if paging is not None:
-        payload["paging"] = paging
-    return _json_response(status, payload)
-
-
-def _error(status: int, message: str | None) -> EmulatorResponse:
-    return _json_response(status, documented_error(status, message))
 
 
 def _rate_limited(decision: RateDecision) -> EmulatorResponse:

@@ -11,6 +11,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .answers import error as _error
+from .answers import ok as _ok
+from .answers import page as _page
+from .answers import paging_params as _paging_params
+
 SEEDED_PRESETS = ("group_call_host", "group_call_participant")
 PRESET_PARTS = ("config", "permissions", "ui")
 #: The design-token colours of a new app's presets: every colour the SDK's preset model requires
@@ -149,8 +154,6 @@ class PresetsMixin:
         return self._presets(app_id).pop(preset_id)
 
     def _list_presets(self, app_id: str, query: dict[str, str]) -> tuple[list[dict], dict]:
-        from .core import _page, _paging_params
-
         page_no, per_page = _paging_params(query)
         search = (query.get("search") or "").strip().lower()
         items = [
@@ -161,8 +164,6 @@ class PresetsMixin:
         return _page(items, page_no, per_page)
 
     def _route_presets(self, method: str, app_id: str, route: list[str], query: dict, body: Any):
-        from .core import _error, _ok
-
         if len(route) == 1:
             if method == "GET":
                 data, paging = self._list_presets(app_id, query)

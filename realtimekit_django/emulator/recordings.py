@@ -25,6 +25,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from .answers import EmulatorResponse, format_timestamp, parse_timestamp
+from .answers import error as _error
+from .answers import ok as _ok
+from .answers import page as _page
+from .answers import paging_params as _paging_params
 from .faults import ConnectionDropped
 
 ACTIVE = ("INVOKED", "RECORDING", "PAUSED")
@@ -138,8 +143,6 @@ class RecordingsMixin:
             self._issue_download_url(recording)
 
     def _issue_download_url(self, recording: dict) -> None:
-        from .core import format_timestamp
-
         now = self.clock.time()
         expiry = recording.get("download_url_expiry")
         if expiry is not None and _parse(expiry).timestamp() > now + self.download_url_lifetime / 2:
@@ -205,8 +208,6 @@ class RecordingsMixin:
                 self._stop(recording, reason=reason)
 
     def _list_recordings(self, app_id: str, query: dict[str, str]) -> tuple[list[dict], dict]:
-        from .core import _page, _paging_params
-
         page_no, per_page = _paging_params(query)
         meeting_id = query.get("meeting_id")
         status = query.get("status")
@@ -235,8 +236,6 @@ class RecordingsMixin:
         raise self._api_error(404, "The meeting has no active recording")
 
     def _route_recordings(self, method: str, app_id: str, route: list[str], query: dict, body: Any):
-        from .core import _error, _ok
-
         n = len(route)
         if n == 1:
             if method == "GET":
@@ -257,8 +256,6 @@ class RecordingsMixin:
         return _error(405, "Method not allowed")
 
     def _serve_download(self, app_id: str, route: list[str], query: dict, headers: dict[str, str]):
-        from .core import EmulatorResponse, _error
-
         if len(route) != 2:
             return _error(404, "Not found")
         recording_id = route[1]
@@ -332,6 +329,4 @@ def _broken(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
 
 
 def _parse(value: str):
-    from .core import parse_timestamp
-
     return parse_timestamp(value)

@@ -34,11 +34,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from .core import Emulator
+from .answers import ApiError as _ApiError
+from .answers import error as _error
+from .answers import ok as _ok
 
 WELL_KNOWN_PATH = "/.well-known/webhooks.json"
 EVENTS = (
@@ -110,7 +111,7 @@ def _signing_primitives():
 class WebhookDispatcher:
     """The webhooks of every app of one emulator, and their deliveries."""
 
-    emulator: Emulator
+    emulator: Any  # the Emulator (not imported: core imports this module)
     transport: Transport = http_transport
     retries: int = 3
     retry_delay: float = 0.0
@@ -167,8 +168,6 @@ class WebhookDispatcher:
     # -- the resource ----------------------------------------------------------------------------
 
     def _check(self, body: dict, *, partial: bool) -> dict:
-        from .core import _ApiError
-
         required = () if partial else ("name", "url", "events")
         missing = [name for name in required if name not in body]
         if missing:
@@ -195,8 +194,6 @@ class WebhookDispatcher:
         return clean
 
     def _find(self, app_id: str, webhook_id: str) -> dict:
-        from .core import _ApiError
-
         found = self._webhooks.get(app_id, {}).get(webhook_id)
         if found is None:
             raise _ApiError(404, "Webhook not found")
@@ -228,7 +225,6 @@ class WebhookDispatcher:
 
     def route(self, method: str, app_id: str, route: list[str], body: Any):
         """Answer ``/webhooks[/{id}]`` (the emulator's router calls this under its lock)."""
-        from .core import _error, _ok
 
         body = body if isinstance(body, dict) else {}
         if len(route) == 1:
