@@ -189,7 +189,7 @@ def test_storage_failing_mid_copy_is_tried_again_later(session, tmp_path):
     with responses.RequestsMock() as mock:
         answer(mock)
         mock.add(responses.GET, FILE_URL.split("?")[0], body=CSV, content_type="text/csv")
-        assert artifacts.copy_due_artifacts() == {"copied": 1, "failed": 0}
+        assert artifacts.copy_due_artifacts() == {"copied": 1, "failed": 0, "skipped": None}
     artifact.refresh_from_db()
     assert artifact.state == ArtifactState.STORED and artifact.tries == 1
 
@@ -256,3 +256,23 @@ def test_a_transcript_not_in_the_csv_shape_is_not_shown_as_text():
     assert transcript_lines(b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n") is None
     assert transcript_lines(b"\xff\xfe\x00") is None
     assert transcript_lines(b"Speaker,Start,Text\nAda,1.0,Hi\n") == [("Ada", "1.0", "Hi")]
+
+
+def test_an_api_link_already_expired_counts_a_try_and_the_task_reports(session, settings):
+    from realtimekit_django import tasks
+    from realtimekit_django.exceptions import DownloadUnavailable
+
+    artifact = artifacts.announce_artifact(session, "chat")
+    with responses.RequestsMock() as mock:
+        answer(mock, "chat", expiry="2000-01-01T00:00:00Z")
+        with pytest.raises(DownloadUnavailable, match="expired"):
+            artifacts.copy_artifact(artifact)
+        assert len(mock.calls) == 1  # no download of an expired link
+    assert artifact.state == ArtifactState.FAILED and artifact.tries == 1
+    SessionArtifact.objects.filter(pk=artifact.pk).update(next_attempt_at=None)
+    with responses.RequestsMock() as mock:
+        answer(mock, "chat")
+        mock.add(responses.GET, FILE_URL.split("?")[0], body=b"a,b\n", content_type="text/csv")
+        assert tasks.copy_artifact.apply(args=[artifact.pk]).get() == ArtifactState.STORED
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RECORDING_STORAGE": None}
+    assert tasks.copy_artifacts.apply().get()["skipped"] == "RECORDING_STORAGE is not set"

@@ -169,9 +169,9 @@ def copy_artifact(
 
     api = client or get_client()
 
-    def attempt():
+    def attempt(url: str):
         return copies.copy_into_storage(
-            url=fresh_download_url(artifact, client=api),
+            url=url,
             storage=storage,
             name=stored_name_for(artifact),
             max_bytes=copies.copy_max_bytes(),
@@ -182,11 +182,12 @@ def copy_artifact(
         )
 
     try:
+        url = fresh_download_url(artifact, client=api)
         try:
-            kept = attempt()
+            kept = attempt(url)
         except DownloadUnavailable:
             # The link expired between the API's answer and the download: one fresh one.
-            kept = attempt()
+            kept = attempt(fresh_download_url(artifact, client=api))
     except CopyClaimLost:
         artifact.refresh_from_db()
         return artifact
@@ -237,6 +238,10 @@ def _count_failure(artifact: SessionArtifact, token: str, message: str, *, final
 
 def copy_due_artifacts() -> dict[str, Any]:
     """Copy every artifact whose copy is due (the work of ``realtimekit.copy_artifacts``)."""
+    from ..conf import get_settings
+
+    if not get_settings().recording_storage:
+        return {"copied": 0, "failed": 0, "skipped": "RECORDING_STORAGE is not set"}
     copied = failed = 0
     for artifact in artifacts_to_copy().iterator(chunk_size=100):
         try:
@@ -245,7 +250,7 @@ def copy_due_artifacts() -> dict[str, Any]:
             failed += 1
         else:
             copied += artifact.state == ArtifactState.STORED
-    return {"copied": copied, "failed": failed}
+    return {"copied": copied, "failed": failed, "skipped": None}
 
 
 def copy_artifact_by_id(pk: int) -> str:
