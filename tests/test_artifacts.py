@@ -50,7 +50,10 @@ def setup(settings, tmp_path):
     cache.clear()
     settings.STORAGES = {
         **settings.STORAGES,
-        "kept": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "k")}},
+        "kept": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "k")},
+        },
         "failing": {"BACKEND": f"{__name__}.FailingStorage", "OPTIONS": {"location": str(tmp_path / "f")}},
     }
     settings.REALTIMEKIT = {
@@ -110,7 +113,12 @@ def test_a_transcript_webhook_announces_the_artifact_and_keeps_no_url(client, ca
 
 def test_chat_synced_flat_payload_announces_a_chat_artifact(client):
     body = wh.body_of(
-        {"event": "meeting.chatSynced", "sessionId": SESSION, "meetingId": str(MEETING), "chatDownloadUrl": FILE_URL}
+        {
+            "event": "meeting.chatSynced",
+            "sessionId": SESSION,
+            "meetingId": str(MEETING),
+            "chatDownloadUrl": FILE_URL,
+        }
     )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         answer(mock, "chat")
@@ -121,7 +129,9 @@ def test_chat_synced_flat_payload_announces_a_chat_artifact(client):
 
 def test_a_copy_is_stored_with_size_and_sha_and_signals(session, tmp_path):
     seen = []
-    signals.artifact_stored.connect(lambda **kw: seen.append(kw["artifact"].pk), weak=False, dispatch_uid="t-art")
+    signals.artifact_stored.connect(
+        lambda **kw: seen.append(kw["artifact"].pk), weak=False, dispatch_uid="t-art"
+    )
     try:
         artifact = artifacts.announce_artifact(session, "transcript")
         with responses.RequestsMock() as mock:

@@ -39,7 +39,9 @@ def transcript_lines(raw: bytes) -> list[tuple[str, str, str]] | None:
         header = {name.strip().lower(): name for name in rows.fieldnames or ()}
     except (UnicodeDecodeError, csv.Error):
         return None
-    picked = [next((header[c] for c in choices if c in header), None) for choices in (_SPEAKER, _TIME, _WORDS)]
+    picked = [
+        next((header[c] for c in choices if c in header), None) for choices in (_SPEAKER, _TIME, _WORDS)
+    ]
     if None in picked:
         return None
     try:
@@ -65,7 +67,9 @@ class SessionArtifactInline(admin.TabularInline):
 
 @admin.register(SessionArtifact)
 class SessionArtifactAdmin(admin.ModelAdmin):
-    list_display = ("session_id", "kind", "state", "stored_size", "tries", "next_attempt_at", "stored_at", "links")
+    list_display = (
+        "session_id", "kind", "state", "stored_size", "tries", "next_attempt_at", "stored_at", "links",
+    )
     list_filter = ("kind", "state")
     search_fields = ("=session__id",)
     show_full_result_count = False
@@ -87,7 +91,8 @@ class SessionArtifactAdmin(admin.ModelAdmin):
         if obj.state != ArtifactState.STORED:
             return ""
         info = self.opts.app_label, self.opts.model_name
-        link = format_html('<a href="{}">{}</a>', reverse("admin:%s_%s_file" % info, args=[obj.pk]), _("download"))
+        file_url = reverse("admin:%s_%s_file" % info, args=[obj.pk])
+        link = format_html('<a href="{}">{}</a>', file_url, _("download"))
         if obj.kind == ArtifactKind.TRANSCRIPT:
             text_url = reverse("admin:%s_%s_text" % info, args=[obj.pk])
             link = format_html('{} · <a href="{}">{}</a>', link, text_url, _("read as text"))
@@ -152,7 +157,8 @@ class SessionArtifactAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{artifact}: {exc.message}", messages.ERROR)
             else:
                 done += artifact.state == ArtifactState.STORED
-        self.message_user(request, _("%(done)d stored, %(failed)d failed.") % {"done": done, "failed": failed})
+        summary = _("%(done)d stored, %(failed)d failed.") % {"done": done, "failed": failed}
+        self.message_user(request, summary)
 
 
 def generate_summary_action(modeladmin, request, queryset):

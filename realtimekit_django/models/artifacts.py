@@ -50,7 +50,9 @@ class SessionArtifact(models.Model):
     class Meta:
         verbose_name = _("session artifact")
         verbose_name_plural = _("session artifacts")
-        constraints = [models.UniqueConstraint(fields=["session", "kind"], name="realtimekit_artifact_one_per_kind")]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind"], name="realtimekit_artifact_one_per_kind")
+        ]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="realtimekit_artifact_due")]
 
     def __str__(self) -> str:

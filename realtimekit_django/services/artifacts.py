@@ -113,7 +113,8 @@ def fresh_download_url(artifact: SessionArtifact, *, client: RealtimeKitClient |
     data = data_of(getattr(api.sessions, method)(str(artifact.session_id)), method)
     url = data.get(url_key)
     if not isinstance(url, str) or not url:
-        raise DownloadUnavailable(f"the API has no {artifact.get_kind_display().lower()} file for this session yet")
+        what = artifact.get_kind_display().lower()
+        raise DownloadUnavailable(f"the API has no {what} file for this session yet")
     raw = data.get(expiry_key)
     expiry = parse_datetime(raw) if isinstance(raw, str) else None
     if expiry is not None and expiry <= timezone.now():
@@ -123,7 +124,8 @@ def fresh_download_url(artifact: SessionArtifact, *, client: RealtimeKitClient |
 
 def stored_name_for(artifact: SessionArtifact) -> str:
     safe = copies.safe_file_name(str(artifact.session_id), fallback=f"session-{artifact.pk}")
-    return copies.check_storage_name(f"realtimekit/artifacts/{safe}/{artifact.kind}.{_EXTENSIONS[artifact.kind]}")
+    leaf = f"{artifact.kind}.{_EXTENSIONS[artifact.kind]}"
+    return copies.check_storage_name(f"realtimekit/artifacts/{safe}/{leaf}")
 
 
 def _claim(artifact: SessionArtifact, token: str) -> bool:
@@ -193,7 +195,9 @@ def copy_artifact(
         return artifact
     except Exception as exc:
         message = (
-            exc.message if isinstance(exc, RealtimeKitError) else f"the storage refused the write ({type(exc).__name__})"
+            exc.message
+            if isinstance(exc, RealtimeKitError)
+            else f"the storage refused the write ({type(exc).__name__})"
         )
         _count_failure(artifact, token, message, final=isinstance(exc, DownloadRefused | DownloadTooLarge))
         artifact.refresh_from_db()
