@@ -143,7 +143,11 @@ class SessionArtifactAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/realtimekit/sessionartifact/transcript.html", context)
 
-    @admin.action(description=_("Copy again"), permissions=["view"])
+    def has_copy_permission(self, request) -> bool:
+        """Copying again writes the row and the storage: the model's change permission."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description=_("Copy again"), permissions=["copy"])
     def copy_again(self, request, queryset):
         done = failed = 0
         for artifact in queryset:
@@ -175,4 +179,4 @@ def generate_summary_action(modeladmin, request, queryset):
 
 
 generate_summary_action.short_description = _("Generate summary")
-generate_summary_action.allowed_permissions = ("view",)
+generate_summary_action.allowed_permissions = ("change",)
