@@ -209,10 +209,7 @@ def save_participant(
     """Store one participant payload (an API answer) and return its row.
 
     With ``instance`` (the loaded row the payload answers for), nothing is written when the
-    payload says what the row already holds (its ``updated_at`` aside, which an edit that
-    changed nothing may still move) and the site user is the same: a rejoin with no change
-    costs no write (issue 28). The guard still refuses nothing it would have kept, since the
-    stored row is not older in anything but that timestamp.
+    payload is exactly what the row already holds and the site user is the same.
     """
     row = rows.participant_row(payload, meeting_id=meeting.pk, now=timezone.now(), user_id=user_id)
     if instance is not None and _participant_unchanged(instance, row):
@@ -224,15 +221,9 @@ def save_participant(
 
 
 def _participant_unchanged(instance: Participant, row: dict) -> bool:
-    stored = instance.remote_data
-    if not isinstance(stored, dict) or instance.pk != row["id"]:
+    if instance.pk != row["id"] or instance.remote_data != row["remote_data"]:
         return False
-    if row["user_id"] is not None and row["user_id"] != instance.user_id:
-        return False
-    fresh = row["remote_data"]
-    return {k: v for k, v in stored.items() if k != "updated_at"} == {
-        k: v for k, v in fresh.items() if k != "updated_at"
-    }
+    return row["user_id"] is None or row["user_id"] == instance.user_id
 
 
 # -- pages, for the walks ----------------------------------------------------------------------

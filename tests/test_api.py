@@ -107,8 +107,7 @@ def test_allowed_join_returns_a_token_with_one_http_call(realtimekit_emulator, m
 
 def test_join_costs_four_queries_and_the_lock(realtimekit_emulator, meeting, user):
     """Session, user, the one lookup of the meeting with the person's participant, and the
-    INSERT ... ON CONFLICT of what the API answered (the add); a rejoin whose edit changed
-    nothing writes nothing, so it costs one query less (issue 28 item 4); PostgreSQL
+    INSERT ... ON CONFLICT of what the API answered (an add, or a rejoin's edit); PostgreSQL
     takes the join lock first. The policy's preset is checked against the preset names kept
     in the cache (no query). Transaction control (BEGIN, SAVEPOINT, ...) is not counted."""
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
@@ -122,7 +121,7 @@ def test_join_costs_four_queries_and_the_lock(realtimekit_emulator, meeting, use
         assert response.status_code == 200, response.content
         counts.append(len([q for q in queries.captured_queries if not q["sql"].upper().startswith(control)]))
     lock = 1 if connection.vendor == "postgresql" else 0
-    assert counts == [4 + lock, 3 + lock]
+    assert counts == [4 + lock, 4 + lock]
 
 
 def test_staff_join_as_hosts(realtimekit_emulator, meeting, staff, client_for):
