@@ -165,7 +165,7 @@ def test_healthy_webhooks_slow_the_rotation(realtimekit_emulator):
     assert str(meeting.pk) in schedule.plan_participant_walks("test-app", interval=300).meeting_ids
     health.note_delivery(delivery(at))
     assert health.evaluate(now=at, check_listing=False)[0].healthy
-    assert health.rotation_seconds(300) == 600
+    assert health.rotation_seconds(300) == 450
     plan = schedule.plan_participant_walks("test-app", interval=300)
     assert plan.active == 1 and plan.active_walked == 0  # walked 5 min ago: not due for 10
 
@@ -190,3 +190,15 @@ def test_a_cache_outage_reads_as_polling(monkeypatch):
     assert health.current() == health.POLLING_AT_START
     assert health.evaluate(now=NOW)[0].healthy is False
     health.note_delivery(delivery(NOW))  # logged, not raised
+
+
+def test_healthy_rotation_comes_round_every_second_run(realtimekit_emulator):
+    """A walk that began 10 s into a run two runs ago is due: the period is 600 s, not three runs."""
+    meeting = services.create_meeting(title="Active")
+    at = time.time()
+    health.note_delivery(delivery(at))
+    assert health.evaluate(now=at, check_listing=False)[0].healthy
+    walked = datetime.fromtimestamp(at - 590, tz=UTC)
+    Meeting.objects.filter(pk=meeting.pk).update(participants_synced_at=walked, participants_touched_at=None)
+    plan = schedule.plan_participant_walks("test-app", interval=300)
+    assert plan.active == 1 and plan.active_walked == 1 and plan.meeting_ids == [str(meeting.pk)]

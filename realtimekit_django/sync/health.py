@@ -233,9 +233,16 @@ def is_healthy() -> bool:
 
 
 def rotation_seconds(interval: float) -> float:
-    """How old an active meeting's last walk must be before the rotation walks it again."""
+    """How old an active meeting's last walk must be before the rotation walks it again.
+
+    While webhooks are healthy: ``WEBHOOK_HEALTHY_ROTATION_SECONDS`` less half an interval, so
+    that a meeting comes round every ``WEBHOOK_HEALTHY_ROTATION_SECONDS`` (600 s: every second
+    run). Without the half interval a walk that began a second after its run's start was not
+    due two runs later, and the period became three runs (15 min, measured in the budget
+    scenario at 10,000 meetings: unannounced p99 14 min instead of 10).
+    """
     if is_healthy():
-        return max(interval / 2, float(get_settings().webhook_healthy_rotation_seconds))
+        return max(interval / 2, float(get_settings().webhook_healthy_rotation_seconds) - interval / 2)
     return interval / 2
 
 
