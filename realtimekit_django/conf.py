@@ -108,6 +108,9 @@ DEFAULTS: dict[str, Any] = {
     "ROOM_DEFAULTS": {"audio": False, "video": False},
     # How often the room tries the join endpoint when it answers 503 or 429 before giving up.
     "ROOM_JOIN_MAX_ATTEMPTS": 5,
+    # True when BASE_URL is this package's emulator (it has no media server): the room joins, then
+    # says that video needs the real API and lists who is in, instead of loading the kit.
+    "ROOM_EMULATOR": False,
 }
 
 _CALLABLE_KEYS = ("PARTICIPANT_ID_FUNCTION", "PRESET_POLICY", "DISPLAY_NAME_FUNCTION", "PICTURE_FUNCTION")
@@ -218,6 +221,7 @@ class RealtimeKitSettings:
     room_ui_integrity: str | None = ROOM_UI_INTEGRITY
     room_defaults: dict = field(default_factory=lambda: {"audio": False, "video": False})
     room_join_max_attempts: int = 5
+    room_emulator: bool = False
 
     @property
     def budget_cache(self) -> str:
@@ -326,6 +330,8 @@ def _room_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a URL or a static file path."))
     if not isinstance(values.get("ROOM_DEFAULTS"), dict):
         problems.append(("ROOM_DEFAULTS", f"{SETTING_NAME}['ROOM_DEFAULTS'] must be a dict."))
+    if not isinstance(values.get("ROOM_EMULATOR"), bool):
+        problems.append(("ROOM_EMULATOR", f"{SETTING_NAME}['ROOM_EMULATOR'] must be True or False."))
     return problems
 
 

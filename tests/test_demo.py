@@ -100,8 +100,22 @@ def _login(base: str, username: str, password: str) -> requests.Session:
 
 
 def _join(session: requests.Session, base: str, page: str) -> requests.Response:
-    url = re.search(r'data-url="([^"]+)"', page).group(1)
-    return session.post(base + url, headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=30)
+    """Follow the first Join link to the meeting's page (the package's room) and POST its join
+    endpoint as ``room.js`` does: the session cookie, the CSRF token from the room's data."""
+    meeting_page = session.get(base + re.search(r'<a class="join" href="([^"]+)"', page).group(1), timeout=10)
+    assert meeting_page.status_code == 200, meeting_page.text
+    assert "no-store" in meeting_page.headers["Cache-Control"]
+    room = meeting_page.text
+    assert 'data-state="ready"' in room and 'data-emulator="true"' in room
+    assert re.search(r'<script type="module" src="/static/realtimekit/room.js"', room)
+    url = re.search(r'data-join-url="([^"]+)"', room).group(1)
+    csrf = re.search(r'data-csrf-token="([^"]+)"', room).group(1)
+    return session.post(
+        base + url,
+        json={"refresh": False},
+        headers={"X-CSRFToken": csrf, "Accept": "application/json"},
+        timeout=30,
+    )
 
 
 def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
@@ -126,13 +140,19 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
         inactive = re.search(r"<tr class=\"inactive\">(.*?)</tr>", page.text, re.S).group(1)
         assert "Last year" in inactive
         assert re.search(r"<button[^>]*\bdisabled\b[^>]*>Join</button>", inactive)
-        assert "data-url" not in inactive
+        assert 'class="join" href' not in inactive
+        # No script on the list page, and none inline anywhere: the room's module does the join.
+        assert "<script" not in page.text
         assert "Inactive: nobody can join until staff activate it" in inactive
         joined = _join(alice, site.base, page.text)
         assert joined.status_code == 200, joined.text
         first_join = joined.json()
         assert first_join["preset_name"] == "group_call_participant"
         assert "no-store" in joined.headers["Cache-Control"]
+        room_page = alice.get(site.base + re.search(r'<a class="join" href="([^"]+)"', page.text).group(1))
+        assert first_join["token"] not in room_page.text
+        present_url = re.search(r'data-present-url="([^"]+)"', room_page.text).group(1)
+        assert alice.get(site.base + present_url, timeout=10).json() == {"present": []}
 
         admin = _login(site.base, "admin", credentials["admin"])
         assert admin.get(site.base + "/admin/", timeout=10).status_code == 200
@@ -145,6 +165,14 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
             )
             assert moved.status_code == 200, moved.text
         assert re.search(r'class="people-in">2: Guest \d+, Guest \d+<', moved.text), moved.text
+        # The room's list (what room.js polls on the emulator) shows the same two people.
+        present = alice.get(site.base + present_url, timeout=10)
+        assert present.status_code == 200 and "no-store" in present.headers["Cache-Control"]
+        names = present.json()["present"]
+        assert len(names) == 2 and all(re.fullmatch(r"Guest \d+", name) for name in names), names
+        assert names == re.findall(r"Guest \d+", moved.text)[:2]
+        # Signed out, the list is refused (the join endpoint's own permission).
+        assert requests.get(site.base + present_url, timeout=10).status_code == 403
 
     # A restart reloads the emulator's state file: alice is still the same participant.
     with Site(demo_env, log) as site:

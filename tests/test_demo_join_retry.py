@@ -1,11 +1,15 @@
-"""The demo's join page retries a 503 after its Retry-After plus jitter, and gives up after a few
-tries: the page's own retry functions, run by Node.js against a scripted ``fetch``.
+"""The demo's join now happens in the package's room: ``room.js``, run by Node.js against the
+room page as the demo renders it on the emulator (its data attributes) and a scripted ``fetch``.
+A 503 is retried after its Retry-After plus jitter and the module gives up after a bounded number
+of tries; once joined on the emulator it says video needs the real API and polls who is in,
+backing off when that fails.
 
 Marked ``browser`` with the other tests that need a JavaScript engine outside Python.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -13,61 +17,136 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
 
-pytestmark = pytest.mark.browser
+from realtimekit_django import conf, services
 
-PAGE = Path(__file__).resolve().parent.parent / "example_project/demo_site/templates/demo_site/meetings.html"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
-HARNESS = """
+MODULE = Path(__file__).resolve().parent.parent / "realtimekit_django/static/realtimekit/room.js"
+
+# A DOM just big enough for room.js: the room element with the page's data attributes.
+HARNESS = r"""
+const dataset = %(dataset)s;
 const answers = %(answers)s;
-const sleeps = [];
-const shown = [];
 const fetched = [];
+const timers = [];
+let pending = 0;
 Math.random = () => 0.5;
-global.setTimeout = (resolve, ms) => { sleeps.push(ms); resolve(); };
-function show(lines) { shown.push(lines.join(" ")); }
-const csrfToken = "csrf";
-global.fetch = async (url) => {
-  fetched.push(url);
-  const [status, retryAfter] = answers[Math.min(fetched.length - 1, answers.length - 1)];
-  return { status, headers: { get: (name) => (name === "Retry-After" ? retryAfter : null) } };
+class Element {
+  constructor(tag) {
+    Object.assign(this, { tag, children: [], dataset: {}, textContent: "", hidden: false });
+  }
+  replaceChildren(...children) { this.children = children; }
+  appendChild(child) { this.children.push(child); }
+  addEventListener() {}
+  dispatchEvent() {}
+  remove() {}
+  text() { return [this.textContent, ...this.children.map((c) => c.text())].filter(Boolean).join(" | "); }
+}
+const parts = {};
+const root = new Element("section");
+Object.assign(root.dataset, dataset);
+root.querySelector = (selector) => (parts[selector] ||= new Element("div"));
+const said = [];
+global.document = {
+  querySelector: (selector) => (selector.startsWith(".realtimekit-room") ? root : null),
+  createElement: (tag) => new Element(tag),
+  head: new Element("head"),
 };
-%(functions)s
-postJoin({ dataset: { url: "/join/" } }).then((response) => {
-  console.log(JSON.stringify({ status: response.status, sleeps, calls: fetched.length, shown }));
+global.CustomEvent = class { constructor(name) { this.name = name; } };
+global.customElements = { get: () => undefined };
+global.window = {};
+global.setTimeout = (callback, ms) => {
+  timers.push(ms);
+  const status = parts[".realtimekit-room-status"];
+  if (status) said.push(status.text());
+  if (timers.length < 200 && fetched.length < answers.length) callback();
+};
+global.fetch = async (url, options) => {
+  fetched.push([options && options.method || "GET", url]);
+  const [status, retryAfter, body] = answers[Math.min(fetched.length - 1, answers.length - 1)];
+  return {
+    status, ok: status >= 200 && status < 300,
+    headers: { get: (name) => (name === "Retry-After" ? retryAfter : null) },
+    json: async () => body,
+  };
+};
+await import(%(module)s);
+await new Promise((resolve) => {
+  const wait = () => (pending++ > 50 ? resolve() : Promise.resolve().then(wait));
+  wait();
 });
+console.log(JSON.stringify({
+  fetched, timers, said, outcome: root.dataset.outcome || "",
+  status: parts[".realtimekit-room-status"].text(),
+  present: (parts[".realtimekit-room-present"] || new Element("x")).text(),
+}));
 """
 
 
-def _retry_functions() -> str:
-    script = PAGE.read_text()
-    match = re.search(r"(const MAX_ATTEMPTS.*?)\n  async function join\(", script, re.S)
-    assert match, "the join page has no retry functions"
-    return match.group(1)
+@pytest.fixture
+def room_data(realtimekit_emulator, settings) -> dict:
+    """The room element's data attributes, rendered as the demo renders them (ROOM_EMULATOR)."""
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "ROOM_EMULATOR": True}
+    conf.clear_cache()
+    meeting = services.create_meeting(title="Standup")
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("alice", password="pw"))
+    page = client.get(reverse("realtimekit:meeting-room", args=[meeting.pk])).content.decode()
+    conf.clear_cache()
+    section = re.search(r'<section class="realtimekit-room"(.*?)>', page, re.S).group(1)
+    found = {name: html.unescape(value) for name, value in re.findall(r'data-([a-z-]+)="([^"]*)"', section)}
+    return {re.sub(r"-([a-z])", lambda m: m.group(1).upper(), name): value for name, value in found.items()}
 
 
-def _run(answers: list) -> dict:
+def _run(dataset: dict, answers: list) -> dict:
     node = shutil.which("node")
     assert node, "Node.js is needed (apt-get install nodejs)"
-    source = HARNESS % {"answers": json.dumps(answers), "functions": _retry_functions()}
-    done = subprocess.run([node, "-e", source], capture_output=True, text=True, timeout=30)
+    source = HARNESS % {
+        "dataset": json.dumps(dataset),
+        "answers": json.dumps(answers),
+        "module": json.dumps(MODULE.as_uri()),
+    }
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", source], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_503_is_retried_after_retry_after_plus_jitter():
-    outcome = _run([[503, "7"], [503, "7"], [200, None]])
-    assert outcome["status"] == 200 and outcome["calls"] == 3
-    assert outcome["sleeps"] == [10500, 10500]  # 7 s + half of min(7, 30) s of jitter
-    assert "trying again in 11 s" in outcome["shown"][0]
+JOINED = [200, None, {"token": "secret-token", "participant_id": "p1"}]
 
 
-def test_without_retry_after_the_wait_doubles_and_the_page_gives_up_after_five_tries():
-    outcome = _run([[503, None]])
-    assert outcome["status"] == 503 and outcome["calls"] == 5
-    assert outcome["sleeps"] == [3000, 6000, 12000, 24000]  # 2**n s + half of it as jitter
+def test_a_503_is_retried_after_retry_after_plus_jitter_then_the_emulator_note(room_data):
+    outcome = _run(room_data, [[503, "7", {}], [503, "7", {}], JOINED, [200, None, {"present": ["Bob"]}]])
+    joins = [call for call in outcome["fetched"] if call[0] == "POST"]
+    assert joins == [["POST", room_data["joinUrl"]]] * 3
+    assert outcome["timers"][:12] == [1000] * 11 + [1000]  # 7 s + 3.5 s jitter: 11 s counted down
+    assert any("trying again in 11 s (attempt 2 of 5)" in line for line in outcome["said"])
+    assert outcome["outcome"] == "emulator"
+    assert "video and audio need the real RealtimeKit API" in outcome["status"]
+    assert ["GET", room_data["presentUrl"]] in outcome["fetched"]
+    assert "Bob" in outcome["present"] and "secret-token" not in json.dumps(outcome)
 
 
-def test_other_failures_are_not_retried():
-    outcome = _run([[502, None]])
-    assert (outcome["status"], outcome["calls"], outcome["sleeps"]) == (502, 1, [])
+def test_the_room_gives_up_after_the_bounded_tries(room_data):
+    outcome = _run(room_data, [[503, None, {}]] * 5 + [[503, None, {}]])
+    joins = [call for call in outcome["fetched"] if call[0] == "POST"]
+    assert len(joins) == int(room_data["maxAttempts"]) == 5
+    assert outcome["outcome"] == "gave_up"
+    assert not any(call[0] == "GET" for call in outcome["fetched"])  # nobody is listed before a join
+
+
+def test_presence_failures_back_off_and_say_so(room_data):
+    outcome = _run(room_data, [JOINED, [500, None, {}], [500, None, {}], [200, None, {"present": []}]])
+    polls = [ms for ms in outcome["timers"] if ms != 1000]
+    assert polls[:3] == [6000, 12000, 3000]  # 3 s doubled per failure, then the usual 3 s again
+    assert "Nobody is in the meeting right now." in outcome["present"]
+
+
+def test_other_join_failures_are_not_retried(room_data):
+    outcome = _run(room_data, [[502, None, {}], JOINED])
+    assert outcome["fetched"] == [["POST", room_data["joinUrl"]]] and outcome["outcome"] == "failed"

@@ -104,6 +104,8 @@ REALTIMEKIT = {
     "ACCOUNT_ID": os.environ.get("REALTIMEKIT_ACCOUNT_ID", "demo-account"),
     "APP_ID": os.environ.get("REALTIMEKIT_APP_ID", "demo-app"),
     "BASE_URL": _base_url,
+    # The emulator has no media server: the room says so and lists who is in instead of the video.
+    "ROOM_EMULATOR": DEMO_USES_EMULATOR,
 }
 if DEMO_USES_EMULATOR:
     # Only the emulator gets a default token. Against the real API the token must come from

@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("realtimekit/webhooks/", include("realtimekit_django.webhooks.urls")),
     path("realtimekit/", include("realtimekit_django.api.urls")),
+    path("demo/meetings/<uuid:meeting_id>/", views.meeting, name="meeting"),
     path("demo/meetings/<uuid:meeting_id>/people-move/", views.people_move, name="people-move"),
 ]

@@ -1,6 +1,7 @@
-"""The demo's one page: the meetings the signed-in user may join, each with a Join button and
-who is in it now; on the emulator, a button makes emulated people join and leave, so the page
-moves with the webhooks the emulator delivers."""
+"""The demo's pages: the meetings the signed-in user may join, each with a Join link and who is
+in it now, and a meeting's page, which is the package's room (``{% realtimekit_room meeting %}``)
+inside the site's own layout. On the emulator, a button makes emulated people join and leave, so
+the pages move with the webhooks the emulator delivers (and the room lists who is in)."""
 
 import random
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
@@ -40,6 +42,19 @@ def meetings(request):
         request,
         "demo_site/meetings.html",
         {"rows": rows, "meetings": shown, "ended": ended, "uses_emulator": settings.DEMO_USES_EMULATOR},
+    )
+
+
+@login_required
+@never_cache
+@ensure_csrf_cookie
+def meeting(request, meeting_id):
+    """The room, in the demo's layout: the tag decides what it shows (the join's own policy)."""
+    shown = visible_meetings(request.user).filter(pk=meeting_id).first()
+    return render(
+        request,
+        "demo_site/meeting.html",
+        {"meeting_id": meeting_id, "meeting": shown, "uses_emulator": settings.DEMO_USES_EMULATOR},
     )
 
 

@@ -4,6 +4,9 @@ The order is the join's own (``services.joins``): a meeting that is not this app
 last complete sync no longer found is missing (404); an inactive meeting is closed to everyone
 (shown, with no join attempt); then the site's preset policy (403, saying why). Only a room in
 state ``ready`` gets the join URL its module POSTs to. Nothing here issues or reads a token.
+With ``ROOM_EMULATOR`` on (``BASE_URL`` is this package's emulator, which has no media server) the
+room is marked ``data-emulator="true"`` and gets the ``meeting-present`` URL: its module joins,
+says that video needs the real API and lists who is in, and loads no kit.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def messages() -> dict[str, str]:
         "rejoin": _("Rejoin"),
         "back": _("Back"),
         "joined_without_kit": _("You have joined. The meeting UI is not shown on this page."),
+        "emulator_note": _(
+            "You have joined. This site runs on the RealtimeKit emulator, which has no media server: "
+            "video and audio need the real RealtimeKit API."
+        ),
+        "present_title": _("In the meeting now"),
+        "nobody_in": _("Nobody is in the meeting right now."),
+        "present_failed": _("Who is in could not be fetched: trying again in {seconds} s."),
     }
 
 
@@ -77,6 +87,7 @@ def room_context(request, meeting, *, load_kit: bool = True, back_url: str | Non
     state, found = room_state(request.user, meeting_id)
     client, ui = kit_files()
     config = get_settings()
+    emulator = config.room_emulator
     return {
         "room_state": state,
         "room_status": STATUS[state],
@@ -85,7 +96,11 @@ def room_context(request, meeting, *, load_kit: bool = True, back_url: str | Non
         "back_url": safe_next(request, back_url or "/"),
         "kit_client": client,
         "kit_ui": ui,
-        "load_kit": load_kit,
+        "load_kit": load_kit and not emulator,
+        "on_emulator": emulator,
+        "present_url": (
+            reverse("realtimekit:meeting-present", args=[meeting_id]) if emulator and state == READY else ""
+        ),
         "room_defaults": json.dumps(config.room_defaults),
         "room_max_attempts": config.room_join_max_attempts,
         "room_messages": json.dumps(messages()),

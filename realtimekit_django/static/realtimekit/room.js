@@ -1,7 +1,9 @@
 // The meeting room's one module (docs/room.md). It POSTs to the join endpoint with the session
 // cookie and the CSRF token, hands the token to RealtimeKitClient.init in memory only (never the
 // DOM, the URL, storage or a log), and mounts <rtk-meeting>. No inline script is needed: every
-// setting and sentence comes from the room element's data attributes.
+// setting and sentence comes from the room element's data attributes. On the emulator
+// (data-emulator="true": no media server) it joins, says that video needs the real API, and polls
+// the meeting-present endpoint to list who is in, instead of loading the kit.
 const root = document.querySelector(".realtimekit-room[data-state]");
 const data = root ? root.dataset : {};
 const text = data.messages ? JSON.parse(data.messages) : {};
@@ -9,6 +11,8 @@ const status = root && root.querySelector(".realtimekit-room-status");
 const actions = root && root.querySelector(".realtimekit-room-actions");
 const stage = root && root.querySelector(".realtimekit-room-stage");
 const JITTER_MAX_SECONDS = 30;
+const PRESENT_EVERY_SECONDS = 3;
+const PRESENT_BACKOFF_MAX_SECONDS = 60;
 const nonce = (document.querySelector("script[data-realtimekit-room]") || {}).nonce || "";
 
 function say(sentence, kind) {
@@ -110,8 +114,59 @@ function follow(meeting) {
   });
 }
 
+// Who is in now, every few seconds; after a failure, wait twice as long each time (at most a
+// minute), saying so, and go back to the usual pace once an answer comes.
+export function presentDelaySeconds(failures) {
+  if (!failures) return PRESENT_EVERY_SECONDS;
+  return Math.min(PRESENT_BACKOFF_MAX_SECONDS, PRESENT_EVERY_SECONDS * 2 ** failures);
+}
+
+function showPresent(list, names) {
+  const title = document.createElement("h3");
+  title.textContent = text.present_title;
+  const body = names.length ? document.createElement("ul") : document.createElement("p");
+  if (names.length) {
+    body.replaceChildren(...names.map((name) => {
+      const item = document.createElement("li");
+      item.textContent = name;
+      return item;
+    }));
+  } else {
+    body.textContent = text.nobody_in;
+  }
+  list.replaceChildren(title, body);
+  list.hidden = false;
+}
+
+function pollPresent(failures = 0) {
+  const list = root.querySelector(".realtimekit-room-present");
+  fetch(data.presentUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((response) => (response.ok ? response.json() : Promise.reject(new Error(String(response.status)))))
+    .then((answer) => { showPresent(list, Array.isArray(answer.present) ? answer.present : []); return 0; })
+    .catch(() => {
+      const wait = presentDelaySeconds(failures + 1);
+      const p = document.createElement("p");
+      p.textContent = text.present_failed.replace("{seconds}", wait);
+      list.replaceChildren(p);
+      list.hidden = false;
+      return failures + 1;
+    })
+    .then((next) => {
+      root.dataset.presentPolls = String(Number(root.dataset.presentPolls || 0) + 1);
+      setTimeout(() => pollPresent(next), presentDelaySeconds(next) * 1000);
+    });
+}
+
+async function startOnEmulator() {
+  if (!(await token(false))) return;  // the join happens as anywhere else; the token is dropped
+  say(text.emulator_note, "emulator");
+  root.dispatchEvent(new CustomEvent("realtimekit:joined"));
+  if (data.presentUrl) pollPresent();
+}
+
 async function start() {
   say(text.joining, "joining");
+  if (data.emulator === "true") return startOnEmulator();
   if (data.loadKit === "true") {
     try { await loadKit(); } catch (error) {
       say(text.kit_failed, "kit-failed");
