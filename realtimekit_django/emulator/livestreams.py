@@ -235,7 +235,7 @@ class LivestreamsMixin:
         start = parse_timestamp(session["started_time"]).timestamp()
         stopped = session["stopped_time"]
         end = parse_timestamp(stopped).timestamp() if stopped else self.clock.time()
-        return max(int(end - start), 0)
+        return max(round(end - start), 0)
 
     def _list_livestreams(self, app_id: str, query: dict[str, str]) -> dict:
         page_no, per_page = paging_params(query)
@@ -383,4 +383,3 @@ def _unix_param(query: dict[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         raise _ApiError(400, f"{name}: must be a Unix timestamp in seconds")
-
