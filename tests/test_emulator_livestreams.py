@@ -12,6 +12,7 @@ import uuid
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
+from django.urls import reverse
 
 from realtimekit_django.client import get_client
 from realtimekit_django.emulator import Emulator, ManualClock
@@ -275,6 +276,12 @@ def test_session_figures_and_analytics():
     bad = emulator.handle("GET", overall_path, query={"start_time": "soon"}, headers=auth)
     assert bad.status == 400
     assert emulator.handle("GET", base + "/analytics/daywise", headers=auth).status == 404  # not served
+    running = call("GET", f"/meetings/{meeting['id']}/active-livestream")
+    emulator.fail_livestream(running["id"], message="encoder gone")
+    failed = call("GET", f"/livestreams/{running['id']}")
+    assert failed["livestream"]["status"] == "ERRORED" and failed["session"]["err_message"] == "encoder gone"
+    with pytest.raises(LookupError):
+        emulator.fail_livestream(str(uuid.uuid4()))
 
 
 def test_a_restart_with_a_state_file_keeps_the_livestreams(tmp_path):
@@ -288,3 +295,33 @@ def test_a_restart_with_a_state_file_keeps_the_livestreams(tmp_path):
     # The restart ended the live session (sessions live in memory), and the stream with it.
     [kept] = again.livestreams(app_id="app")
     assert (kept["id"], kept["stream_key"], kept["status"]) == (started["id"], started["stream_key"], "IDLE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admins_actions_against_the_emulator(site, admin_client):
+    meeting = _live_meeting(site)
+    quiet = site.create_meeting(title="Nobody here")
+    Meeting.objects.create(id=quiet["id"], app_id="test-app", title="Nobody here")
+    changelist = reverse("admin:realtimekit_meeting_changelist")
+
+    shown = admin_client.post(
+        changelist, {"action": "start_livestream", "_selected_action": [meeting["id"], quiet["id"]]}
+    )
+
+    [remote] = site.livestreams()
+    text = shown.content.decode()
+    assert shown.status_code == 200 and "no-cache" in shown["Cache-Control"]
+    assert remote["stream_key"] in text and remote["ingest_server"] in text
+    assert Livestream.objects.get().status == "LIVE"
+    listing = admin_client.get(reverse("admin:realtimekit_livestream_changelist"), follow=True)
+    page = listing.content.decode()
+    assert remote["id"] in page and remote["stream_key"] not in page
+    assert f"{quiet['id']}: BadRequest" in page  # the quiet meeting's refusal, as a message
+
+    admin_client.post(changelist, {"action": "stop_livestream", "_selected_action": [meeting["id"]]})
+
+    assert site.livestreams()[0]["status"] == "IDLE"
+    assert Livestream.objects.get().status == "OFFLINE"
+    stored = json.dumps([e.payload for e in WebhookEvent.objects.all()])
+    assert WebhookEvent.objects.filter(event="livestreaming.statusUpdate").count() == 2
+    assert remote["stream_key"] not in stored and remote["ingest_server"] not in stored
