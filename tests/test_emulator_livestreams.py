@@ -325,3 +325,23 @@ def test_the_admins_actions_against_the_emulator(site, admin_client):
     stored = json.dumps([e.payload for e in WebhookEvent.objects.all()])
     assert WebhookEvent.objects.filter(event="livestreaming.statusUpdate").count() == 2
     assert remote["stream_key"] not in stored and remote["ingest_server"] not in stored
+
+
+def test_the_python_helper_starts_a_stream_and_pushes_it():
+    emulator = Emulator(default_app_id="app", clock=ManualClock(T0))
+    sent = []
+    emulator.webhooks.transport = lambda url, body, headers: sent.append(json.loads(body)["status"]) or 200
+    emulator.webhooks.use_key(wh.private_key())
+    emulator.webhooks.create("app", {"name": "n", "url": SITE, "events": ["livestreaming.statusUpdate"]})
+    with pytest.raises(ValueError, match="no live session"):
+        emulator.start_livestream(emulator.create_meeting()["id"])
+    with pytest.raises(LookupError):
+        emulator.start_livestream(str(uuid.uuid4()))
+    meeting = _live_meeting(emulator, row=False)
+    answer = emulator.start_livestream(meeting["id"], name="On start")
+    assert answer["status"] == "INVOKED" and sent == ["LIVE"]
+    assert [(s["id"], s["name"], s["status"]) for s in emulator.livestreams()] == [
+        (answer["id"], "On start", "LIVE")
+    ]
+    with pytest.raises(ValueError, match="already"):
+        emulator.start_livestream(meeting["id"])

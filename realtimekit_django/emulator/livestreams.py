@@ -364,6 +364,23 @@ class LivestreamsMixin:
         self._deliver_pending()
         return shown
 
+    def start_livestream(self, meeting_id: str, app_id: str | None = None, **body: Any) -> dict:
+        """Start livestreaming a meeting directly (no HTTP, no faults), as the POST would; the
+        start answer, stream key included. Raises LookupError for an unknown meeting,
+        ValueError when the meeting has no live session or a stream runs. The session code can
+        call it for a meeting whose ``live_stream_on_start`` is set."""
+        with self._lock:
+            owner = self._meeting_app.get(meeting_id) if app_id is None else app_id
+            if owner is None:
+                raise LookupError("Meeting not found")
+            try:
+                answer = self._start_livestream(owner, meeting_id, body)
+            except _ApiError as err:
+                raise (LookupError if err.status == 404 else ValueError)(err.message) from None
+            self._save_state()
+        self._deliver_pending()
+        return answer
+
     def fail_livestream(self, livestream_id: str, app_id: str | None = None, message: str = "Ingest failed"):
         """The stream breaks: ERRORED, its session stopped with ``message`` (no webhook: the
         documented ``livestreaming.statusUpdate`` statuses have no error)."""
