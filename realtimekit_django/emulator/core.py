@@ -58,6 +58,7 @@ from .answers import page as _page
 from .answers import paging_params as _paging_params
 from .clock import Clock, SystemClock
 from .faults import ConnectionDropped, Faults, documented_error
+from .livestreams import LivestreamsMixin
 from .presets import PresetsMixin
 from .ratelimit import RateDecision, RateLimit
 from .recordings import RecordingsMixin
@@ -137,7 +138,7 @@ def _validation_error_type():
     return ValidationError
 
 
-class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
+class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin):
     """An in-memory RealtimeKit server.
 
     ``api_token``: the bearer token requests must carry; None accepts any bearer token (the
@@ -280,7 +281,7 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
             state = self._app(app_id)
             state["meetings"].update(app.get("meetings", {}))
             state["participants"].update(app.get("participants", {}))
-            for extra in ("presets", "recordings"):
+            for extra in ("presets", "recordings", "livestreams"):
                 if extra in app:
                     state.setdefault(extra, {}).update(app[extra])
             for meeting_id, meeting in state["meetings"].items():
@@ -696,6 +697,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LiveSessionMixin):
             return self._route_presets(method, app_id, route, query, body)
         if route[:1] == ["recordings"]:
             return self._route_recordings(method, app_id, route, query, body)
+        if self._is_livestream_route(route):
+            return self._route_livestreams(method, app_id, route, query, body)
         if route[:1] == ["meetings"] and len(route) >= 3 and route[2] == "active-session":
             return self._route_active_session(method, app_id, route[1], route[3:], body)
         if route and route[0] == "webhooks" and len(route) <= 2:

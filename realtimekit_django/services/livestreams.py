@@ -48,7 +48,11 @@ def record_livestream(item: Mapping, *, meeting_id=None) -> tuple[Livestream, bo
     if status not in LivestreamStatus.values:
         raise InvalidResponse(f"RealtimeKit's livestream {stream_id[:40]} has an unknown status")
     playback = item.get("playback_url") or item.get("playbackUrl") or ""
-    if not isinstance(playback, str) or len(playback) > 2048 or (playback and not playback.startswith("https://")):
+    if (
+        not isinstance(playback, str)
+        or len(playback) > 2048
+        or (playback and not playback.startswith("https://"))
+    ):
         playback = ""
     now = timezone.now()
     using = router.db_for_write(Livestream)
@@ -61,7 +65,10 @@ def record_livestream(item: Mapping, *, meeting_id=None) -> tuple[Livestream, bo
             return row, False  # an older push never reopens a finished stream
         if meeting_id is not None and row.meeting_id is None:
             row.meeting_id = meeting_id
-        row.status = status
+        if status != LivestreamStatus.INVOKED or created:
+            # INVOKED is where every stream begins: a start answer that arrives after the
+            # platform's LIVE push (it may) must not move the row back.
+            row.status = status
         row.playback_url = playback or row.playback_url
         if isinstance(item.get("name"), str):
             row.name = item["name"][:255]
@@ -93,8 +100,10 @@ def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, 
 def stop_livestream(meeting: Meeting, *, client=None) -> list[Livestream]:
     """Stop the meeting's active livestream; its rows marked OFFLINE."""
     api = client or get_client()
+    unfinished = Livestream.objects.filter(meeting=meeting).exclude(status__in=FINISHED)
+    running = list(unfinished.values_list("pk", flat=True))
     api.livestreams.stop_livestreaming_a_meeting(str(meeting.pk))
-    stopped = []
-    for row in Livestream.objects.filter(meeting=meeting).exclude(status__in=FINISHED):
-        stopped.append(record_livestream({"id": row.pk, "status": LivestreamStatus.OFFLINE})[0])
-    return stopped
+    # The platform's OFFLINE push may have marked a row already (it can beat the answer).
+    for row in Livestream.objects.filter(pk__in=running).exclude(status__in=FINISHED):
+        record_livestream({"id": row.pk, "status": LivestreamStatus.OFFLINE})
+    return list(Livestream.objects.filter(pk__in=running).order_by("started_at", "pk"))
