@@ -71,10 +71,16 @@ def test_walk_fills_rows_from_the_sdk_paths_and_announces_artifacts(meeting):
     assert report.completed and report.finalized == 1, report.error
     assert calls == 2  # one listing page, one participants page for the ended session
     session = Session.objects.get(pk="s1")
-    assert (session.status, session.minutes_consumed, session.max_concurrent_participants) == ("ENDED", 61.5, 4)
+    figures = (session.status, session.minutes_consumed, session.max_concurrent_participants)
+    assert figures == ("ENDED", 61.5, 4)
     assert session.ended_at == T0 + timedelta(hours=1)
-    figures = sorted(session.attendees.values_list("peer_id", "api_joined_at", "api_left_at", "api_duration_seconds"))
-    assert figures == [("p1", T0, T0 + timedelta(minutes=30), 1800.0), ("p2", T0, T0 + timedelta(minutes=45), 2700.0)]
+    figures = sorted(
+        session.attendees.values_list("peer_id", "api_joined_at", "api_left_at", "api_duration_seconds")
+    )
+    assert figures == [
+        ("p1", T0, T0 + timedelta(minutes=30), 1800.0),
+        ("p2", T0, T0 + timedelta(minutes=45), 2700.0),
+    ]
     kinds = set(SessionArtifact.objects.filter(session=session).values_list("kind", flat=True))
     assert kinds == {ArtifactKind.CHAT, ArtifactKind.TRANSCRIPT}  # summarize_on_end is off
     assert report.artifacts_announced == 2
@@ -91,7 +97,9 @@ def test_page_that_repeats_is_rejected_and_final_state_is_not_claimed(meeting):
     assert report.duplicates == 2 and Session.objects.count() == 2
 
 
-@pytest.mark.parametrize("lie", [{"associated_id": "abcdef-ghijkl"}, {"id": "x" * 101}, {"minutes_consumed": "a lot"}])
+@pytest.mark.parametrize(
+    "lie", [{"associated_id": "abcdef-ghijkl"}, {"id": "x" * 101}, {"minutes_consumed": "a lot"}]
+)
 def test_value_no_column_takes_is_refused_and_nothing_of_it_written(meeting, lie):
     rows = [session_row("good", meeting.pk, status="LIVE"), session_row("bad", meeting.pk, **lie)]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -107,7 +115,8 @@ def test_participants_listing_that_repeats_leaves_the_session_as_it_was(meeting)
     with responses.RequestsMock() as mock:
         mock.get(f"{APP_URL}/sessions", json=listing([session_row("s1", meeting.pk)]))
         for _ in range(2):
-            mock.get(f"{APP_URL}/sessions/s1/participants", json={"success": True, "data": {"participants": people}})
+            answer = {"success": True, "data": {"participants": people}}
+            mock.get(f"{APP_URL}/sessions/s1/participants", json=answer)
         report = sync_sessions(client=client(), now=NOW, per_page=2)
     assert not report.completed and "participants listing of session s1 is incomplete" in report.error
     assert not Session.objects.filter(pk="s1").exists()
@@ -119,7 +128,8 @@ def test_requests_bounded_per_ended_session(meeting):
     rows = [session_row(f"s{i}", meeting.pk) for i in range(count)]
     with responses.RequestsMock() as mock:
         for start in range(0, count, per_page):
-            mock.get(f"{APP_URL}/sessions", json=listing(rows[start:start + per_page], start=start, total=count))
+            page = rows[start : start + per_page]
+            mock.get(f"{APP_URL}/sessions", json=listing(page, start=start, total=count))
         for i in range(count):
             mock.get(f"{APP_URL}/sessions/s{i}/participants",
                      json={"success": True, "data": {"participants": [person(f"p{i}", 3)]}})
@@ -135,11 +145,24 @@ def test_stale_live_session_closed_and_unknown_one_marked(meeting):
     Session.objects.create(id="gone", meeting=meeting, status=SessionStatus.LIVE, started_at=T0)
     with responses.RequestsMock() as mock:
         mock.get(f"{APP_URL}/sessions", json=listing([]))
-        mock.get(f"{APP_URL}/sessions/stale", json={"success": True, "data": session_row("stale", meeting.pk)})
-        mock.get(f"{APP_URL}/sessions/stale/participants", json={"success": True, "data": {"participants": []}})
-        mock.get(f"{APP_URL}/sessions/gone", status=404, json={"success": False, "errors": [{"message": "nope"}]})
+        details = {"success": True, "data": session_row("stale", meeting.pk)}
+        mock.get(f"{APP_URL}/sessions/stale", json=details)
+        nobody = {"success": True, "data": {"participants": []}}
+        mock.get(f"{APP_URL}/sessions/stale/participants", json=nobody)
+        unknown = {"success": False, "errors": [{"message": "nope"}]}
+        mock.get(f"{APP_URL}/sessions/gone", status=404, json=unknown)
         report = sync_sessions(client=client(), now=NOW)
     assert (report.stale_checked, report.stale_closed, report.marked_unknown) == (2, 1, 1)
     assert Session.objects.get(pk="stale").status == SessionStatus.ENDED
     gone = Session.objects.get(pk="gone")
     assert gone.unknown_to_api_since is not None and gone.status == SessionStatus.LIVE
+
+
+def test_beat_schedule_runs_the_walk_and_the_artifact_copies():
+    from realtimekit_django.tasks import sessions_beat_schedule
+
+    schedule = sessions_beat_schedule(900, copy_seconds=120)
+    tasks = {entry["task"]: entry for entry in schedule.values()}
+    assert set(tasks) == {"realtimekit.sync_sessions", "realtimekit.copy_artifacts"}
+    assert tasks["realtimekit.copy_artifacts"]["schedule"] == 120.0
+    assert tasks["realtimekit.copy_artifacts"]["options"]["expires"] < 120.0

@@ -140,7 +140,8 @@ def _fits_columns(item: Any, columns: dict[str, int | None], what: str) -> None:
             try:
                 uuid.UUID(value)
             except ValueError:
-                raise InvalidResponse(f"RealtimeKit's {what} {name} is unusable: {key} is not a meeting id") from None
+                why = f"{key} is not a meeting id"
+                raise InvalidResponse(f"RealtimeKit's {what} {name} is unusable: {why}") from None
         elif len(value) > limit:
             raise InvalidResponse(f"RealtimeKit's {what} {name} is unusable: {key} is longer than {limit}")
 
