@@ -459,6 +459,7 @@ def webhook_beat_schedule(
 # -- after the meeting --------------------------------------------------------------------------
 
 SESSIONS_SCHEDULE_NAME = "realtimekit-sync-sessions"
+ARTIFACTS_SCHEDULE_NAME = "realtimekit-copy-artifacts"
 
 
 @shared_task(name="realtimekit.sync_sessions", ignore_result=True)
@@ -470,13 +471,22 @@ def sync_sessions(per_page: int | None = None) -> dict[str, Any]:
     return walk(per_page=per_page).as_dict()
 
 
-def sessions_beat_schedule(every_seconds: float = 900) -> dict[str, dict[str, Any]]:
-    """The ``CELERY_BEAT_SCHEDULE`` entry that runs ``realtimekit.sync_sessions`` every
-    ``every_seconds`` (default 15 minutes); each run expires before the next is due."""
+def sessions_beat_schedule(
+    every_seconds: float = 900, copy_seconds: float = 300
+) -> dict[str, dict[str, Any]]:
+    """The ``CELERY_BEAT_SCHEDULE`` entries that run ``realtimekit.sync_sessions`` every
+    ``every_seconds`` (default 15 minutes) and ``realtimekit.copy_artifacts`` every
+    ``copy_seconds`` (default 5 minutes: the artifacts' links expire, so copies must not wait
+    for the next walk); each run expires before the next is due."""
     return {
         SESSIONS_SCHEDULE_NAME: {
             "task": "realtimekit.sync_sessions",
             "schedule": float(every_seconds),
             "options": {"expires": EXPIRY_FRACTION * float(every_seconds)},
-        }
+        },
+        ARTIFACTS_SCHEDULE_NAME: {
+            "task": "realtimekit.copy_artifacts",
+            "schedule": float(copy_seconds),
+            "options": {"expires": EXPIRY_FRACTION * float(copy_seconds)},
+        },
     }

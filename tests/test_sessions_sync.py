@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from realtimekit_django import signals
+from realtimekit_django.client.paging import PageWalk
 from realtimekit_django.exceptions import InvalidResponse, NotFound
 from realtimekit_django.models import Meeting, Participant, Session, SessionParticipant, SessionStatus, WebhookEvent
 from realtimekit_django.sync.sessions import sync_sessions
@@ -69,10 +70,21 @@ class FakeSessions:
         self.requests: list[tuple[str, str]] = []
 
     def _pages(self, kind, key, items, per_page):
+        """A real :class:`PageWalk` (what the client's walks return) over ``items``."""
         size = per_page or self.per_page
-        for start in range(0, max(len(items), 1), size):
+
+        def fetch(page_no, per_page):
             self.requests.append((kind, key))
-            yield from items[start : start + size]
+            start = (page_no - 1) * per_page
+            page = items[start : start + per_page]
+            # The sessions listing has the SDK's paging; a session's participants have none.
+            paging = (
+                {"start_offset": start, "end_offset": start + len(page), "total_count": len(items)}
+                if kind == "sessions" else {}
+            )
+            return {"data": page, "paging": paging}
+
+        return PageWalk(fetch=fetch, per_page=size, max_pages=10_000)
 
     def walk_sessions(self, **filters):
         return self._pages("sessions", "", self.sessions, filters.get("per_page"))
@@ -160,7 +172,8 @@ def test_listing_that_repeats_is_read_once(meeting):
     item = api_session("s1", meeting.pk)
     sessions = FakeSessions([item, dict(item), api_session("s2", meeting.pk)], {"s1": [], "s2": []})
     report = sync_sessions(client=FakeClient(sessions), now=NOW)
-    assert report.completed
+    # Each session is stored once; 2 distinct of a total_count of 3: the listing is not complete.
+    assert not report.completed and "incomplete" in report.error
     assert (report.sessions_seen, report.duplicates) == (2, 1)
     assert Session.objects.count() == 2
 

@@ -12,26 +12,38 @@ its meeting's ``session_keep_alive_time_in_secs`` and that nobody is in is asked
 GET): closed when the API says it ended, marked ``unknown_to_api_since`` on a 404 (never
 deleted).
 
+For each session that becomes final, the artifacts its meeting asks for (chat export,
+transcript, summary: ``persist_chat``, ``transcribe_on_end``, ``summarize_on_end``) are
+announced, in the same transaction, for the copy task (``realtimekit.copy_artifacts``): a lost
+``meeting.transcript`` webhook no longer loses the file, and the walk spends no request on it.
+
 Cost per ended session, bounded: its share of the listing pages, one participants page per
 ``per_page`` attendees (once: a final session is not read again), and at most one details GET
-when it went stale. A listing that lies (an item that does not parse) stops the walk with a
-clear error before that session is stored (each session is stored whole, in its own
-transaction); a repeated item is read once.
+when it went stale. A listing that lies (an item that does not parse, an identifier no column
+takes) stops the walk with a clear error before that session is stored; each session is
+stored whole, in its own transaction, so nothing is half-written. A repeated item is read
+once; a listing the page walk finds incomplete (a page that repeats, a ``total_count`` the
+pages never reach) ends the run as not completed with the walk's reason, and a session whose
+participants listing is incomplete is left as it was (its attendance is not made final from
+part of the list).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import router, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from ..client import BACKGROUND, RealtimeKitClient, get_client, lane
-from ..exceptions import NotFound, RealtimeKitError
-from ..models import Session, SessionParticipant, SessionStatus
+from ..exceptions import InvalidResponse, NotFound, RealtimeKitError
+from ..models import ArtifactKind, Meeting, Session, SessionArtifact, SessionParticipant, SessionStatus
+from ..services import artifacts
 from ..services import sessions as store
 
 logger = logging.getLogger("realtimekit_django.sessions")
@@ -50,6 +62,7 @@ class SessionsReport:
     stale_checked: int = 0
     stale_closed: int = 0
     marked_unknown: int = 0
+    artifacts_announced: int = 0
     completed: bool = False
     error: str = ""
     finalized_ids: list = field(default_factory=list)
@@ -72,49 +85,124 @@ def sync_sessions(
     since = since or now - DEFAULT_WINDOW
     try:
         with lane(BACKGROUND):
-            seen_live = _walk_listing(api, report, since=since, per_page=per_page)
+            seen_live, incomplete = _walk_listing(api, report, since=since, per_page=per_page)
             _check_stale(api, report, seen_live=seen_live, now=now)
-        report.completed = True
+        if incomplete:
+            # The sessions it did read are stored (each whole); the next run reads the rest.
+            report.error = incomplete
+            logger.warning("sessions walk incomplete: %s", incomplete)
+        else:
+            report.completed = True
     except RealtimeKitError as err:
         report.error = str(err)
         logger.warning("sessions walk stopped: %s", err)
     return report
 
 
-def _walk_listing(api: RealtimeKitClient, report: SessionsReport, *, since, per_page) -> set[str]:
+def _walk_listing(api: RealtimeKitClient, report: SessionsReport, *, since, per_page) -> tuple[set[str], str]:
+    """Store every session of the listing; the ids seen LIVE, and why the listing was not
+    complete ("" when it was)."""
     filters: dict[str, Any] = {"start_time": since.isoformat()}
     if per_page is not None:
         filters["per_page"] = per_page
     seen: set[str] = set()
     live: set[str] = set()
-    for item in api.sessions.walk_sessions(**filters):
-        remote = store.parse_session(item)
-        if remote.id in seen:
-            report.duplicates += 1
+    walk = api.sessions.walk_sessions(**filters)
+    for page in walk:
+        for item in page.items:
+            _fits_columns(item, SESSION_COLUMNS, "session")
+            remote = store.parse_session(item)
+            if remote.id in seen:
+                report.duplicates += 1
+                continue
+            seen.add(remote.id)
+            report.sessions_seen += 1
+            if remote.status == SessionStatus.LIVE:
+                live.add(remote.id)
+                store.store_session(remote)
+                continue
+            _store_ended(api, report, remote, per_page=per_page)
+    return live, "" if walk.completed else f"the sessions listing is incomplete: {walk.incomplete_reason}"
+
+
+def _fits_columns(item: Any, columns: dict[str, int | None], what: str) -> None:
+    """Refuse an item whose identifiers no column takes (the parser would cut a long id short,
+    and two sessions or peers would then share a row; a meeting id that is not a UUID cannot
+    name a meeting); ``None`` as a limit means "a UUID"."""
+    if not isinstance(item, dict):
+        return  # the parser refuses it with its own words
+    name = str(item.get("id"))[:40]
+    for key, limit in columns.items():
+        value = item.get(key)
+        if not isinstance(value, str) or not value:
             continue
-        seen.add(remote.id)
-        report.sessions_seen += 1
-        if remote.status == SessionStatus.LIVE:
-            live.add(remote.id)
-            store.store_session(remote)
-            continue
-        _store_ended(api, report, remote, per_page=per_page)
-    return live
+        if limit is None:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                why = f"{key} is not a meeting id"
+                raise InvalidResponse(f"RealtimeKit's {what} {name} is unusable: {why}") from None
+        elif len(value) > limit:
+            raise InvalidResponse(f"RealtimeKit's {what} {name} is unusable: {key} is longer than {limit}")
+
+
+#: The identifiers of a session and of an attendee and what their columns take.
+SESSION_COLUMNS: dict[str, int | None] = {"id": 100, "associated_id": None}
+ATTENDEE_COLUMNS: dict[str, int | None] = {"id": 100, "user_id": 100, "custom_participant_id": 255}
 
 
 def _store_ended(api: RealtimeKitClient, report: SessionsReport, remote, *, per_page) -> None:
-    """An ended session: its attendees are read once, then the row is final."""
+    """An ended session: its attendees are read once (the whole listing, or nothing is
+    written), then the row is final and the artifacts its meeting asks for are announced."""
     final = Session.objects.filter(pk=remote.id, api_confirmed_end_at__isnull=False).exists()
     if final:
         store.store_session(remote)
         return
     kwargs = {"per_page": per_page} if per_page is not None else {}
-    items = list(api.sessions.walk_session_participants(remote.id, **kwargs))
+    walk = api.sessions.walk_session_participants(remote.id, **kwargs)
+    items = []
+    for page in walk:
+        for item in page.items:
+            _fits_columns(item, ATTENDEE_COLUMNS, f"participant of session {remote.id[:40]}")
+            items.append(item)
+    if not walk.completed:
+        raise InvalidResponse(
+            f"the participants listing of session {remote.id[:40]} is incomplete: {walk.incomplete_reason}"
+        )
     attendees = store.parse_participants(items, remote.id)
-    _, final_now = store.store_session(remote, attendees)
+    with transaction.atomic(using=router.db_for_write(Session)):
+        session, final_now = store.store_session(remote, attendees)
+        if final_now:
+            report.artifacts_announced += _announce_artifacts(session)
     if final_now:
         report.finalized += 1
         report.finalized_ids.append(remote.id)
+
+
+def _announce_artifacts(session: Session) -> int:
+    """The chat export, transcript and summary the session's meeting asked for (its
+    ``persist_chat``, ``transcribe_on_end``, ``summarize_on_end``), announced for the copy task
+    (``realtimekit.copy_artifacts``), which asks the API for each file's link: the walk itself
+    spends no request on them, and a lost webhook no longer loses the file. Once per session
+    (when its attendance becomes final); one a webhook announced already is left as it is."""
+    meeting = Meeting.objects.filter(pk=session.meeting_id).only(*ARTIFACT_SETTINGS.values()).first()
+    if meeting is None:
+        return 0
+    existing = set(SessionArtifact.objects.filter(session=session).values_list("kind", flat=True))
+    count = 0
+    for kind, setting in ARTIFACT_SETTINGS.items():
+        if getattr(meeting, setting) and kind not in existing:
+            artifacts.announce_artifact(session, kind)
+            count += 1
+    return count
+
+
+#: Which meeting setting makes RealtimeKit produce which artifact.
+ARTIFACT_SETTINGS = {
+    ArtifactKind.CHAT: "persist_chat",
+    ArtifactKind.TRANSCRIPT: "transcribe_on_end",
+    ArtifactKind.SUMMARY: "summarize_on_end",
+}
 
 
 def stale_live_sessions(now: datetime, *, exclude=()) -> list[Session]:
@@ -160,7 +248,9 @@ def _check_stale(api: RealtimeKitClient, report: SessionsReport, *, seen_live: s
             if store.mark_unknown(session.pk):
                 report.marked_unknown += 1
             continue
-        remote = store.parse_session(_session_of(item))
+        details = _session_of(item)
+        _fits_columns(details, SESSION_COLUMNS, "session")
+        remote = store.parse_session(details)
         if remote.status == SessionStatus.ENDED:
             _store_ended(api, report, remote, per_page=None)
             report.stale_closed += 1
