@@ -49,9 +49,9 @@ def _live_meeting(emulator: Emulator, title: str = "Town hall", *, row: bool = T
     host = emulator.add_participant(
         meeting["id"], custom_participant_id="host", preset_name="group_call_host"
     )
-    emulator.join_session(meeting["id"], host["id"])
     if row:
         Meeting.objects.create(id=meeting["id"], app_id="test-app", title=title)
+    emulator.join_session(meeting["id"], host["id"])  # delivers meeting.started and the join
     return meeting
 
 

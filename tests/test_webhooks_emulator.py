@@ -80,6 +80,8 @@ def test_simulated_people_move_the_live_state(site):
         custom_participant_id="alice",
         preset_name="group_call_participant",
     )
+    for person in ("alice", "bob"):
+        site.add_participant(meeting["id"], custom_participant_id=person, preset_name="group_call_participant")
     session_id = site.sessions.start(meeting["id"])
     assert Session.objects.get().status == "LIVE"
     peer = site.sessions.join(session_id, "alice", "Alice")
@@ -101,10 +103,10 @@ def test_duplicates_and_reversed_order_converge(site):
     meeting = site.create_meeting(title="Shuffled")
     site.webhooks.faults.duplicate = True
     site.webhooks.faults.out_of_order = True
+    site.add_participant(meeting["id"], custom_participant_id="carol", preset_name="group_call_participant")
     session_id = site.sessions.start(meeting["id"])
     peer = site.sessions.join(session_id, "carol")
-    site.sessions.leave(session_id, peer)
-    site.sessions.end(session_id, reason="ALL_PARTICIPANTS_LEFT")
+    site.sessions.leave(session_id, peer)  # the last one out ends the session
     assert site.webhooks.flush() == 8
     assert WebhookEvent.objects.count() == 4  # each duplicate was dropped by its rtk-uuid
     session = Session.objects.get()
@@ -226,13 +228,13 @@ def test_the_simulator_over_http_delivers_from_the_cli_process(cli_base_url):
             return json.load(answer)["data"]
 
     meeting = call("POST", "/meetings", {"title": "HTTP"})
+    call("POST", f"/meetings/{meeting['id']}/participants", {"custom_participant_id": "dan", "preset_name": "p"})
     session_id = call("POST", f"/emulator/meetings/{meeting['id']}/sessions")["session_id"]
     peer_id = call("POST", f"/emulator/sessions/{session_id}/participants", {"custom_participant_id": "dan"})[
         "peer_id"
     ]
     assert call("GET", "/emulator/sessions")[0]["peers"][peer_id]["customParticipantId"] == "dan"
-    call("DELETE", f"/emulator/sessions/{session_id}/participants/{peer_id}")
-    call("POST", f"/emulator/sessions/{session_id}/end", {"reason": "ALL_PARTICIPANTS_LEFT"})
+    call("DELETE", f"/emulator/sessions/{session_id}/participants/{peer_id}")  # the last one out
     assert call("GET", "/emulator/sessions")[0]["live"] is False
 
 

@@ -79,7 +79,12 @@ def people_move(request, meeting_id):
         emulator.sessions.leave(session_id, random.choice(list(peers)))
     else:
         guest = f"guest-{random.randint(1000, 9999)}"
-        emulator.sessions.join(session_id, guest, guest.replace("-", " ").title())
+        name = guest.replace("-", " ").title()
+        # Only a participant of the meeting can join (as on the platform): add the guest first.
+        emulator.add_participant(
+            str(meeting_id), custom_participant_id=guest, name=name, preset_name="group_call_participant"
+        )
+        emulator.sessions.join(session_id, guest, name)
     return redirect("meetings")
 
 

@@ -1,15 +1,16 @@
-"""The emulator's live sessions: who is in a meeting right now, and removing them.
+"""The emulator's active-session routes and helpers: who is in a meeting right now, removing them.
 
-A session starts with :meth:`start_session` (or the first :meth:`join_session`) and ends when
-its last peer leaves or is removed, or with :meth:`end_session`; ending it stops the meeting's
-running recordings (``stop_reason`` ``ALL_PEERS_LEFT``). Sessions live in memory only: a
-restart ends them, as it would end real calls.
+The sessions themselves live in :mod:`.session_model` (one model for these routes, the webhook
+simulator and the sessions routes), so a join here is the same join the simulator makes and
+delivers the same webhooks. A session starts with :meth:`start_session` (or the first
+:meth:`join_session`) and ends when its last peer leaves or is removed, or with
+:meth:`end_session`; ending it stops the meeting's running recordings (``stop_reason``
+``ALL_PEERS_LEFT``). Sessions live in memory only: a restart ends them, as it would end real calls.
 """
 
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import Any
 
 from .answers import error as _error
@@ -20,21 +21,24 @@ class LiveSessionMixin:
     """Live-session state and operations of :class:`~realtimekit_django.emulator.core.Emulator`."""
 
     def _live_session(self, meeting_id: str) -> dict | None:
-        session = self._live.get(meeting_id)
-        return session if session is not None and session["status"] == "LIVE" else None
+        return self._session_book.live(meeting_id)
 
     def _public_session(self, session: dict) -> dict:
-        meeting = self._apps[session["app_id"]]["meetings"][session["meeting_id"]]
-        public = {
-            key: value for key, value in session.items() if key not in ("peers", "app_id", "meeting_id")
-        }
-        return {
-            **public,
-            "associated_id": session["meeting_id"],
-            "live_participants": len(session["peers"]),
-            "meeting_display_name": meeting.get("title") or "",
-            "type": "meeting",
-        }
+        meeting = self._apps[session["app_id"]]["meetings"].get(session["meeting_id"]) or session["meeting"]
+        return self._session_book.public(session, meeting.get("title"))
+
+    def _session_ended(self, session: dict) -> None:
+        """What a session's end stops (called by the session book, under the lock)."""
+        self._stop_recordings_of(session["app_id"], session["meeting_id"], reason="ALL_PEERS_LEFT")
+
+    def _deliver_session_events(self, app_id: str, events: list[dict]) -> None:
+        """Send the webhooks a session change caused (never with the emulator's lock held)."""
+        for payload in events:
+            self.webhooks.deliver(app_id, payload["event"], payload)
+
+    def _after_session_change(self, app_id: str, events: list[dict]) -> None:
+        if events:
+            self._after_answer(lambda: self._deliver_session_events(app_id, events))
 
     def _kick(self, app_id: str, meeting_id: str, body: dict) -> dict:
         from realtimekit_django import schema
@@ -45,17 +49,15 @@ class LiveSessionMixin:
         ids = set(wanted.get("participant_ids", []))
         custom = set(wanted.get("custom_participant_ids", []))
         people = self._app(app_id)["participants"].get(meeting_id, {})
-        kicked = [
+        chosen = {
             pid
-            for pid in list(session["peers"])
+            for pid in self._session_book.participant_ids(session)
             if pid in ids or people.get(pid, {}).get("custom_participant_id") in custom
-        ]
-        if not kicked:
+        }
+        if not chosen:
             raise self._api_error(404, "None of these participants is in the live session")
-        for pid in kicked:
-            self._leave(session, pid)
-        removed = {people[pid].get("custom_participant_id") for pid in kicked if pid in people}
-        self._after_answer(lambda: self.sessions.removed(meeting_id, removed))
+        kicked, events = self._session_book.remove(session, chosen)
+        self._after_session_change(app_id, events)
         shown = [
             {
                 key: people[pid].get(key)
@@ -70,8 +72,7 @@ class LiveSessionMixin:
         self._find_meeting(meeting_id, app_id)
         session = self._need_live(meeting_id)
         count = len(session["peers"])
-        self._end(session, reason="HOST_ENDED_MEETING")
-        self._after_answer(lambda: self.sessions.removed(meeting_id, None))
+        self._after_session_change(app_id, self._session_book.end(session, "HOST_ENDED_MEETING"))
         return {"action": "kick-all", "kicked_participants_count": count}
 
     def _need_live(self, meeting_id: str) -> dict:
@@ -79,19 +80,6 @@ class LiveSessionMixin:
         if session is None:
             raise self._api_error(404, "The meeting has no active session")
         return session
-
-    def _leave(self, session: dict, participant_id: str) -> None:
-        session["peers"].pop(participant_id, None)
-        session["updated_at"] = self._now()
-        if not session["peers"]:
-            self._end(session, reason="ALL_PARTICIPANTS_LEFT")
-
-    def _end(self, session: dict, *, reason: str) -> None:
-        session["peers"].clear()
-        session["status"] = "ENDED"
-        session["ended_at"] = session["updated_at"] = self._now()
-        session["end_reason"] = reason
-        self._stop_recordings_of(session["app_id"], session["meeting_id"], reason="ALL_PEERS_LEFT")
 
     def _route_active_session(self, method: str, app_id: str, meeting_id: str, rest: list[str], body: Any):
         if not rest and method == "GET":
@@ -105,64 +93,57 @@ class LiveSessionMixin:
             return _error(404, "Not found")
         return _error(405, "Method not allowed")
 
-    # Python helpers ----------------------------------------------------------------------
+    # Python helpers: each changes the session book under the lock, then delivers what the
+    # change caused once the lock is released -----------------------------------------------
 
     def start_session(self, meeting_id: str, app_id: str | None = None) -> dict:
         """Start a live session in a meeting (idempotent while one is live)."""
         with self._lock:
             app_id, meeting = self._find_meeting(meeting_id, app_id)
-            session = self._live_session(meeting_id)
-            if session is None:
-                now = self._now()
-                session = {
-                    "id": str(uuid.uuid4()),
-                    "app_id": app_id,
-                    "meeting_id": meeting_id,
-                    "organization_id": app_id,
-                    "status": "LIVE",
-                    "created_at": now,
-                    "started_at": now,
-                    "updated_at": now,
-                    "max_concurrent_participants": 0,
-                    "minutes_consumed": 0,
-                    "peers": {},
-                }
-                self._live[meeting_id] = session
-            return self._public_session(session)
+            session, events = self._session_book.start(app_id, meeting)
+            shown = self._public_session(session)
+        self._deliver_session_events(app_id, events)
+        return shown
 
     def join_session(self, meeting_id: str, participant_id: str, app_id: str | None = None) -> dict:
-        """A participant of the meeting joins its live session (starting one if needed)."""
+        """A participant of the meeting joins its live session (starting one if needed); a
+        participant already in stays in with the one device."""
         with self._lock:
             person = self._find_participant(meeting_id, participant_id, app_id)
-            self.start_session(meeting_id, app_id)
-            session = self._live[meeting_id]
-            session["peers"][participant_id] = person["custom_participant_id"]
-            session["max_concurrent_participants"] = max(
-                session["max_concurrent_participants"], len(session["peers"])
-            )
-            session["updated_at"] = self._now()
-            return self._public_session(session)
+            app_id, meeting = self._find_meeting(meeting_id, app_id)
+            session, events = self._session_book.start(app_id, meeting)
+            if participant_id not in self._session_book.participant_ids(session):
+                events += self._session_book.join(session, {**person, "id": participant_id})[1]
+            shown = self._public_session(session)
+        self._deliver_session_events(app_id, events)
+        return shown
 
     def leave_session(self, meeting_id: str, participant_id: str) -> None:
+        """Every device of the participant leaves the live session (none live: nothing)."""
         with self._lock:
             session = self._live_session(meeting_id)
-            if session is not None:
-                self._leave(session, participant_id)
+            if session is None:
+                return
+            events = self._session_book.remove(session, {participant_id})[1]
+        self._deliver_session_events(session["app_id"], events)
 
     def end_session(self, meeting_id: str) -> None:
+        """The host ends the meeting's live session for everyone (none live: nothing)."""
         with self._lock:
             session = self._live_session(meeting_id)
-            if session is not None:
-                self._end(session, reason="HOST_ENDED_MEETING")
+            if session is None:
+                return
+            events = self._session_book.end(session, "HOST_ENDED_MEETING")
+        self._deliver_session_events(session["app_id"], events)
 
     def live_participants(self, meeting_id: str) -> list[str]:
         """The ids of the participants in the meeting's live session (none when not live)."""
         with self._lock:
             session = self._live_session(meeting_id)
-            return sorted(session["peers"]) if session else []
+            return self._session_book.participant_ids(session) if session else []
 
     def session(self, meeting_id: str) -> dict | None:
         """The meeting's latest session (live or ended), or None."""
         with self._lock:
-            session = self._live.get(meeting_id)
+            session = self._session_book.latest(meeting_id)
             return copy.deepcopy(self._public_session(session)) if session else None

@@ -62,6 +62,7 @@ from .livestreams import LivestreamsMixin
 from .presets import PresetsMixin
 from .ratelimit import RateDecision, RateLimit
 from .recordings import RecordingsMixin
+from .session_model import SessionBook
 from .sessions import SessionSimulator
 from .webhooks import WELL_KNOWN_PATH, WebhookDispatcher
 
@@ -197,7 +198,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin
         self._orders: dict[str, tuple[int, list[str]]] = {}  # app_id -> (meeting count, sorted ids)
         self.issued_tokens: list[str] = []
         self.requests: list[RequestRecord] = []
-        self._live: dict[str, dict] = {}  # meeting_id -> its latest session (active_session.py)
+        #: Every session, live or ended: the one session model (see ``session_model.py``).
+        self._session_book = SessionBook(self._now, self._session_ended)
         self._sizes: dict[str, int] = {}  # recording_id -> file size chosen by a test
         self._break_after: int | None = None
         self._download_key = secrets.token_bytes(32)
@@ -211,7 +213,6 @@ class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin
             self._init_state()
             self._hooks.clear()
             self.webhooks.reset()
-            self.sessions.reset()
             self.faults.clear()
             if self.rate_limit is not None:
                 self.rate_limit.clear()
