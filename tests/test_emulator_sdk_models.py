@@ -71,6 +71,15 @@ class World:
         self.emulator.clock.advance(1)
         return self.recording
 
+    def ended_with_files(self) -> str:
+        """The session, ended in a meeting whose settings ask for a chat export, a transcript
+        and a summary (so each has its file)."""
+        self.emulator.update_meeting(
+            self.meeting, app_id=APP, persist_chat=True, transcribe_on_end=True, summarize_on_end=True
+        )
+        self.emulator.end_session(self.meeting)
+        return self.session
+
     def livestream(self) -> str:
         """A livestream of the meeting, started (and LIVE) now."""
         return self.sdk.livestreams.start_livestreaming_a_meeting(self.meeting, name="World", **IDS).data.id
@@ -198,27 +207,34 @@ ROUTES = [
         lambda w: w.with_livestream({"start_time": 0, "filters": "any"}),
     ),
     Route("livestreams.get_livestream_analytics_daywise", lambda w: w.with_livestream({})),
+    Route("sessions.get_sessions", lambda w: {"status": "LIVE", "sort_by": "minutesConsumed", "per_page": 5}),
+    Route("sessions.get_session_details", lambda w: {"session_id": w.session, "include_breakout_rooms": True}),
+    Route(
+        "sessions.get_session_participants",
+        lambda w: {"session_id": w.session, "include_peer_events": True, "view": "consolidated"},
+    ),
+    Route(
+        "sessions.get_session_participant_details",
+        lambda w: {"participant_id": w.participant, "session_id": w.session, "include_peer_events": True},
+    ),
+    Route("sessions.get_session_chat", lambda w: {"session_id": w.ended_with_files()}),
+    Route("sessions.get_session_transcripts", lambda w: {"session_id": w.ended_with_files(), "format": "CSV"}),
+    Route("sessions.get_session_summary", lambda w: {"session_id": w.ended_with_files()}),
+    Route("sessions.generate_summary_of_transcripts", lambda w: {"session_id": w.ended_with_files()}),
 ]
 
 #: SDK methods the emulator does not serve: each must get the router's own 404 / 405.
 #: ``analytics.get_org_analytics`` and ``livestreams.get_org_analytics`` (both GET
-#: ``/analytics/daywise``) report session and recording minutes a day: they wait for the
-#: emulator's one session model (issue 27 item 6), not for livestreams.
+#: ``/analytics/daywise``) report minutes a day across the organisation, and
+#: ``sessions.get_participant_data_from_peer_id`` a peer's network and device report: the
+#: package reads none of them, so the emulator does not invent them.
 NOT_SERVED = {
     "apps.get",
     "apps.post",
     "analytics.get_org_analytics",
     "active_session.create_poll",
     "recordings.start_track_recording",
-    "sessions.generate_summary_of_transcripts",
     "sessions.get_participant_data_from_peer_id",
-    "sessions.get_session_chat",
-    "sessions.get_session_details",
-    "sessions.get_session_participant_details",
-    "sessions.get_session_participants",
-    "sessions.get_session_summary",
-    "sessions.get_session_transcripts",
-    "sessions.get_sessions",
     "livestreams.get_org_analytics",
 }
 

@@ -27,9 +27,11 @@ class LiveSessionMixin:
         meeting = self._apps[session["app_id"]]["meetings"].get(session["meeting_id"]) or session["meeting"]
         return self._session_book.public(session, meeting.get("title"))
 
-    def _session_ended(self, session: dict) -> None:
-        """What a session's end stops (called by the session book, under the lock)."""
+    def _session_ended(self, session: dict) -> list[dict]:
+        """What a session's end stops and leaves (called by the session book, under the lock):
+        the meeting's recordings stop; its files are made; the webhooks announcing them."""
         self._stop_recordings_of(session["app_id"], session["meeting_id"], reason="ALL_PEERS_LEFT")
+        return self._session_files(session)
 
     def _deliver_session_events(self, app_id: str, events: list[dict]) -> None:
         """Send the webhooks a session change caused (never with the emulator's lock held)."""

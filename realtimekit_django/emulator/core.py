@@ -63,6 +63,7 @@ from .presets import PresetsMixin
 from .ratelimit import RateDecision, RateLimit
 from .recordings import RecordingsMixin
 from .session_model import SessionBook
+from .session_routes import SessionRoutesMixin
 from .sessions import SessionSimulator
 from .webhooks import WELL_KNOWN_PATH, WebhookDispatcher
 
@@ -139,7 +140,7 @@ def _validation_error_type():
     return ValidationError
 
 
-class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin):
+class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin, SessionRoutesMixin):
     """An in-memory RealtimeKit server.
 
     ``api_token``: the bearer token requests must carry; None accepts any bearer token (the
@@ -698,6 +699,8 @@ class Emulator(PresetsMixin, RecordingsMixin, LivestreamsMixin, LiveSessionMixin
             return self._route_presets(method, app_id, route, query, body)
         if route[:1] == ["recordings"]:
             return self._route_recordings(method, app_id, route, query, body)
+        if route[:1] == ["sessions"]:
+            return self._route_sessions(method, app_id, route, query, body)
         if self._is_livestream_route(route):
             return self._route_livestreams(method, app_id, route, query, body)
         if route[:1] == ["meetings"] and len(route) >= 3 and route[2] == "active-session":

@@ -256,6 +256,8 @@ class RecordingsMixin:
         return _error(405, "Method not allowed")
 
     def _serve_download(self, app_id: str, route: list[str], query: dict, headers: dict[str, str]):
+        if len(route) == 3:  # ["_downloads", kind, session_id]: a session's file (session_routes.py)
+            return self._serve_session_file(app_id, route[1], route[2], query)
         if len(route) != 2:
             return _error(404, "Not found")
         recording_id = route[1]

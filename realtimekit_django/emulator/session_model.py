@@ -18,7 +18,8 @@ The rules are the platform's:
 Every change returns the webhook payloads it causes, in order, so that the caller can deliver
 them once the emulator's lock is released (a receiver may call the emulator back). The book
 knows nothing of HTTP or webhooks; the ``on_end`` callback lets the emulator stop what a
-session's end stops (its recordings).
+session's end stops (its recordings) and make what it leaves behind (``session_routes.py``),
+whose announcements follow ``meeting.ended``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _minutes(start: str, end: str) -> float:
 class SessionBook:
     """All sessions, by id, with the live one of each meeting; see the module docstring."""
 
-    def __init__(self, now: Callable[[], str], on_end: Callable[[dict], None]) -> None:
+    def __init__(self, now: Callable[[], str], on_end: Callable[[dict], list[dict]]) -> None:
         self._now = now
         self._on_end = on_end
         self._by_id: dict[str, dict] = {}
@@ -76,6 +77,9 @@ class SessionBook:
         if found is None:
             raise LookupError("Session not found")
         return found
+
+    def find(self, session_id: str) -> dict | None:
+        return self._by_id.get(session_id)
 
     def live(self, meeting_id: str) -> dict | None:
         session_id = self._live.get(meeting_id)
@@ -154,6 +158,29 @@ class SessionBook:
             for row in shown:
                 del row["peer_events"]
         return shown
+
+    def peer_rows(self, session: dict, *, peer_events: bool = False) -> list[dict]:
+        """One row a peer (a device's stay), as the ``raw`` view of the participants shows: its
+        ``id`` is the peer id the webhooks name, ``user_id`` the meeting's participant."""
+        until = session["ended_at"] or self._now()
+        rows = []
+        for peer in session["history"]:
+            row = {
+                "id": peer["peer_id"],  # the webhooks' peerId: one row a stay
+                "custom_participant_id": peer["custom_participant_id"],
+                "display_name": peer["name"],
+                "preset_name": peer["preset_name"],
+                "user_id": peer["participant_id"],
+                "created_at": peer["joined_at"],
+                "joined_at": peer["joined_at"],
+                "left_at": peer["left_at"],
+                "updated_at": peer["left_at"] or peer["joined_at"],
+                "duration": _minutes(peer["joined_at"], peer["left_at"] or until),
+            }
+            if peer_events:
+                row["peer_events"] = self._peer_events(session, peer)
+            rows.append(row)
+        return rows
 
     @staticmethod
     def _peer_events(session: dict, peer: dict) -> list[dict]:
@@ -280,14 +307,12 @@ class SessionBook:
         session["ended_at"] = session["updated_at"] = self._now()
         session["end_reason"] = reason
         self._live.pop(session["meeting_id"], None)
-        self._on_end(session)
-        return [
-            {
-                "event": "meeting.ended",
-                "meeting": self.meeting_part(session, endedAt=session["ended_at"]),
-                "reason": reason,
-            }
-        ]
+        ended = {
+            "event": "meeting.ended",
+            "meeting": self.meeting_part(session, endedAt=session["ended_at"]),
+            "reason": reason,
+        }
+        return [ended, *self._on_end(session)]
 
     @staticmethod
     def peer_payload(peer: dict) -> dict:

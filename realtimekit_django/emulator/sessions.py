@@ -8,6 +8,7 @@ In Python (``emulator.sessions.start(meeting_id)``, ``.join(...)``, ``.leave(...
 ``POST   .../emulator/sessions/{session_id}/participants``    join ``{custom_participant_id,
                                                               name}``; ``{"peer_id"}``
 ``DELETE .../emulator/sessions/{session_id}/participants/{peer_id}``   leave
+``POST   .../emulator/sessions/{session_id}/say``             ``{peer_id, words}``: a line said
 ``POST   .../emulator/sessions/{session_id}/end``             end ``{reason}``
 ``POST   .../emulator/sessions/{session_id}/recording``       ``{status}``; ``{"recording_id"}``
 ``GET    .../emulator/sessions``                              every session and who is in
@@ -110,6 +111,17 @@ class SessionSimulator:
             events = self._book.leave(session, peer_id)
         self.emulator._deliver_session_events(session["app_id"], events)
 
+    def say(self, session_id: str, peer_id: str, words: str) -> None:
+        """Someone in the session says something: a line of its chat export and transcript."""
+        if not isinstance(words, str) or not words.strip():
+            raise ValueError("words: required")
+        with self.emulator._lock:
+            session = self._book.get(session_id)
+            peer = session["peers"].get(peer_id)
+            if peer is None:
+                raise LookupError("Peer not in the session")
+            session.setdefault("said", []).append((peer["name"], self.emulator._now(), words))
+
     def end(self, session_id: str, reason: str = "HOST_ENDED_MEETING") -> None:
         """End the session: everyone still in leaves, then ``meeting.ended`` with ``reason``."""
         with self.emulator._lock:
@@ -170,6 +182,9 @@ class SessionSimulator:
                     return _ok({"peer_id": peer_id}, status=201)
                 case ("DELETE", ["sessions", session_id, "participants", peer_id]):
                     self.leave(session_id, peer_id)
+                    return _ok({})
+                case ("POST", ["sessions", session_id, "say"]):
+                    self.say(session_id, str(body.get("peer_id") or ""), body.get("words"))
                     return _ok({})
                 case ("POST", ["sessions", session_id, "end"]):
                     self.end(session_id, body.get("reason") or "HOST_ENDED_MEETING")
