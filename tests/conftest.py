@@ -2,6 +2,10 @@
 
 The ``realtimekit_emulator`` fixture itself comes from the package's pytest plugin (the
 ``pytest11`` entry point), exactly as a site that installs the package gets it.
+
+The fixtures below the autouse one are opt-in and were copied between modules before: kept here
+once so the copies cannot drift apart. A module that needs another ``user`` or ``meeting``
+defines its own of the same name, which wins over these.
 """
 
 import pytest
@@ -44,3 +48,64 @@ def _clear_budget():
         return
     if budget is not None:
         budget.clear()
+
+
+@pytest.fixture
+def empty_cache():
+    """An empty cache before and after the test: throttle history, kept tokens and webhook gates
+    live there, and user pks repeat between tests. Opt in with
+    ``pytest.mark.usefixtures("empty_cache")``."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def user():
+    """Alice, a user with a password, so that a test client can log her in."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("alice", password="pw")
+
+
+@pytest.fixture
+def meeting(realtimekit_emulator):
+    """A meeting made through the services, so the emulator holds it too."""
+    from realtimekit_django import services
+
+    return services.create_meeting(title="Standup")
+
+
+@pytest.fixture
+def browser(user):
+    """A Django test client logged in as ``user`` that enforces CSRF, as a browser meets it."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def pem_key(settings):
+    """The receiver verifies deliveries with the suite's webhook public key."""
+    from tests import webhook_helpers as wh
+
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
+
+
+@pytest.fixture
+def received():
+    """The uuids of the events ``webhook_received`` announced during the test, in order."""
+    from realtimekit_django import signals
+
+    seen = []
+
+    def receiver(sender, event, **kwargs):
+        seen.append(event.uuid)
+
+    signals.webhook_received.connect(receiver)
+    yield seen
+    signals.webhook_received.disconnect(receiver)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +16,8 @@ from realtimekit_django import services
 from realtimekit_django.exceptions import Timeout
 from realtimekit_django.models import Participant
 
-pytestmark = pytest.mark.django_db
+# The empty cache: throttle history lives in the cache, and user pks repeat between tests.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 API_TOKEN = "test-api-token-s3cr3t-value"
 
@@ -31,18 +31,6 @@ def refuse_private_policy(user, meeting):
 
 def refuse_everyone_policy(user, meeting):
     return None
-
-
-@pytest.fixture(autouse=True)
-def _empty_throttle_cache():
-    cache.clear()  # throttle history lives in the cache, and user pks repeat between tests
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def user():
-    return get_user_model().objects.create_user("alice", password="pw")
 
 
 @pytest.fixture
@@ -59,11 +47,6 @@ def client_for():
         return api
 
     return make
-
-
-@pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
 
 
 def join_url(meeting_id) -> str:

@@ -10,7 +10,6 @@ import logging
 import uuid
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -22,15 +21,10 @@ from realtimekit_django.services import livestreams as service
 
 from . import webhook_helpers as wh
 
+pytestmark = pytest.mark.usefixtures("empty_cache")
+
 SITE = "https://site.test/realtimekit/webhooks/"
 T0 = 1_767_607_200.0  # 2026-01-05T10:00:00Z
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

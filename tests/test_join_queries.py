@@ -26,11 +26,6 @@ ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
 @pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
-
-
-@pytest.fixture
 def client(django_user_model):
     user = django_user_model.objects.create_user("alice", password="pw", first_name="Alice")
     api = APIClient()

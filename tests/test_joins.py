@@ -15,11 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
-
-
-@pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="pw", first_name="Alice")
 

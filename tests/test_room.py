@@ -8,10 +8,8 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.template import Context, Template
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
 from realtimekit_django import conf, services
@@ -19,35 +17,11 @@ from realtimekit_django.checks import check_room_kit
 from realtimekit_django.models import Meeting, MeetingStatus
 from realtimekit_django.room.kit import pinned
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 def refuse_everyone_policy(user, meeting):
     return None
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def user():
-    return get_user_model().objects.create_user("alice", password="pw")
-
-
-@pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
-
-
-@pytest.fixture
-def browser(user):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    return client
 
 
 def room_url(meeting_id) -> str:

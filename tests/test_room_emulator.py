@@ -33,23 +33,6 @@ def _on_emulator(settings):
     cache.clear()
 
 
-@pytest.fixture
-def user():
-    return get_user_model().objects.create_user("alice", password="pw")
-
-
-@pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
-
-
-@pytest.fixture
-def browser(user):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    return client
-
-
 def present_url(meeting_id) -> str:
     return reverse("realtimekit:meeting-present", args=[meeting_id])
 

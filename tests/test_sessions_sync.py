@@ -16,7 +16,14 @@ from django.contrib.auth import get_user_model
 from realtimekit_django import signals
 from realtimekit_django.client.paging import PageWalk
 from realtimekit_django.exceptions import InvalidResponse, NotFound
-from realtimekit_django.models import Meeting, Participant, Session, SessionParticipant, SessionStatus, WebhookEvent
+from realtimekit_django.models import (
+    Meeting,
+    Participant,
+    Session,
+    SessionParticipant,
+    SessionStatus,
+    WebhookEvent,
+)
 from realtimekit_django.sync.sessions import sync_sessions
 from realtimekit_django.webhooks.handlers import process_event
 
@@ -80,7 +87,8 @@ class FakeSessions:
             # The sessions listing has the SDK's paging; a session's participants have none.
             paging = (
                 {"start_offset": start, "end_offset": start + len(page), "total_count": len(items)}
-                if kind == "sessions" else {}
+                if kind == "sessions"
+                else {}
             )
             return {"data": page, "paging": paging}
 
@@ -90,7 +98,9 @@ class FakeSessions:
         return self._pages("sessions", "", self.sessions, filters.get("per_page"))
 
     def walk_session_participants(self, session_id, **kwargs):
-        return self._pages("participants", session_id, self.participants.get(session_id, []), kwargs.get("per_page"))
+        return self._pages(
+            "participants", session_id, self.participants.get(session_id, []), kwargs.get("per_page")
+        )
 
     def get_session_details(self, session_id):
         self.requests.append(("details", session_id))
@@ -111,7 +121,10 @@ def meeting():
 
 def deliver(payload):
     event = WebhookEvent.objects.create(
-        uuid=str(uuid.uuid4()), event=payload["event"], payload=payload, meeting_id=payload["meeting"]["id"],
+        uuid=str(uuid.uuid4()),
+        event=payload["event"],
+        payload=payload,
+        meeting_id=payload["meeting"]["id"],
         received_at=NOW,
     )
     assert process_event(event.pk) == "processed"
@@ -123,7 +136,9 @@ def test_ended_session_gets_api_figures_and_attendees(meeting):
         {"s1": [api_person("p1", T0, T0 + timedelta(minutes=30), custom="alice", name="Alice")]},
     )
     finals = []
-    signals.session_attendance_final.connect(lambda sender, session, **kw: finals.append(session.pk), weak=False, dispatch_uid="t1")
+    signals.session_attendance_final.connect(
+        lambda sender, session, **kw: finals.append(session.pk), weak=False, dispatch_uid="t1"
+    )
     try:
         report = sync_sessions(client=FakeClient(sessions), now=NOW)
     finally:
@@ -149,10 +164,12 @@ def test_webhooks_before_or_after_the_walk_converge_and_api_wins(meeting):
         for step in order:
             if step == "walk":
                 sync_sessions(
-                    client=FakeClient(FakeSessions(
-                        [api_session("s1", meeting.pk, end=api_end)],
-                        {"s1": [api_person("p1", T0, T0 + timedelta(minutes=20), custom="alice")]},
-                    )),
+                    client=FakeClient(
+                        FakeSessions(
+                            [api_session("s1", meeting.pk, end=api_end)],
+                            {"s1": [api_person("p1", T0, T0 + timedelta(minutes=20), custom="alice")]},
+                        )
+                    ),
                     now=NOW,
                 )
             else:
@@ -188,7 +205,9 @@ def test_listing_that_repeats_is_read_once(meeting):
     ],
 )
 def test_listing_that_lies_stops_with_clear_error_and_writes_nothing_of_it(meeting, lie):
-    sessions = FakeSessions([api_session("good", meeting.pk), api_session("bad", meeting.pk, **lie)], {"good": []})
+    sessions = FakeSessions(
+        [api_session("good", meeting.pk), api_session("bad", meeting.pk, **lie)], {"good": []}
+    )
     report = sync_sessions(client=FakeClient(sessions), now=NOW)
     assert not report.completed
     assert "session bad" in report.error and "unusable" in report.error
@@ -259,8 +278,10 @@ def test_requests_per_ended_session_are_bounded(meeting):
     assert report.finalized == count
     listing_pages = -(-count // per_page)
     per_session = -(-people // per_page)
-    print(f"\nrequests: {len(sessions.requests)} for {count} ended sessions "
-          f"({len(sessions.requests) / count:.2f} per session)")
+    print(
+        f"\nrequests: {len(sessions.requests)} for {count} ended sessions "
+        f"({len(sessions.requests) / count:.2f} per session)"
+    )
     assert len(sessions.requests) == listing_pages + count * per_session
     assert len(sessions.requests) / count <= per_session + 1
     sessions.requests.clear()
@@ -273,8 +294,9 @@ def test_attendance_merges_rejoins_and_overlaps_and_links_users(meeting):
     participant = Participant.objects.create(
         id=uuid.uuid4(), meeting=meeting, user=user, custom_participant_id="alice", preset_name="p"
     )
-    one = Session.objects.create(id="s1", meeting=meeting, status=SessionStatus.ENDED, started_at=T0,
-                                 ended_at=T0 + timedelta(hours=2))
+    one = Session.objects.create(
+        id="s1", meeting=meeting, status=SessionStatus.ENDED, started_at=T0, ended_at=T0 + timedelta(hours=2)
+    )
     minute = timedelta(minutes=1)
     rows = [
         # Alice: 0-10, rejoin 20-30, and a second tab 25-40 (overlap): 10 + 20 = 30 minutes, 3 joins.
@@ -285,17 +307,36 @@ def test_attendance_merges_rejoins_and_overlaps_and_links_users(meeting):
         ("b1", None, "bob", T0 + 60 * minute, None),
     ]
     for peer, who, custom, joined, left in rows:
-        SessionParticipant.objects.create(session=one, peer_id=peer, participant=who,
-                                          custom_participant_id=custom, joined_at=joined, left_at=left)
+        SessionParticipant.objects.create(
+            session=one,
+            peer_id=peer,
+            participant=who,
+            custom_participant_id=custom,
+            joined_at=joined,
+            left_at=left,
+        )
     result = SessionParticipant.objects.attendance_for(one)
-    assert [(a.custom_participant_id, a.minutes, a.joins) for a in result] == [("alice", 30.0, 3), ("bob", 60.0, 1)]
+    assert [(a.custom_participant_id, a.minutes, a.joins) for a in result] == [
+        ("alice", 30.0, 3),
+        ("bob", 60.0, 1),
+    ]
     alice = result[0]
     assert alice.user_id == user.pk and alice.first_join == T0 and alice.last_leave == T0 + 40 * minute
     # The API's times win over the webhook's when the walk read them.
-    SessionParticipant.objects.filter(peer_id="b1").update(api_joined_at=T0 + 90 * minute, api_left_at=T0 + 100 * minute)
-    two = Session.objects.create(id="s2", meeting=meeting, status=SessionStatus.ENDED, started_at=T0 + timedelta(days=1))
-    SessionParticipant.objects.create(session=two, peer_id="a4", participant=participant, custom_participant_id="alice",
-                                      joined_at=T0 + timedelta(days=1), left_at=T0 + timedelta(days=1, minutes=5))
+    SessionParticipant.objects.filter(peer_id="b1").update(
+        api_joined_at=T0 + 90 * minute, api_left_at=T0 + 100 * minute
+    )
+    two = Session.objects.create(
+        id="s2", meeting=meeting, status=SessionStatus.ENDED, started_at=T0 + timedelta(days=1)
+    )
+    SessionParticipant.objects.create(
+        session=two,
+        peer_id="a4",
+        participant=participant,
+        custom_participant_id="alice",
+        joined_at=T0 + timedelta(days=1),
+        left_at=T0 + timedelta(days=1, minutes=5),
+    )
     by_meeting = {a.custom_participant_id: a for a in SessionParticipant.objects.attendance_for(meeting)}
     assert (by_meeting["alice"].minutes, by_meeting["alice"].joins) == (35.0, 4)
     assert by_meeting["bob"].minutes == 10.0

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 from cloudflare import Cloudflare
-from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -21,16 +20,11 @@ from realtimekit_django.webhooks.verify import signature_matches
 from . import webhook_helpers as wh
 from .emulator_cli import running_emulator_cli
 
+pytestmark = pytest.mark.usefixtures("empty_cache")
+
 TOKEN = "sdk-test-token"
 IDS = {"account_id": "sdk-account", "app_id": "sdk-app"}
 SITE = "https://site.test/realtimekit/webhooks/"
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from realtimekit_django import services, signals
+from realtimekit_django import services
 from realtimekit_django.models import Recording, RecordingStatus, Session, SessionParticipant, WebhookEvent
 from realtimekit_django.webhooks import payloads, redact
 
@@ -53,18 +53,6 @@ def _pem(settings):
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
     yield
     cache.clear()
-
-
-@pytest.fixture
-def received():
-    seen = []
-
-    def receiver(sender, event, **kwargs):
-        seen.append(event.uuid)
-
-    signals.webhook_received.connect(receiver)
-    yield seen
-    signals.webhook_received.disconnect(receiver)
 
 
 def _with_secrets() -> dict:

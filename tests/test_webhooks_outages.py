@@ -13,7 +13,7 @@ from django.core.cache.backends.base import BaseCache
 from django.test import override_settings
 from django.utils import timezone
 
-from realtimekit_django import signals, tasks
+from realtimekit_django import tasks
 from realtimekit_django.models import Session, SessionParticipant, WebhookEvent
 from realtimekit_django.webhooks import handlers, retry, verify
 from realtimekit_django.webhooks.views import refusal_counts
@@ -47,23 +47,6 @@ def _fresh(monkeypatch):
     monkeypatch.setattr(verify, "_local", {"pem": None, "gate_until": 0.0}, raising=False)
     yield
     cache.clear()
-
-
-@pytest.fixture
-def pem_key(settings):
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
-
-
-@pytest.fixture
-def received():
-    seen = []
-
-    def receiver(sender, event, **kwargs):
-        seen.append(event.uuid)
-
-    signals.webhook_received.connect(receiver)
-    yield seen
-    signals.webhook_received.disconnect(receiver)
 
 
 def _join(session_id="s-1", peer="peer-1", who="alice") -> bytes:

@@ -9,38 +9,15 @@ import uuid
 import pytest
 from django.core.cache import cache
 
-from realtimekit_django import signals
 from realtimekit_django.models import Session, SessionParticipant, WebhookEvent
 from realtimekit_django.webhooks import verify
 from realtimekit_django.webhooks.views import refusal_counts
 
 from . import webhook_helpers as wh
 
+pytestmark = pytest.mark.usefixtures("empty_cache")
+
 MEETING = uuid.UUID("11111111-1111-4111-8111-111111111111")
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def pem_key(settings):
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "WEBHOOK_PUBLIC_KEY": wh.public_pem()}
-
-
-@pytest.fixture
-def received():
-    seen = []
-
-    def receiver(sender, event, **kwargs):
-        seen.append(event.uuid)
-
-    signals.webhook_received.connect(receiver)
-    yield seen
-    signals.webhook_received.disconnect(receiver)
 
 
 def _started_body(session_id="s-1") -> bytes:

@@ -16,12 +16,13 @@ and picks meetings in this order (a meeting is planned at its estimated cost,
    (:func:`mark_touched`: this site's services, a remote ``updated_at`` change seen by a meetings
    walk, webhooks), oldest touch first; up to the allowance less the age quota;
 2. **active**: meetings created, touched, or joined through the site (a participant of one of
-   its users written) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more), not verified
-   within the last half interval (``WEBHOOK_HEALTHY_ROTATION_SECONDS`` while webhooks are
-   healthy, :mod:`.health`: the events announce most changes then), the longest unverified first; up to the allowance less the
-   age quota. A change made behind the site's back sends no signal, and these are the meetings
-   people use: walking them in rotation bounds how long such a change goes unseen
-   (docs/operations.md, "What a scheduled sync costs", gives the bound);
+   its users written) within ``RECENT_MEETINGS_SECONDS`` (and ``ACTIVE_GRACE_RUNS`` runs more),
+   not verified within the last half interval (``WEBHOOK_HEALTHY_ROTATION_SECONDS`` while
+   webhooks are healthy, :mod:`.health`: the events announce most changes then), the longest
+   unverified first; up to the allowance less the age quota. A change made behind the site's
+   back sends no signal, and these are the meetings people use: walking them in rotation bounds
+   how long such a change goes unseen (docs/operations.md, "What a scheduled sync costs", gives
+   the bound);
 3. **the age quota**: ``ceil(meetings * interval / PARTICIPANTS_MAX_AGE)`` meetings, or more
    when more would be past ``PARTICIPANTS_MAX_AGE`` by the next run (a run that missed its
    share is made up), never verified first (newest first), then the longest unverified, so that

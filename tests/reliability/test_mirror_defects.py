@@ -30,16 +30,6 @@ pytestmark = pytest.mark.django_db
 API_TOKEN = "test-api-token-s3cr3t-value"
 
 
-@pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw")
-
-
-@pytest.fixture
-def meeting(realtimekit_emulator):
-    return services.create_meeting(title="Standup")
-
-
 def _join(user, meeting):
     client = Client(raise_request_exception=False)
     client.force_login(user)
