@@ -92,7 +92,9 @@ def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, 
     if name:
         kwargs["name"] = name
     data = _data(api.livestreams.start_livestreaming_a_meeting(str(meeting.pk), **kwargs))
-    row, _ = record_livestream(data, meeting_id=meeting.pk)
+    # The SDK's start answer has no ``name``: the one asked for is the stream's name.
+    named = data if "name" in data or not name else {**data, "name": name}
+    row, _ = record_livestream(named, meeting_id=meeting.pk)
     key, server = data.get("stream_key"), data.get("ingest_server")
     return Started(row, key if isinstance(key, str) else "", server if isinstance(server, str) else "")
 
