@@ -210,6 +210,26 @@ def test_a_start_answer_that_breaks_the_contract_is_refused_and_writes_nothing(m
 
 
 @pytest.mark.parametrize(
+    "change",
+    [{"stream_key": None}, {"stream_key": ""}, {"ingest_server": None}, {"ingest_server": "  "}, {"stream_key": " "}],
+)
+def test_a_start_answer_without_usable_credentials_is_refused_not_shown_blank(meeting, change):
+    """The SDK types both as optional, but a started stream nobody can push to is no start: the
+    admin would show a page of empty credentials. Refused before the row is written (the
+    platform's status push still records the stream, and stopping it needs no row)."""
+    answer = started_answer(**change)
+    if next(iter(change.values())) is None:
+        del answer["data"][next(iter(change))]
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=answer)
+        with pytest.raises(InvalidResponse, match=next(iter(change))) as caught:
+            service.start_livestream(meeting, client=client())
+        assert len(mock.calls) == 1
+    assert not Livestream.objects.exists()
+    _secrets_absent(str(caught.value))
+
+
+@pytest.mark.parametrize(
     "answer",
     [
         {"success": True},
