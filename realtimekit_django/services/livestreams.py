@@ -102,11 +102,15 @@ def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, 
     if name:
         kwargs["name"] = name
     data = _data(api.livestreams.start_livestreaming_a_meeting(str(meeting.pk), **kwargs))
+    key, server = data.get("stream_key"), data.get("ingest_server")
+    for what, value in (("stream_key", key), ("ingest_server", server)):
+        # Optional in the SDK's types, but a start without them is a page of blank credentials.
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidResponse(f"RealtimeKit's livestream start answer has no usable {what}")
     # The SDK's start answer has no ``name``: the one asked for is the stream's name.
     named = data if "name" in data or not name else {**data, "name": name}
     row, _ = record_livestream(named, meeting_id=meeting.pk)
-    key, server = data.get("stream_key"), data.get("ingest_server")
-    return Started(row, key if isinstance(key, str) else "", server if isinstance(server, str) else "")
+    return Started(row, key, server)
 
 
 def stop_livestream(meeting: Meeting, *, client=None) -> list[Livestream]:
