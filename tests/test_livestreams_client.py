@@ -84,7 +84,8 @@ def sdk_request(operation, *args, **kwargs):
         return httpx.Response(200, json={"success": True, "data": {}})
 
     http_client = httpx.Client(transport=httpx.MockTransport(handler))
-    with Cloudflare(api_token=TOKEN, base_url=DEFAULT_BASE_URL, max_retries=0, http_client=http_client) as sdk:
+    options = {"api_token": TOKEN, "base_url": DEFAULT_BASE_URL, "max_retries": 0, "http_client": http_client}
+    with Cloudflare(**options) as sdk:
         getattr(sdk.realtime_kit.livestreams, operation)(*args, account_id=ACCOUNT, **kwargs)
     [request] = seen
     path, _, query = request.url.raw_path.decode().partition("?")
@@ -196,7 +197,9 @@ def test_a_start_answer_after_the_live_push_does_not_move_the_row_back(meeting):
         ({"created_at": "yesterday"}, "data.created_at"),
     ],
 )
-def test_a_start_answer_that_breaks_the_contract_is_refused_and_writes_nothing(meeting, caplog, change, where):
+def test_a_start_answer_that_breaks_the_contract_is_refused_and_writes_nothing(
+    meeting, caplog, change, where
+):
     caplog.set_level(logging.DEBUG)
     answer = started_answer(**change)
     with responses.RequestsMock() as mock:
@@ -211,7 +214,13 @@ def test_a_start_answer_that_breaks_the_contract_is_refused_and_writes_nothing(m
 
 @pytest.mark.parametrize(
     "change",
-    [{"stream_key": None}, {"stream_key": ""}, {"ingest_server": None}, {"ingest_server": "  "}, {"stream_key": " "}],
+    [
+        {"stream_key": None},
+        {"stream_key": ""},
+        {"stream_key": " "},
+        {"ingest_server": None},
+        {"ingest_server": "  "},
+    ],
 )
 def test_a_start_answer_without_usable_credentials_is_refused_not_shown_blank(meeting, change):
     """The SDK types both as optional, but a started stream nobody can push to is no start: the
@@ -370,7 +379,9 @@ def test_stop_sends_the_sdks_request_and_finishes_the_running_rows(meeting, capl
     assert Livestream.objects.get(pk="elsewhere").status == "LIVE"
 
 
-@pytest.mark.parametrize(("status", "error"), [(404, NotFound), (401, AuthenticationError), (500, ServerError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(404, NotFound), (401, AuthenticationError), (500, ServerError)]
+)
 def test_a_refused_stop_maps_to_the_error_classes_and_leaves_the_rows(meeting, status, error):
     Livestream.objects.create(id=STREAM, meeting=meeting, status=LivestreamStatus.LIVE, started_at=T0)
     with responses.RequestsMock() as mock:
@@ -385,7 +396,11 @@ def test_a_refused_stop_maps_to_the_error_classes_and_leaves_the_rows(meeting, s
 
 @pytest.mark.parametrize(
     "answer",
-    [{"success": True, "data": {"message": 5}}, {"success": True, "data": {"message": "a\x00"}}, {"success": True}],
+    [
+        {"success": True, "data": {"message": 5}},
+        {"success": True, "data": {"message": "a\x00"}},
+        {"success": True},
+    ],
 )
 def test_a_stop_answer_that_breaks_the_contract_leaves_the_rows(meeting, answer):
     Livestream.objects.create(id=STREAM, meeting=meeting, status=LivestreamStatus.LIVE, started_at=T0)
@@ -400,7 +415,8 @@ def test_a_stop_answer_that_breaks_the_contract_leaves_the_rows(meeting, answer)
 
 
 def _listing_row(**changes):
-    row = {"id": STREAM, "created_at": "2026-01-05T10:00:00.000Z", "disabled": "false", "ingest_server": SERVER,
+    row = {"id": STREAM, "created_at": "2026-01-05T10:00:00.000Z", "disabled": "false",
+           "ingest_server": SERVER,
            "meeting_id": "m-1", "name": "Town hall", "playback_url": PLAYBACK, "status": "LIVE",
            "stream_key": KEY, "updated_at": "2026-01-05T10:01:00.000Z",
            "paging": {"start_offset": 0, "end_offset": 0, "total_count": 1}}
@@ -409,37 +425,41 @@ def _listing_row(**changes):
 
 
 READS = [
-    ("get_meeting_active_livestreams", ("m-1",), {}, "/meetings/m-1/active-livestream", {}),
-    ("get_all_livestreams", (), {}, "/livestreams", {}),
+    ("get_meeting_active_livestreams", ("m-1",), {}, "/meetings/m-1/active-livestream"),
+    ("get_all_livestreams", (), {}, "/livestreams"),
     (
         "get_all_livestreams",
         (),
         {"end_time": "2026-01-06T00:00:00Z", "exclude_meetings": True, "page_no": 2, "per_page": 5,
          "sort_order": "DSC", "start_time": "2026-01-05T00:00:00Z", "status": "LIVE"},
         "/livestreams",
-        {},
     ),
-    ("get_all_livestreams", (), {"exclude_meetings": False, "sort_order": "ASC"}, "/livestreams", {}),
+    ("get_all_livestreams", (), {"exclude_meetings": False, "sort_order": "ASC"}, "/livestreams"),
+    (
+        "get_all_livestreams",
+        (),
+        {"start_time": T0, "end_time": datetime(2026, 1, 6, 12, 30, 5, 250000, tzinfo=UTC)},
+        "/livestreams",
+    ),
     ("get_livestream_session_for_livestream_id", (STREAM,), {"page_no": 1, "per_page": 10},
-     f"/livestreams/{STREAM}", {}),
-    ("get_active_livestreams_for_livestream_id", (STREAM,), {}, f"/livestreams/{STREAM}/active-livestream-session",
-     {}),
-    ("get_livestream_session_details_for_session_id", ("ls-1",), {}, "/livestreams/sessions/ls-1", {}),
+     f"/livestreams/{STREAM}"),
+    ("get_active_livestreams_for_livestream_id", (STREAM,), {},
+     f"/livestreams/{STREAM}/active-livestream-session"),
+    ("get_livestream_session_details_for_session_id", ("ls-1",), {}, "/livestreams/sessions/ls-1"),
 ]
 
 
-@pytest.mark.parametrize(("operation", "args", "kwargs", "tail", "_"), READS)
-def test_each_read_sends_exactly_the_sdks_request_once(operation, args, kwargs, tail, _):
+@pytest.mark.parametrize(("operation", "args", "kwargs", "tail"), READS)
+def test_each_read_sends_exactly_the_sdks_request_once(operation, args, kwargs, tail):
     with responses.RequestsMock() as mock:
         mock.get(f"{APP_URL}{tail}", json={"success": True, "data": {}})
         getattr(client().livestreams, operation)(*args, **kwargs)
         assert len(mock.calls) == 1
         ours = _request(mock.calls[0])
-    sdk_kwargs = dict(kwargs)
-    if operation == "get_all_livestreams":
-        theirs = sdk_request(operation, APP, **sdk_kwargs)
+    if operation == "get_all_livestreams":  # the SDK takes app_id positionally here
+        theirs = sdk_request(operation, APP, **kwargs)
     else:
-        theirs = sdk_request(operation, *args, app_id=APP, **sdk_kwargs)
+        theirs = sdk_request(operation, *args, app_id=APP, **kwargs)
     assert ours == theirs
     assert ours[1] == f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP}{tail}"
 
@@ -467,7 +487,8 @@ def test_the_listing_answer_comes_back_with_its_secrets_to_the_caller_only(caplo
     ],
 )
 def test_a_read_answer_that_breaks_the_contract_is_refused_without_its_secrets(operation, args, data, where):
-    tails = {"get_all_livestreams": "/livestreams", "get_meeting_active_livestreams": "/meetings/m-1/active-livestream",
+    tails = {"get_all_livestreams": "/livestreams",
+             "get_meeting_active_livestreams": "/meetings/m-1/active-livestream",
              "get_livestream_session_details_for_session_id": "/livestreams/sessions/ls-1",
              "get_active_livestreams_for_livestream_id": f"/livestreams/{STREAM}/active-livestream-session"}
     with responses.RequestsMock() as mock:
@@ -504,3 +525,84 @@ def test_a_path_argument_is_one_escaped_segment():
     assert ours[1].endswith("/livestreams/a%2Fb%3F")
     with responses.RequestsMock() as mock, pytest.raises(ValidationError):
         client().livestreams.get_livestream_session_for_livestream_id("a\x00")
+
+
+def test_a_200_that_says_it_failed_is_refused(meeting):
+    body = {"success": False, "errors": [{"code": 9, "message": "meeting has no live session"}]}
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=200, json=body)
+        with pytest.raises(InvalidResponse, match="no live session"):
+            service.start_livestream(meeting, client=client())
+    assert not Livestream.objects.exists()
+
+
+def test_the_offline_push_that_beats_the_stop_answer_keeps_its_end_time(meeting):
+    """The platform's OFFLINE push can arrive while the stop request is under way: the row it
+    finished is not finished a second time (its end time and signal stay the push's)."""
+    Livestream.objects.create(id=STREAM, meeting=meeting, status=LivestreamStatus.LIVE, started_at=T0)
+    announced = []
+
+    def push_then_answer(request):
+        service.record_livestream({"id": STREAM, "status": "OFFLINE", "ended_at": "2026-01-05T11:00:00Z"})
+        return 200, {}, json.dumps({"success": True, "data": {"message": "stopped"}})
+
+    def receiver(sender, livestream, created, **kwargs):
+        announced.append(livestream.status)
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback("POST", f"{APP_URL}/meetings/{meeting.pk}/active-livestream/stop", push_then_answer)
+        signals.livestream_updated.connect(receiver)
+        try:
+            stopped = service.stop_livestream(meeting, client=client())
+        finally:
+            signals.livestream_updated.disconnect(receiver)
+        assert len(mock.calls) == 1
+    assert [(s.pk, s.status) for s in stopped] == [(STREAM, "OFFLINE")]
+    assert Livestream.objects.get().ended_at == datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    assert announced == ["OFFLINE"]
+
+
+# --- the admin's actions, through the client the settings build ------------------------------
+
+SITE_URL = "https://rtk.test/client/v4/accounts/test-account/realtime/kit/test-app"
+
+
+@pytest.fixture
+def staff(admin_client):
+    from django.core.cache import cache
+
+    cache.clear()  # the rate budget starts full
+    yield admin_client
+    cache.clear()
+
+
+def test_the_admins_start_and_stop_one_request_per_meeting(staff, meeting, caplog):
+    from django.urls import reverse
+
+    caplog.set_level(logging.DEBUG)
+    quiet = Meeting.objects.create(id=uuid.uuid4(), app_id="test-app", title="Nobody here")
+    changelist = reverse("admin:realtimekit_meeting_changelist")
+    with responses.RequestsMock() as mock:
+        mock.post(f"{SITE_URL}/meetings/{meeting.pk}/livestreams", status=201, json=started_answer())
+        mock.post(f"{SITE_URL}/meetings/{quiet.pk}/livestreams", status=400,
+                  json={"success": False, "errors": [{"message": "no live session"}]})
+        chosen = {"action": "start_livestream", "_selected_action": [meeting.pk, quiet.pk]}
+        shown = staff.post(changelist, chosen)
+        assert len(mock.calls) == 2
+        assert {_request(c)[3] == {} for c in mock.calls} == {True}
+    page = shown.content.decode()
+    assert shown.status_code == 200 and "no-cache" in shown["Cache-Control"]
+    assert KEY in page and SERVER in page and page.count(KEY) == 1
+    row = Livestream.objects.get()
+    assert (row.pk, row.meeting_id, row.status) == (STREAM, meeting.pk, "INVOKED")
+    listing = staff.get(reverse("admin:realtimekit_livestream_changelist"), follow=True).content.decode()
+    assert STREAM in listing and f"{quiet.pk}: BadRequest" in listing
+    _secrets_absent(listing)
+
+    with responses.RequestsMock() as mock:
+        mock.post(f"{SITE_URL}/meetings/{meeting.pk}/active-livestream/stop",
+                  json={"success": True, "data": {"message": "stopped"}})
+        staff.post(changelist, {"action": "stop_livestream", "_selected_action": [meeting.pk]})
+        assert len(mock.calls) == 1
+    assert Livestream.objects.get().status == "OFFLINE"
+    _secrets_absent(_database_text() + caplog.text)
