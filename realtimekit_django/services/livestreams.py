@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import router, transaction
@@ -21,8 +22,7 @@ from ..client import get_client
 from ..exceptions import InvalidResponse
 from ..models import Livestream, LivestreamStatus, Meeting
 from ..models.livestreams import FINISHED
-from ..schema.listings import _as_datetime
-from ..schema.poison import storable_datetime_problem
+from ..schema import storable_datetime_problem
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,10 @@ def _time(item: Mapping, key: str):
     value = item.get(key)
     if value is None:
         return None
-    moment = _as_datetime(value) if isinstance(value, str) else None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
+    except ValueError:
+        moment = None
     if moment is None or storable_datetime_problem(moment):
         raise InvalidResponse(f"RealtimeKit's livestream has an unusable {key}")
     return moment
