@@ -277,6 +277,17 @@ def test_an_unusable_time_in_the_answer_is_a_clear_error_not_a_crash(meeting, va
     assert not Livestream.objects.exists()
 
 
+def test_times_the_answer_gives_are_the_rows_and_an_errored_start_is_finished(meeting):
+    answer = started_answer(status="ERRORED", started_at="2026-01-05T10:00:00+01:00",
+                            ended_at="2026-01-05T10:00:30Z")
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=answer)
+        service.start_livestream(meeting, client=client())
+    row = Livestream.objects.get()
+    assert row.status == "ERRORED"
+    assert (row.started_at, row.ended_at) == (datetime(2026, 1, 5, 9, 0, tzinfo=UTC), T0.replace(second=30))
+
+
 def test_an_over_long_name_or_a_playback_url_no_column_takes_is_not_stored(meeting):
     answer = started_answer(name="n" * 300, playback_url="https://play.example/" + "p" * 2048)
     with responses.RequestsMock() as mock:
