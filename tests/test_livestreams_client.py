@@ -168,6 +168,14 @@ def test_start_without_options_sends_the_sdks_empty_body(meeting):
     assert ours[3] == {}
 
 
+@pytest.mark.parametrize(("given", "kept"), [(None, "Asked for"), ("Platform's", "Platform's")])
+def test_the_row_is_named_by_the_answer_or_else_by_the_name_asked_for(meeting, given, kept):
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=started_answer(name=given))
+        service.start_livestream(meeting, name="Asked for", client=client())
+    assert Livestream.objects.get().name == kept
+
+
 def test_a_start_answer_after_the_live_push_does_not_move_the_row_back(meeting):
     Livestream.objects.create(id=STREAM, meeting=meeting, status=LivestreamStatus.LIVE, started_at=T0)
     with responses.RequestsMock() as mock:

@@ -111,7 +111,7 @@ def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, 
         if not isinstance(value, str) or not value.strip():
             raise InvalidResponse(f"RealtimeKit's livestream start answer has no usable {what}")
     # The SDK's start answer has no ``name``: the one asked for is the stream's name.
-    named = data if "name" in data or not name else {**data, "name": name}
+    named = data if isinstance(data.get("name"), str) or not name else {**data, "name": name}
     row, _ = record_livestream(named, meeting_id=meeting.pk)
     return Started(row, key, server)
 
