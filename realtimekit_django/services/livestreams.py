@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import router, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from .. import signals
 from ..client import get_client
 from ..exceptions import InvalidResponse
 from ..models import Livestream, LivestreamStatus, Meeting
 from ..models.livestreams import FINISHED
+from ..schema import storable_datetime_problem
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,13 @@ def record_livestream(item: Mapping, *, meeting_id=None) -> tuple[Livestream, bo
     ):
         playback = ""
     now = timezone.now()
+    started_at, ended_at = _time(item, "started_at"), _time(item, "ended_at")  # before any write
     using = router.db_for_write(Livestream)
     with transaction.atomic(using=using):
         row = Livestream.objects.select_for_update().filter(pk=stream_id).first()
         created = row is None
         if created:
-            row = Livestream(id=stream_id, meeting_id=meeting_id, started_at=_time(item, "started_at") or now)
+            row = Livestream(id=stream_id, meeting_id=meeting_id, started_at=started_at or now)
         elif row.status in FINISHED and status not in FINISHED:
             return row, False  # an older push never reopens a finished stream
         if meeting_id is not None and row.meeting_id is None:
@@ -73,15 +75,26 @@ def record_livestream(item: Mapping, *, meeting_id=None) -> tuple[Livestream, bo
         if isinstance(item.get("name"), str):
             row.name = item["name"][:255]
         if status in FINISHED and row.ended_at is None:
-            row.ended_at = _time(item, "ended_at") or now
+            row.ended_at = ended_at or now
         row.save(using=using)
         signals.livestream_updated.send(sender=Livestream, livestream=row, created=created)
     return row, created
 
 
 def _time(item: Mapping, key: str):
+    """The zoned, storable moment at ``key``, or None when the answer leaves it out. A value
+    that is there but unusable is refused rather than stored naive or replaced by now (and a
+    well-formed impossible date would be a bare ``ValueError`` from ``parse_datetime``)."""
     value = item.get(key)
-    return parse_datetime(value) if isinstance(value, str) else None
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
+    except ValueError:
+        moment = None
+    if moment is None or storable_datetime_problem(moment):
+        raise InvalidResponse(f"RealtimeKit's livestream has an unusable {key}")
+    return moment
 
 
 def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, **options: Any) -> Started:
@@ -92,9 +105,15 @@ def start_livestream(meeting: Meeting, *, name: str | None = None, client=None, 
     if name:
         kwargs["name"] = name
     data = _data(api.livestreams.start_livestreaming_a_meeting(str(meeting.pk), **kwargs))
-    row, _ = record_livestream(data, meeting_id=meeting.pk)
     key, server = data.get("stream_key"), data.get("ingest_server")
-    return Started(row, key if isinstance(key, str) else "", server if isinstance(server, str) else "")
+    for what, value in (("stream_key", key), ("ingest_server", server)):
+        # Optional in the SDK's types, but a start without them is a page of blank credentials.
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidResponse(f"RealtimeKit's livestream start answer has no usable {what}")
+    # The SDK's start answer has no ``name``: the one asked for is the stream's name.
+    named = data if isinstance(data.get("name"), str) or not name else {**data, "name": name}
+    row, _ = record_livestream(named, meeting_id=meeting.pk)
+    return Started(row, key, server)
 
 
 def stop_livestream(meeting: Meeting, *, client=None) -> list[Livestream]:
