@@ -208,7 +208,9 @@ ROUTES = [
     ),
     Route("livestreams.get_livestream_analytics_daywise", lambda w: w.with_livestream({})),
     Route("sessions.get_sessions", lambda w: {"status": "LIVE", "sort_by": "minutesConsumed", "per_page": 5}),
-    Route("sessions.get_session_details", lambda w: {"session_id": w.session, "include_breakout_rooms": True}),
+    Route(
+        "sessions.get_session_details", lambda w: {"session_id": w.session, "include_breakout_rooms": True}
+    ),
     Route(
         "sessions.get_session_participants",
         lambda w: {"session_id": w.session, "include_peer_events": True, "view": "consolidated"},
@@ -218,7 +220,9 @@ ROUTES = [
         lambda w: {"participant_id": w.participant, "session_id": w.session, "include_peer_events": True},
     ),
     Route("sessions.get_session_chat", lambda w: {"session_id": w.ended_with_files()}),
-    Route("sessions.get_session_transcripts", lambda w: {"session_id": w.ended_with_files(), "format": "CSV"}),
+    Route(
+        "sessions.get_session_transcripts", lambda w: {"session_id": w.ended_with_files(), "format": "CSV"}
+    ),
     Route("sessions.get_session_summary", lambda w: {"session_id": w.ended_with_files()}),
     Route("sessions.generate_summary_of_transcripts", lambda w: {"session_id": w.ended_with_files()}),
 ]

@@ -32,7 +32,12 @@ def emulator():
         {
             "name": "site",
             "url": "https://site.test/hooks/",
-            "events": ["meeting.started", "meeting.participantJoined", "meeting.participantLeft", "meeting.ended"],
+            "events": [
+                "meeting.started",
+                "meeting.participantJoined",
+                "meeting.participantLeft",
+                "meeting.ended",
+            ],
             "enabled": True,
         },
     )
@@ -47,14 +52,18 @@ def events(emulator) -> list[str]:
 def meeting_with(emulator, *custom_ids):
     meeting = emulator.create_meeting(title="Standup")
     people = {
-        custom: emulator.add_participant(meeting["id"], custom_participant_id=custom, preset_name="group_call_host")
+        custom: emulator.add_participant(
+            meeting["id"], custom_participant_id=custom, preset_name="group_call_host"
+        )
         for custom in custom_ids
     }
     return meeting, people
 
 
 def active(emulator, meeting_id):
-    answer = emulator.handle("GET", f"/accounts/a/realtime/kit/{APP}/meetings/{meeting_id}/active-session", headers=AUTH)
+    answer = emulator.handle(
+        "GET", f"/accounts/a/realtime/kit/{APP}/meetings/{meeting_id}/active-session", headers=AUTH
+    )
     return answer.status, json.loads(answer.body)
 
 
@@ -87,7 +96,10 @@ def test_a_simulated_join_is_in_the_active_session_and_a_helper_join_sends_its_w
     emulator.join_session(meeting["id"], people["bob"]["id"])  # the Python helper, same model
     assert emulator.session(meeting["id"])["id"] == session_id
     seen = emulator.sessions.sessions()
-    assert len(seen) == 1 and {p["customParticipantId"] for p in seen[0]["peers"].values()} == {"alice", "bob"}
+    assert len(seen) == 1 and {p["customParticipantId"] for p in seen[0]["peers"].values()} == {
+        "alice",
+        "bob",
+    }
     assert events(emulator) == ["meeting.started", "meeting.participantJoined", "meeting.participantJoined"]
     assert emulator.sent[1]["participant"]["peerId"] == peer
     assert {p["meeting"]["sessionId"] for p in emulator.sent} == {session_id}
@@ -106,7 +118,9 @@ def test_the_last_one_out_ends_the_session_in_every_view(emulator):
     session_id = emulator.sessions.start(meeting["id"])
     peer = emulator.sessions.join(session_id, "alice")
     recording = emulator.handle(
-        "POST", f"/accounts/a/realtime/kit/{APP}/recordings", body=json.dumps({"meeting_id": meeting["id"]}),
+        "POST",
+        f"/accounts/a/realtime/kit/{APP}/recordings",
+        body=json.dumps({"meeting_id": meeting["id"]}),
         headers=AUTH,
     )
     assert recording.status in (200, 201), recording.body
@@ -114,7 +128,10 @@ def test_the_last_one_out_ends_the_session_in_every_view(emulator):
     assert events(emulator)[-2:] == ["meeting.participantLeft", "meeting.ended"]
     assert emulator.sent[-1]["reason"] == "ALL_PARTICIPANTS_LEFT"
     assert active(emulator, meeting["id"])[0] == 404
-    assert emulator.sessions.sessions()[0]["live"] is False and emulator.sessions.live_session(meeting["id"]) is None
+    assert (
+        emulator.sessions.sessions()[0]["live"] is False
+        and emulator.sessions.live_session(meeting["id"]) is None
+    )
     ended = emulator.session(meeting["id"])
     assert (ended["status"], ended["end_reason"]) == ("ENDED", "ALL_PARTICIPANTS_LEFT")
     stopped = json.loads(recording.body)["data"]["id"]
@@ -139,7 +156,11 @@ def test_a_kick_through_the_api_is_seen_leaving_by_the_simulator(emulator):
     )
     assert answer.status == 200, answer.body
     assert [p["id"] for p in json.loads(answer.body)["data"]["participants"]] == [people["goes"]["id"]]
-    left = [p["participant"]["customParticipantId"] for p in emulator.sent if p["event"] == "meeting.participantLeft"]
+    left = [
+        p["participant"]["customParticipantId"]
+        for p in emulator.sent
+        if p["event"] == "meeting.participantLeft"
+    ]
     assert left == ["goes", "goes"]
     peers = emulator.sessions.sessions()[0]["peers"]
     assert [p["customParticipantId"] for p in peers.values()] == ["stays"]
@@ -151,11 +172,15 @@ def test_kick_all_ends_the_session_for_everyone(emulator):
     for person in people.values():
         emulator.join_session(meeting["id"], person["id"])
     answer = emulator.handle(
-        "POST", f"/accounts/a/realtime/kit/{APP}/meetings/{meeting['id']}/active-session/kick-all", headers=AUTH
+        "POST",
+        f"/accounts/a/realtime/kit/{APP}/meetings/{meeting['id']}/active-session/kick-all",
+        headers=AUTH,
     )
     assert json.loads(answer.body)["data"]["kicked_participants_count"] == 2
     assert events(emulator).count("meeting.participantLeft") == 2
-    assert emulator.sent[-1]["event"] == "meeting.ended" and emulator.sent[-1]["reason"] == "HOST_ENDED_MEETING"
+    assert (
+        emulator.sent[-1]["event"] == "meeting.ended" and emulator.sent[-1]["reason"] == "HOST_ENDED_MEETING"
+    )
     assert emulator.sessions.sessions()[0]["live"] is False
 
 

@@ -31,7 +31,10 @@ def site(realtimekit_emulator, settings, tmp_path):
     cache.clear()
     settings.STORAGES = {
         **settings.STORAGES,
-        "kept": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+        "kept": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
     }
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RECORDING_STORAGE": "kept"}
     # Now, so that the site (on the real clock) sees the emulator's links unexpired.
@@ -46,8 +49,12 @@ def site(realtimekit_emulator, settings, tmp_path):
 
 def _meeting_with_people(emulator, **settings):
     meeting = services.create_meeting(title="Retro", **settings)
-    ann, _t = services.add_participant(meeting, custom_participant_id="ann", name="Ann", preset_name="group_call_host")
-    ben, _t = services.add_participant(meeting, custom_participant_id="ben", name="Ben", preset_name="group_call_host")
+    ann, _t = services.add_participant(
+        meeting, custom_participant_id="ann", name="Ann", preset_name="group_call_host"
+    )
+    ben, _t = services.add_participant(
+        meeting, custom_participant_id="ben", name="Ben", preset_name="group_call_host"
+    )
     session_id = emulator.sessions.start(str(meeting.pk))
     peers = {custom: emulator.sessions.join(session_id, custom) for custom in ("ann", "ben")}
     return meeting, session_id, peers
@@ -64,17 +71,30 @@ def test_a_meetings_files_reach_the_sites_storage_when_it_ends(site):
     site.sessions.end(session_id)
 
     kinds = [
-        e.event for e in WebhookEvent.objects.order_by("pk") if e.event.startswith("meeting.") and "articip" not in e.event
+        e.event
+        for e in WebhookEvent.objects.order_by("pk")
+        if e.event.startswith("meeting.") and "articip" not in e.event
     ]
-    assert kinds == ["meeting.started", "meeting.ended", "meeting.chatSynced", "meeting.transcript", "meeting.summary"]
+    assert kinds == [
+        "meeting.started",
+        "meeting.ended",
+        "meeting.chatSynced",
+        "meeting.transcript",
+        "meeting.summary",
+    ]
     for event in WebhookEvent.objects.filter(event__in=["meeting.chatSynced", "meeting.transcript"]):
         assert "emulator.invalid" not in json.dumps(event.payload)  # the bearer links were redacted
     artifacts = {a.kind: a for a in SessionArtifact.objects.filter(session_id=session_id)}
     assert set(artifacts) == {"chat", "transcript", "summary"}
-    assert {a.state for a in artifacts.values()} == {ArtifactState.STORED}, [a.failure_reason for a in artifacts.values()]
+    assert {a.state for a in artifacts.values()} == {ArtifactState.STORED}, [
+        a.failure_reason for a in artifacts.values()
+    ]
     with storages["kept"].open(artifacts["transcript"].stored_name) as handle:
         rows = list(csv.DictReader(io.TextIOWrapper(handle, "utf-8")))
-    assert [(r["speaker"], r["text"]) for r in rows] == [("Ann", "Shall we start?"), ("Ben", "Yes, the numbers first.")]
+    assert [(r["speaker"], r["text"]) for r in rows] == [
+        ("Ann", "Shall we start?"),
+        ("Ben", "Yes, the numbers first."),
+    ]
     assert artifacts["transcript"].stored_size == storages["kept"].size(artifacts["transcript"].stored_name)
     with storages["kept"].open(artifacts["summary"].stored_name) as handle:
         assert "2 people (Ann, Ben)" in handle.read().decode()
@@ -86,16 +106,22 @@ def test_no_file_is_made_when_the_meeting_does_not_ask_for_one(site):
     site.sessions.end(session_id)
     assert not SessionArtifact.objects.exists()
     for kind in ("chat", "transcript", "summary"):
-        answer = site.handle("GET", f"/accounts/a/realtime/kit/test-app/sessions/{session_id}/{kind}", headers=AUTH)
+        answer = site.handle(
+            "GET", f"/accounts/a/realtime/kit/test-app/sessions/{session_id}/{kind}", headers=AUTH
+        )
         assert answer.status == 404, kind
-    refused = site.handle("POST", f"/accounts/a/realtime/kit/test-app/sessions/{session_id}/summary", headers=AUTH)
+    refused = site.handle(
+        "POST", f"/accounts/a/realtime/kit/test-app/sessions/{session_id}/summary", headers=AUTH
+    )
     assert refused.status == 400 and "no transcript" in json.loads(refused.body)["error"]["message"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_link_expires_and_the_api_hands_out_a_fresh_one(site):
     meeting, session_id, _peers = _meeting_with_people(site, transcribe_on_end=True)
-    site.webhooks.delete("test-app", site.webhooks.list_webhooks("test-app")[0]["id"])  # nothing copies it now
+    site.webhooks.delete(
+        "test-app", site.webhooks.list_webhooks("test-app")[0]["id"]
+    )  # nothing copies it now
     site.sessions.end(session_id)
     data = get_client().sessions.get_session_transcripts(session_id)["data"]
     url = data["transcript_download_url"]
@@ -108,7 +134,12 @@ def test_a_link_expires_and_the_api_hands_out_a_fresh_one(site):
     assert site.handle("GET", path.split("emulator.invalid", 1)[1], args).status == 403
     fresh = get_client().sessions.get_session_transcripts(session_id)["data"]["transcript_download_url"]
     path, _, query = fresh.partition("?")
-    assert site.handle("GET", path.split("emulator.invalid", 1)[1], dict(p.split("=", 1) for p in query.split("&"))).status == 200
+    assert (
+        site.handle(
+            "GET", path.split("emulator.invalid", 1)[1], dict(p.split("=", 1) for p in query.split("&"))
+        ).status
+        == 200
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,8 +179,14 @@ def test_a_session_of_another_app_is_not_found(realtimekit_emulator):
         meeting["id"], app_id="other-app", custom_participant_id="x", preset_name="group_call_host"
     )
     session = realtimekit_emulator.join_session(meeting["id"], person["id"], app_id="other-app")
-    mine = realtimekit_emulator.handle("GET", f"/accounts/a/realtime/kit/test-app/sessions/{session['id']}", headers=AUTH)
-    theirs = realtimekit_emulator.handle("GET", f"/accounts/a/realtime/kit/other-app/sessions/{session['id']}", headers=AUTH)
+    mine = realtimekit_emulator.handle(
+        "GET", f"/accounts/a/realtime/kit/test-app/sessions/{session['id']}", headers=AUTH
+    )
+    theirs = realtimekit_emulator.handle(
+        "GET", f"/accounts/a/realtime/kit/other-app/sessions/{session['id']}", headers=AUTH
+    )
     assert (mine.status, theirs.status) == (404, 200)
-    bad = realtimekit_emulator.handle("GET", "/accounts/a/realtime/kit/test-app/sessions", {"status": "DONE"}, headers=AUTH)
+    bad = realtimekit_emulator.handle(
+        "GET", "/accounts/a/realtime/kit/test-app/sessions", {"status": "DONE"}, headers=AUTH
+    )
     assert bad.status == 400 and "status" in json.loads(bad.body)["error"]["message"]

@@ -75,7 +75,9 @@ def test_simulated_people_move_the_live_state(site):
         preset_name="group_call_participant",
     )
     for person in ("alice", "bob"):
-        site.add_participant(meeting["id"], custom_participant_id=person, preset_name="group_call_participant")
+        site.add_participant(
+            meeting["id"], custom_participant_id=person, preset_name="group_call_participant"
+        )
     session_id = site.sessions.start(meeting["id"])
     assert Session.objects.get().status == "LIVE"
     peer = site.sessions.join(session_id, "alice", "Alice")
@@ -222,7 +224,11 @@ def test_the_simulator_over_http_delivers_from_the_cli_process(cli_base_url):
             return json.load(answer)["data"]
 
     meeting = call("POST", "/meetings", {"title": "HTTP"})
-    call("POST", f"/meetings/{meeting['id']}/participants", {"custom_participant_id": "dan", "preset_name": "p"})
+    call(
+        "POST",
+        f"/meetings/{meeting['id']}/participants",
+        {"custom_participant_id": "dan", "preset_name": "p"},
+    )
     session_id = call("POST", f"/emulator/meetings/{meeting['id']}/sessions")["session_id"]
     peer_id = call("POST", f"/emulator/sessions/{session_id}/participants", {"custom_participant_id": "dan"})[
         "peer_id"

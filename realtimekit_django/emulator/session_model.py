@@ -148,7 +148,9 @@ class SessionBook:
                     "peer_events": [],
                 },
             )
-            row["duration"] = round(row["duration"] + _minutes(peer["joined_at"], peer["left_at"] or until), 2)
+            row["duration"] = round(
+                row["duration"] + _minutes(peer["joined_at"], peer["left_at"] or until), 2
+            )
             if peer["participant_id"] not in in_now:
                 row["left_at"] = max(row["left_at"] or "", peer["left_at"])
             row["updated_at"] = max(row["updated_at"], peer["left_at"] or peer["joined_at"])
@@ -245,7 +247,9 @@ class SessionBook:
         }
         session["peers"][peer["peer_id"]] = peer
         session["history"].append(peer)
-        session["max_concurrent_participants"] = max(session["max_concurrent_participants"], len(session["peers"]))
+        session["max_concurrent_participants"] = max(
+            session["max_concurrent_participants"], len(session["peers"])
+        )
         session["updated_at"] = now
         payload = {
             "event": "meeting.participantJoined",

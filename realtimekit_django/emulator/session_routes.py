@@ -140,7 +140,11 @@ class SessionRoutesMixin:
             return _error(403, "Request has expired")
         with self._lock:
             session = self._session_book.find(session_id)
-            body = (session or {}).get("files", {}).get(kind) if session and session["app_id"] == app_id else None
+            body = (
+                (session or {}).get("files", {}).get(kind)
+                if session and session["app_id"] == app_id
+                else None
+            )
             if body is None:
                 return _error(404, "No such file")
             self.downloads.append(f"{kind}/{session_id}")
@@ -180,11 +184,17 @@ class SessionRoutesMixin:
             _choice_param(query, "format", ("SRT", "VTT", "JSON", "CSV"))
             url, expiry = self._file_or_404(session, "transcript")
             return _ok(
-                {"sessionId": session["id"], "transcript_download_url": url, "transcript_download_url_expiry": expiry}
+                {
+                    "sessionId": session["id"],
+                    "transcript_download_url": url,
+                    "transcript_download_url_expiry": expiry,
+                }
             )
         if method == "GET" and tail == ["summary"]:
             url, expiry = self._file_or_404(session, "summary")
-            return _ok({"sessionId": session["id"], "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": expiry})
+            return _ok(
+                {"sessionId": session["id"], "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": expiry}
+            )
         if method == "POST" and tail == ["summary"]:
             return self._generate_summary(session)
         if tail in (["participants"], ["chat"], ["transcript"]) or not tail:
@@ -248,7 +258,9 @@ class SessionRoutesMixin:
             rows = self._session_book.peer_rows(session, peer_events=peer_events)
         if search:
             rows = [
-                r for r in rows if search in (r["display_name"] or "").lower()
+                r
+                for r in rows
+                if search in (r["display_name"] or "").lower()
                 or search in (r["custom_participant_id"] or "").lower()
             ]
         key = "duration" if sort_by == "duration" else "joined_at"
