@@ -174,6 +174,19 @@ def test_demo_setup_then_site_serves_pages_and_joins(demo_env, tmp_path):
         # Signed out, the list is refused (the join endpoint's own permission).
         assert requests.get(site.base + present_url, timeout=10).status_code == 403
 
+        # The host ends the meeting: its transcript reaches the site's storage, one click away.
+        listing = admin.get(site.base + "/", timeout=10).text
+        end = re.search(r'action="([^"]+/end/)"', listing).group(1)
+        ended = admin.post(site.base + end, data={"csrfmiddlewaretoken": admin.cookies["csrftoken"]}, timeout=60)
+        assert ended.status_code == 200, ended.text
+        link = re.search(r'<a class="transcript" href="([^"]+)"', ended.text)
+        assert link, ended.text
+        transcript = admin.get(site.base + link.group(1), timeout=10)
+        assert transcript.status_code == 200
+        assert re.search(r"Hello from Guest \d+\.", transcript.text), transcript.text
+        assert 'class="attendance"' in ended.text
+        assert "emulator" not in link.group(1)  # the site's own copy, not the emulator's link
+
     # A restart reloads the emulator's state file: alice is still the same participant.
     with Site(demo_env, log) as site:
         alice = _login(site.base, "alice", credentials["alice"])

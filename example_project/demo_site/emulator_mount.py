@@ -28,6 +28,8 @@ def demo_emulator() -> Emulator:
                 default_app_id=settings.REALTIMEKIT["APP_ID"],
                 state_file=settings.DEMO_EMULATOR_STATE_FILE,
             )
+            # The files a meeting leaves are served by this same process, under the mount.
+            _emulator.download_base_url = f"http://127.0.0.1:{settings.DEMO_PORT}{settings.DEMO_EMULATOR_PREFIX}"
         return _emulator
 
 

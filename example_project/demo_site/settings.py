@@ -115,6 +115,16 @@ if DEMO_USES_EMULATOR:
     REALTIMEKIT["WEBHOOK_PUBLIC_KEY_URL"] = (
         f"http://127.0.0.1:{DEMO_PORT}{DEMO_EMULATOR_PREFIX}/.well-known/webhooks.json"
     )
+# A meeting's files (recordings, chat exports, transcripts, summaries) are copied here.
+REALTIMEKIT["RECORDING_STORAGE"] = "realtimekit"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "realtimekit": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("REALTIMEKIT_DEMO_MEDIA") or str(BASE_DIR / "media")},
+    },
+}
 #: Where the emulator delivers the demo's webhooks (this site's receiver).
 DEMO_WEBHOOK_URL = f"http://127.0.0.1:{DEMO_PORT}/realtimekit/webhooks/"
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("realtimekit/", include("realtimekit_django.api.urls")),
     path("demo/meetings/<uuid:meeting_id>/", views.meeting, name="meeting"),
     path("demo/meetings/<uuid:meeting_id>/people-move/", views.people_move, name="people-move"),
+    path("demo/meetings/<uuid:meeting_id>/end/", views.end_meeting, name="end-meeting"),
 ]

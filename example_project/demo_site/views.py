@@ -1,7 +1,8 @@
 """The demo's pages: the meetings the signed-in user may join, each with a Join link and who is
 in it now, and a meeting's page, which is the package's room (``{% realtimekit_room meeting %}``)
 inside the site's own layout. On the emulator, a button makes emulated people join and leave, so
-the pages move with the webhooks the emulator delivers (and the room lists who is in)."""
+the pages move with the webhooks the emulator delivers (and the room lists who is in), and
+another ends the meeting: its attendance and its transcript are then one click away."""
 
 import random
 
@@ -14,7 +15,14 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from realtimekit_django.api.permissions import visible_meetings
-from realtimekit_django.models import Session, SessionParticipant, SessionStatus
+from realtimekit_django.models import (
+    ArtifactKind,
+    ArtifactState,
+    Session,
+    SessionArtifact,
+    SessionParticipant,
+    SessionStatus,
+)
 
 #: A peer leaves instead of a newcomer joining this often, once a few people are in.
 LEAVE_CHANCE = 0.4
@@ -32,6 +40,15 @@ def meetings(request):
     for attendance in in_now:
         people.setdefault(attendance.session.meeting_id, []).append(str(attendance))
     rows = [(meeting, people.get(meeting.pk, [])) for meeting in shown]
+    # And its transcript, once copied, for staff who may read it in the admin.
+    transcripts: dict = {}
+    if request.user.is_staff and request.user.has_perm("realtimekit.view_sessionartifact"):
+        stored = SessionArtifact.objects.filter(
+            session__meeting__in=shown, kind=ArtifactKind.TRANSCRIPT, state=ArtifactState.STORED
+        ).order_by("session__meeting_id", "-session__started_at")
+        for artifact in stored.only("pk", "session__meeting_id"):
+            transcripts.setdefault(artifact.session.meeting_id, artifact.pk)
+    rows = [(meeting, people_in, transcripts.get(meeting.pk)) for meeting, people_in in rows]
     # After a meeting ends, its attendance is one click away (for those allowed to see it).
     ended = set()
     if request.user.has_perm("realtimekit.view_sessionparticipant"):
@@ -88,6 +105,23 @@ def people_move(request, meeting_id):
     return redirect("meetings")
 
 
+@login_required
+@require_POST
+def end_meeting(request, meeting_id):
+    """The host ends the emulated session: everyone leaves, and the files the meeting's
+    settings ask for (chat, transcript, summary) are announced and copied to the site."""
+    if not settings.DEMO_USES_EMULATOR:
+        raise Http404("only the emulator has emulated sessions")
+    from .emulator_mount import demo_emulator
+
+    emulator = demo_emulator()
+    _ensure_webhook(emulator)
+    session_id = emulator.sessions.live_session(str(meeting_id))
+    if session_id is not None:
+        emulator.sessions.end(session_id)
+    return redirect("meetings")
+
+
 def _ensure_webhook(emulator) -> None:
     """The emulator does not keep webhooks across restarts: register the site's receiver once."""
     app_id = settings.REALTIMEKIT["APP_ID"]
@@ -102,6 +136,10 @@ def _ensure_webhook(emulator) -> None:
                     "meeting.ended",
                     "meeting.participantJoined",
                     "meeting.participantLeft",
+                    "meeting.chatSynced",
+                    "meeting.transcript",
+                    "meeting.summary",
+                    "recording.statusUpdate",
                 ],
             },
         )

@@ -25,9 +25,9 @@ from realtimekit_django.models import Meeting
 
 #: (title, fields for create_meeting, status after creation)
 DEMO_MEETINGS = (
-    ("Weekly standup", {}, "ACTIVE"),
-    ("Design review", {"persist_chat": True}, "ACTIVE"),
-    ("All hands", {"session_keep_alive_time_in_secs": 120}, "ACTIVE"),
+    ("Weekly standup", {"transcribe_on_end": True, "summarize_on_end": True}, "ACTIVE"),
+    ("Design review", {"persist_chat": True, "transcribe_on_end": True}, "ACTIVE"),
+    ("All hands", {"session_keep_alive_time_in_secs": 120, "transcribe_on_end": True}, "ACTIVE"),
     ("Last year's retro", {}, "INACTIVE"),
 )
 
