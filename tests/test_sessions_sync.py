@@ -204,14 +204,18 @@ def test_listing_that_repeats_is_read_once(meeting):
         {"started_at": "yesterday"},
     ],
 )
-def test_listing_that_lies_stops_with_clear_error_and_writes_nothing_of_it(meeting, lie):
-    sessions = FakeSessions(
-        [api_session("good", meeting.pk), api_session("bad", meeting.pk, **lie)], {"good": []}
-    )
+def test_a_session_that_lies_is_refused_alone_with_a_clear_error(meeting, lie):
+    listed = [
+        api_session("good", meeting.pk),
+        api_session("bad", meeting.pk, **lie),
+        api_session("after", meeting.pk),
+    ]
+    sessions = FakeSessions(listed, {"good": [], "after": []})
     report = sync_sessions(client=FakeClient(sessions), now=NOW)
-    assert not report.completed
+    assert not report.completed and report.refused == 1
     assert "session bad" in report.error and "unusable" in report.error
-    assert list(Session.objects.values_list("pk", flat=True)) == ["good"]
+    # Nothing of the liar is written; the session after it is not blocked by it.
+    assert sorted(Session.objects.values_list("pk", flat=True)) == ["after", "good"]
 
 
 def test_participant_listing_that_lies_leaves_the_session_as_it_was(meeting):

@@ -20,8 +20,10 @@ announced, in the same transaction, for the copy task (``realtimekit.copy_artifa
 Cost per ended session, bounded: its share of the listing pages, one participants page per
 ``per_page`` attendees (once: a final session is not read again), and at most one details GET
 when it went stale. A listing that lies (an item that does not parse, an identifier no column
-takes) stops the walk with a clear error before that session is stored; each session is
-stored whole, in its own transaction, so nothing is half-written. A repeated item is read
+takes) or whose participants listing lies is refused with a clear error and nothing of it
+is stored, and the walk goes on with the next one (the run ends not completed, its error
+naming the first refusal, ``refused`` counting them); each session is stored whole, in its
+own transaction, so nothing is half-written. A repeated item is read
 once; a listing the page walk finds incomplete (a page that repeats, a ``total_count`` the
 pages never reach) ends the run as not completed with the walk's reason, and a session whose
 participants listing is incomplete is left as it was (its attendance is not made final from
@@ -63,6 +65,7 @@ class SessionsReport:
     stale_closed: int = 0
     marked_unknown: int = 0
     artifacts_announced: int = 0
+    refused: int = 0
     completed: bool = False
     error: str = ""
     finalized_ids: list = field(default_factory=list)
@@ -108,21 +111,35 @@ def _walk_listing(api: RealtimeKitClient, report: SessionsReport, *, since, per_
     seen: set[str] = set()
     live: set[str] = set()
     walk = api.sessions.walk_sessions(**filters)
+    refused: list[str] = []
     for page in walk:
         for item in page.items:
-            _fits_columns(item, SESSION_COLUMNS, "session")
-            remote = store.parse_session(item)
-            if remote.id in seen:
-                report.duplicates += 1
-                continue
-            seen.add(remote.id)
-            report.sessions_seen += 1
-            if remote.status == SessionStatus.LIVE:
-                live.add(remote.id)
-                store.store_session(remote)
-                continue
-            _store_ended(api, report, remote, per_page=per_page)
-    return live, "" if walk.completed else f"the sessions listing is incomplete: {walk.incomplete_reason}"
+            try:
+                _fits_columns(item, SESSION_COLUMNS, "session")
+                remote = store.parse_session(item)
+                if remote.id in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(remote.id)
+                report.sessions_seen += 1
+                if remote.status == SessionStatus.LIVE:
+                    live.add(remote.id)
+                    store.store_session(remote)
+                    continue
+                _store_ended(api, report, remote, per_page=per_page)
+            except InvalidResponse as err:
+                # One session that lies is refused alone: the ones after it are still read,
+                # so a bad item cannot block the walk at the same place on every run.
+                report.refused += 1
+                refused.append(str(err))
+                logger.warning("sessions walk: refused a session: %s", err)
+    reasons = []
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        reasons.append(f"{len(refused)} session(s) refused: {refused[0]}{more}")
+    if not walk.completed:
+        reasons.append(f"the sessions listing is incomplete: {walk.incomplete_reason}")
+    return live, "; ".join(reasons)
 
 
 def _fits_columns(item: Any, columns: dict[str, int | None], what: str) -> None:
