@@ -125,36 +125,27 @@ class SessionBook:
         return shown
 
     def attendees(self, session: dict, *, peer_events: bool = False) -> list[dict]:
-        """Each participant who was in the session, as ``GET .../sessions/{id}/participants``
-        shows them: first join, last leave (None while a device is still in), minutes summed
-        over all their devices and rejoins."""
-        until = session["ended_at"] or self._now()
+        """Each participant who was in the session, as the ``consolidated`` view of
+        ``GET .../sessions/{id}/participants`` shows them: first join, last leave (None while a
+        device is still in), minutes summed over all their devices and rejoins."""
         in_now = {peer["participant_id"] for peer in session["peers"].values()}
         rows: dict[str, dict] = {}
-        for peer in session["history"]:
-            row = rows.setdefault(
-                peer["participant_id"],
-                {
-                    "id": peer["participant_id"],
-                    "custom_participant_id": peer["custom_participant_id"],
-                    "display_name": peer["name"],
-                    "preset_name": peer["preset_name"],
-                    "user_id": peer["participant_id"],
-                    "created_at": peer["joined_at"],
-                    "joined_at": peer["joined_at"],
+        for stay in self.peer_rows(session, peer_events=True):
+            person = stay["user_id"]
+            row = rows.get(person)
+            if row is None:
+                row = rows[person] = {
+                    **stay,
+                    "id": person,
                     "left_at": None,
-                    "updated_at": peer["joined_at"],
                     "duration": 0.0,
                     "peer_events": [],
-                },
-            )
-            row["duration"] = round(
-                row["duration"] + _minutes(peer["joined_at"], peer["left_at"] or until), 2
-            )
-            if peer["participant_id"] not in in_now:
-                row["left_at"] = max(row["left_at"] or "", peer["left_at"])
-            row["updated_at"] = max(row["updated_at"], peer["left_at"] or peer["joined_at"])
-            row["peer_events"] += self._peer_events(session, peer)
+                }
+            row["duration"] = round(row["duration"] + stay["duration"], 2)
+            if person not in in_now:
+                row["left_at"] = max(row["left_at"] or "", stay["left_at"])
+            row["updated_at"] = max(row["updated_at"], stay["updated_at"])
+            row["peer_events"] += stay["peer_events"]
         shown = list(rows.values())
         if not peer_events:
             for row in shown:
