@@ -280,9 +280,11 @@ def copy_recordings(self) -> dict[str, Any]:
     Each copy is claimed on its row, so two runs never copy one recording twice; a copy that
     fails is left for the next run (its reason is on the row's ``copy_error``).
     """
+    from .client.budget import BACKGROUND, lane
     from .services import recordings
 
-    return recordings.copy_uploaded_recordings()
+    with lane(BACKGROUND):  # a task: never the part of the reserve kept for people
+        return recordings.copy_uploaded_recordings()
 
 
 
@@ -290,18 +292,22 @@ def copy_recordings(self) -> dict[str, Any]:
 def copy_artifact(artifact_pk: int) -> str:
     """Copy one session artifact (chat export, transcript, summary) into the site's storage;
     see :func:`realtimekit_django.services.artifacts.copy_artifact`. Returns its state."""
+    from .client.budget import BACKGROUND, lane
     from .services import artifacts
 
-    return artifacts.copy_artifact_by_id(artifact_pk)
+    with lane(BACKGROUND):  # a task: the fresh link it asks for must not spend the joins' reserve
+        return artifacts.copy_artifact_by_id(artifact_pk)
 
 
 @shared_task(name="realtimekit.copy_artifacts", ignore_result=True)
 def copy_artifacts() -> dict[str, Any]:
     """Copy every session artifact whose copy is due (announced, or failed and its next try
     come); run it every few minutes from beat."""
+    from .client.budget import BACKGROUND, lane
     from .services import artifacts
 
-    return artifacts.copy_due_artifacts()
+    with lane(BACKGROUND):
+        return artifacts.copy_due_artifacts()
 
 
 # -- provisioning -----------------------------------------------------------------------------

@@ -286,3 +286,26 @@ def test_an_api_link_already_expired_counts_a_try_and_the_task_reports(session, 
         assert tasks.copy_artifact.apply(args=[artifact.pk]).get() == ArtifactState.STORED
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RECORDING_STORAGE": None}
     assert tasks.copy_artifacts.apply().get()["skipped"] == "RECORDING_STORAGE is not set"
+
+
+@pytest.mark.parametrize("task_name", ["copy_artifact", "copy_artifacts", "copy_recordings"])
+def test_copy_tasks_spend_from_the_background_lane(task_name, monkeypatch):
+    """A copy is background work: on the default (interactive) lane it could spend the part of
+    the budget's reserve kept for joins (found by the budget benchmark's sessions, issue 27.7)."""
+    from realtimekit_django import tasks
+    from realtimekit_django.client.budget import BACKGROUND, current_lane
+    from realtimekit_django.services import recordings
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(current_lane())
+        return {}
+
+    monkeypatch.setattr(artifacts, "copy_artifact_by_id", record)
+    monkeypatch.setattr(artifacts, "copy_due_artifacts", record)
+    monkeypatch.setattr(recordings, "copy_uploaded_recordings", record)
+    task = getattr(tasks, task_name)
+    task.apply(args=[1] if task_name == "copy_artifact" else []).get()
+
+    assert seen == [BACKGROUND]
