@@ -707,7 +707,8 @@ def _sessions_figures(sessions: Sessions, emulator: Emulator, first: int, hours:
         made += chat + (transcribe or summarize) + summarize
     states: Counter[str] = Counter()
     lags = []
-    for session_id, state, stored_at in SessionArtifact.objects.values_list("session_id", "state", "stored_at"):
+    rows = SessionArtifact.objects.values_list("session_id", "state", "stored_at")
+    for session_id, state, stored_at in rows:
         states[state] += 1
         if state == ArtifactState.STORED and stored_at is not None and session_id in sessions.ended:
             lags.append(stored_at.timestamp() - sessions.ended[session_id])
@@ -715,7 +716,9 @@ def _sessions_figures(sessions: Sessions, emulator: Emulator, first: int, hours:
     listing_steady = DEFAULT_WINDOW.total_seconds() / sessions.walk_every / MAX_PER_PAGE
     # A session's participants are read once, when the walk confirms its end: per confirmed one.
     per_session = (
-        listing_steady + kinds["participants"] / max(1, confirmed) + (kinds["details"] + kinds["links"]) / len(ended)
+        listing_steady
+        + kinds["participants"] / max(1, confirmed)
+        + (kinds["details"] + kinds["links"]) / len(ended)
         if ended
         else None
     )
@@ -738,6 +741,8 @@ def _sessions_figures(sessions: Sessions, emulator: Emulator, first: int, hours:
         "session_requests_by_kind": ", ".join(
             f"{kind} {kinds[kind]}" for kind in ("listing", "participants", "details", "links", "downloads")
         ),
+        "link_requests": kinds["links"],
+        "downloads": kinds["downloads"],
         "requests_per_ended_session": api / len(ended) if ended else None,
         "requests_per_ended_session_steady": per_session,
         "artifact_lag_p50_s": percentile(lags, 0.5) if lags else None,
