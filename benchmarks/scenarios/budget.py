@@ -235,10 +235,10 @@ class Sessions:
     ask for are run at once, on the emulated second they were queued (the background lane still
     paces them), never inside one another.
 
-    Sessions and artifacts (issue 27.7): beside those sessions, held sessions keep the pace of
-    ``sessions_per_day`` session starts (the ones above count too): at a random seeded meeting
+    Sessions and artifacts (issue 27.7): beside those sessions (about 40 starts an hour at any
+    size, an hour long), held sessions start at ``sessions_per_day``: at a random seeded meeting
     its owner enters, and the host ends it after ``HELD_SECONDS``; at the start, as many are
-    live as that pace holds. When a session ends, its meeting's settings (``ARTIFACT_SHARES``)
+    live as that pace holds (:meth:`warm`). When a session ends, its meeting's settings (``ARTIFACT_SHARES``)
     make the emulator's files, whose webhooks follow ``meeting.ended``; the site's handler
     announces each and sends ``realtimekit.copy_artifact``, queued here and run like the
     targeted fetches (it asks the API for a fresh link, then downloads the signed one). The
@@ -267,6 +267,7 @@ class Sessions:
         self.fetching = False
         self.owners = owners or []  # the seeded meetings: the owner of owners[i] is owner-{i}
         self.per_second = sessions_per_day / 86_400
+        self.pick = random.Random(SEED + 3)  # held sessions: their own draws, whatever is dropped
         self.started = self.held = self.warmed = 0
         self.ended: dict[str, float] = {}  # session id -> when it ended
         self.meeting_of: dict[str, str] = {}  # session id -> meeting
@@ -323,23 +324,31 @@ class Sessions:
     def hold(self, now: float, ends: float | None = None) -> None:
         """A held session at a random seeded meeting not live now: its owner enters."""
         for _ in range(10):
-            index = self.rng.randrange(len(self.owners))
+            index = self.pick.randrange(len(self.owners))
             if self.owners[index] not in self.live:
                 break
         else:
             return
-        ends = ends if ends is not None else now + self.rng.uniform(*HELD_SECONDS)
+        ends = ends if ends is not None else now + self.pick.uniform(*HELD_SECONDS)
         session_id = self._start(self.owners[index], now, ends)
         self.held += 1
         self.emulator.sessions.join(session_id, f"owner-{index}")
 
     def warm(self, now: float) -> None:
-        """As many held sessions live as the pace holds, ending over the next ``HELD_SECONDS[1]``."""
+        """As many held sessions live as the pace holds (its rate times the mean length), each
+        with the time it has left in a steady state (a renewal process's residual life: density
+        proportional to the chance a session lasts longer), so that sessions end at the pace's
+        rate from the first minute, not only once the first held ones reach their end."""
         if not self.owners:
             return
-        for _ in range(round(self.per_second * sum(HELD_SECONDS) / 2)):
-            self.hold(now, ends=now + self.rng.uniform(60, HELD_SECONDS[1]))
-        self.warmed = self.started
+        low, high = HELD_SECONDS
+        for _ in range(round(self.per_second * (low + high) / 2)):
+            while True:
+                left = self.pick.uniform(0, high)
+                if left < low or self.pick.random() < (high - left) / (high - low):
+                    break
+            self.hold(now, ends=now + left)
+        self.warmed = self.held
         self.run_fetches()
 
     def tick(self, now: float) -> None:
@@ -351,10 +360,10 @@ class Sessions:
                     self.ended[session_id] = now
             if self.owners:
                 due = self.warmed + self.per_second * (now - START)
-                while self.started < due:
-                    before = self.started
+                while self.held < due:
+                    before = self.held
                     self.hold(now)
-                    if self.started == before:
+                    if self.held == before:
                         break
         self.run_fetches()
 
