@@ -278,6 +278,8 @@ class Sessions:
         self.copy_every = float(beat[tasks.ARTIFACTS_SCHEDULE_NAME]["schedule"])
         self.next_walk, self.next_copy = START + self.walk_every, START + self.copy_every
         self.walks = self.walks_incomplete = self.copy_runs = 0
+        self.walk_errors: Counter[str] = Counter()
+        self.walk_seconds: list[float] = []  # emulated seconds each walk took (budget waits)
         emulator.download_base_url = DOWNLOAD_BASE_URL
         inner = test_client_transport()
 
@@ -371,9 +373,13 @@ class Sessions:
         """The sessions beat (``tasks.sessions_beat_schedule()``): the walk and the copy run."""
         if now >= self.next_walk:
             self.next_walk += self.walk_every
+            began = now
             report = tasks.sync_sessions.apply().get()
+            self.walk_seconds.append(self.emulator.clock.time() - began)
             self.walks += 1
             self.walks_incomplete += not report["completed"]
+            if not report["completed"]:
+                self.walk_errors[report["error"][:60]] += 1
             self.run_fetches()
         if now >= self.next_copy:
             self.next_copy += self.copy_every
@@ -739,6 +745,9 @@ def _sessions_figures(sessions: Sessions, emulator: Emulator, first: int, hours:
         "sessions_confirmed": confirmed,
         "sessions_walks": sessions.walks,
         "sessions_walks_incomplete": sessions.walks_incomplete,
+        "sessions_walk_max_s": max(sessions.walk_seconds, default=0),
+        "sessions_walk_errors": "; ".join(f"{e} ({n})" for e, n in sessions.walk_errors.most_common())
+        or "none",
         "artifacts_made": made,
         "artifacts_announced": sum(states.values()),
         "artifacts_stored": states[ArtifactState.STORED],
