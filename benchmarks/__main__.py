@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--small", action="store_true", help="every scenario at a small size (CI)")
     parser.add_argument(
+        "--sessions-per-day",
+        type=float,
+        help="budget: session starts a day in the webhooks variants (default 5%% of the meetings)",
+    )
+    parser.add_argument(
         "--hours", type=float, help="emulated hours (budget; default 24, 0.5 with --small)"
     )
     parser.add_argument(
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra["variants"] = [v.strip() for v in args.variants.split(",") if v.strip()]
             elif name == "budget" and args.small:
                 extra["variants"] = ["today", "scheduled", "webhooks"]  # CI: the drop variant costs time
+            if name == "budget" and args.sessions_per_day is not None:
+                extra["sessions_per_day"] = args.sessions_per_day
             outcome = module.run(args.database, size, rounds, **extra)
             results.extend(outcome if isinstance(outcome, list) else [outcome])
     if args.json:

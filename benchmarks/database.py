@@ -80,9 +80,12 @@ def reset_tables() -> None:
     """Empty the mirrored tables between rounds, so every variant starts from the same state."""
     from django.db import connection, transaction
 
-    from realtimekit_django.models import Meeting, Participant
+    from realtimekit_django.models import Meeting, Participant, Session, SessionArtifact, SessionParticipant
 
-    tables = [connection.ops.quote_name(model._meta.db_table) for model in (Participant, Meeting)]
+    # Sessions name their meeting without a constraint: on SQLite nothing cascades to them, and a
+    # variant would count the previous one's sessions and artifacts as its own (issue 27.7).
+    models = (SessionArtifact, SessionParticipant, Session, Participant, Meeting)
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")  # recordings, sessions refer to them

@@ -71,6 +71,15 @@ NAMED_FIGURES = {
             "targeted_fetches",
             "verify_all_projected_h",
             "walk_peak_mb",
+            "sessions_ended",
+            "sessions_confirmed",
+            "artifacts_announced",
+            "artifacts_stored",
+            "artifacts_failed",
+            "requests_per_ended_session",
+            "requests_per_ended_session_steady",
+            "artifact_lag_p50_s",
+            "artifact_lag_p99_s",
         )
     },
 }
@@ -97,16 +106,32 @@ TARGETS = {
         "webhooks_lockouts",
         "webhooks_joins_served_pct",
         "webhooks_oldest_verification_h",
+        "webhooks_requests_per_ended_session",
+        "webhooks_requests_per_ended_session_steady",
     },
 }
 SIZE = 12
+SESSIONS_PER_DAY = 500
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict]:
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--small", "--size", str(SIZE), "--rounds", "1", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--small",
+            "--size",
+            str(SIZE),
+            "--rounds",
+            "1",
+            "--json",
+            # The budget's sessions: 5% of 12 meetings a day would end none in half an hour.
+            "--sessions-per-day",
+            str(SESSIONS_PER_DAY),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -152,6 +177,23 @@ def test_figures_that_are_counts_not_times(results):
     # With webhooks every other change is announced by an event; each announced one is fetched.
     assert budget["webhooks_changes"] + budget["webhooks_announced_changes"] == 30
     assert budget["webhooks_events_delivered"] > 0 and budget["webhooks_targeted_fetches"] > 0
+
+
+def test_budget_sessions_end_and_their_artifacts_are_copied_at_a_bounded_cost(results):
+    """Issue 27.7: sessions end, the walk confirms them, every file the emulator made is
+    announced and stored, each copy costs one API request (a fresh link) and one download, and
+    an ended session costs a few requests, inside the same budget (no lockout, every join)."""
+    budget = results["budget"]["figures"]
+    ended, confirmed = budget["webhooks_sessions_ended"], budget["webhooks_sessions_confirmed"]
+    assert ended > 0 and 0 < confirmed <= ended
+    stored = budget["webhooks_artifacts_stored"]
+    assert stored > 0 and budget["webhooks_artifacts_failed"] == 0
+    assert budget["webhooks_artifacts_made"] == budget["webhooks_artifacts_announced"] == stored
+    assert budget["webhooks_link_requests"] == budget["webhooks_downloads"] == stored
+    assert 0 < budget["webhooks_requests_per_ended_session"] <= 4
+    assert 0 < budget["webhooks_requests_per_ended_session_steady"] <= 4
+    assert 0 <= budget["webhooks_artifact_lag_p50_s"] <= budget["webhooks_artifact_lag_p99_s"]
+    assert budget["webhooks_lockouts"] == 0 and budget["webhooks_joins_served_pct"] == 100
 
 
 def test_the_table_prints_each_figure_beside_its_floor_and_target_for_both_databases():

@@ -166,3 +166,38 @@ def test_beat_schedule_runs_the_walk_and_the_artifact_copies():
     assert set(tasks) == {"realtimekit.sync_sessions", "realtimekit.copy_artifacts"}
     assert tasks["realtimekit.copy_artifacts"]["schedule"] == 120.0
     assert tasks["realtimekit.copy_artifacts"]["options"]["expires"] < 120.0
+
+
+def test_a_session_started_during_the_walk_leaves_the_listing_complete():
+    """Found by the budget benchmark (issue 27.7): at 100,000 meetings a walk waits for budget
+    between pages while sessions start. Newest first (the API's default order), each new
+    session pushed the others a page down: the next page repeated one, came short of
+    ``total_count``, and every walk ended incomplete. Oldest first, a new one joins the end."""
+    from realtimekit_django.emulator import Emulator
+    from realtimekit_django.emulator.responses_adapter import mock_requests
+
+    emulator = Emulator(api_token="token", default_app_id=APP)
+    remote = emulator.create_meeting(app_id=APP, title="Standup")
+    emulator.add_participant(remote["id"], app_id=APP, custom_participant_id="host", preset_name="host")
+    Meeting.objects.create(id=uuid.UUID(remote["id"]), app_id=APP, title="Standup")
+
+    def held() -> None:
+        session_id = emulator.sessions.start(remote["id"], APP)
+        emulator.sessions.join(session_id, "host")
+        emulator.sessions.end(session_id)
+
+    for _ in range(150):
+        held()
+    started = []
+
+    def start_one_before_page_two(record) -> None:
+        if record.path.endswith("/sessions") and record.query.get("page_no") == "2" and not started:
+            started.append(True)
+            held()
+
+    emulator.add_hook(start_one_before_page_two)
+    with mock_requests(emulator, base_url=DEFAULT_BASE_URL):
+        report = sync_sessions(client=client(), per_page=100)
+
+    assert started and report.error == "" and report.completed
+    assert report.sessions_seen == report.finalized == 151

@@ -78,7 +78,26 @@ ROOM_EVERY = 5
 #: A session ends this long after it started.
 SESSION_SECONDS = 3600
 WEBHOOK_URL = "https://site.example/realtimekit/webhooks/"
-WEBHOOK_EVENTS = ("meeting.started", "meeting.ended", "meeting.participantJoined", "meeting.participantLeft")
+WEBHOOK_EVENTS = (
+    "meeting.started",
+    "meeting.ended",
+    "meeting.participantJoined",
+    "meeting.participantLeft",
+    "meeting.chatSynced",
+    "meeting.transcript",
+    "meeting.summary",
+)
+#: Sessions ended a day per meeting of the site (issue 27.7: about 5,000 a day at 100,000).
+SESSIONS_PER_MEETING_DAY = 0.05
+#: The share of the seeded meetings with each end-of-session setting (a meeting that is
+#: summarised is transcribed too); about 0.85 artifacts a session.
+ARTIFACT_SHARES = {"transcribe_on_end": 0.5, "persist_chat": 0.25, "summarize_on_end": 0.1}
+#: A held session (one the pace adds: its owner enters, the host ends it) lasts this long.
+HELD_SECONDS = (600, 3000)
+#: The emulator's signed artifact links live on a host ``DOWNLOAD_HOSTS`` allows by default.
+DOWNLOAD_BASE_URL = "https://downloads.realtime.cloudflare.com"
+#: The storage the copies go to (``RECORDING_STORAGE``): in memory, the files are small.
+STORAGE_ALIAS = "budget-copies"
 #: The variants: (name, webhooks on, drop rate, duplicate rate).
 VARIANTS = {
     "today": (False, 0.0, 0.0),
@@ -215,19 +234,53 @@ class Sessions:
     twice (the same ``rtk-uuid``) with probability ``duplicate``. The targeted fetches the events
     ask for are run at once, on the emulated second they were queued (the background lane still
     paces them), never inside one another.
+
+    Sessions and artifacts (issue 27.7): beside those sessions (about 40 starts an hour at any
+    size, an hour long), held sessions start at ``sessions_per_day``: at a random seeded meeting
+    its owner enters, and the host ends it after ``HELD_SECONDS``; at the start, as many are
+    live as that pace holds (:meth:`warm`). When a session ends, its meeting's settings (``ARTIFACT_SHARES``)
+    make the emulator's files, whose webhooks follow ``meeting.ended``; the site's handler
+    announces each and sends ``realtimekit.copy_artifact``, queued here and run like the
+    targeted fetches (it asks the API for a fresh link, then downloads the signed one). The
+    sessions walk and ``realtimekit.copy_artifacts`` run on ``tasks.sessions_beat_schedule()``
+    (:meth:`beat`), all inside the same budget.
     """
 
-    def __init__(self, emulator: Emulator, *, drop: float, duplicate: float) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        *,
+        drop: float,
+        duplicate: float,
+        owners: list[str] | None = None,
+        sessions_per_day: float = 0.0,
+    ) -> None:
         from realtimekit_django.emulator.pytest_plugin import test_client_transport
         from realtimekit_django.sync import targeted
 
         self.emulator, self.rng = emulator, random.Random(SEED + 1)
         self.drop, self.duplicate = drop, duplicate
-        self.live: dict[str, tuple[str, float]] = {}  # meeting -> (session id, started)
+        self.live: dict[str, tuple[str, float, float]] = {}  # meeting -> (session id, started, ends)
         self.delivered = self.dropped = self.duplicated = 0
         self.fetches: list[tuple[str, str]] = []
         self.fetched: Counter[str] = Counter()
         self.fetching = False
+        self.owners = owners or []  # the seeded meetings: the owner of owners[i] is owner-{i}
+        self.per_second = sessions_per_day / 86_400
+        self.pick = random.Random(SEED + 3)  # held sessions: their own draws, whatever is dropped
+        self.started = self.held = self.warmed = 0
+        self.ended: dict[str, float] = {}  # session id -> when it ended
+        self.meeting_of: dict[str, str] = {}  # session id -> meeting
+        self.copies: list[int] = []
+        self.copied: Counter[str] = Counter()
+        beat = tasks.sessions_beat_schedule()
+        self.walk_every = float(beat[tasks.SESSIONS_SCHEDULE_NAME]["schedule"])
+        self.copy_every = float(beat[tasks.ARTIFACTS_SCHEDULE_NAME]["schedule"])
+        self.next_walk, self.next_copy = START + self.walk_every, START + self.copy_every
+        self.walks = self.walks_incomplete = self.copy_runs = 0
+        self.walk_errors: Counter[str] = Counter()
+        self.walk_seconds: list[float] = []  # emulated seconds each walk took (budget waits)
+        emulator.download_base_url = DOWNLOAD_BASE_URL
         inner = test_client_transport()
 
         def transport(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -247,27 +300,91 @@ class Sessions:
             APP_ID, {"name": "site", "url": WEBHOOK_URL, "events": list(WEBHOOK_EVENTS), "enabled": True}
         )
         targeted.SEND = lambda kind, meeting_id: self.fetches.append((kind, meeting_id))
+        # The handler sends the copy task once its event is stored: queued, run in run_fetches.
+        self.real_delay = tasks.copy_artifact.delay
+        tasks.copy_artifact.delay = lambda pk: self.copies.append(pk)
 
     def close(self) -> None:
         from realtimekit_django.sync import targeted
 
         targeted.SEND = None
+        tasks.copy_artifact.delay = self.real_delay
+
+    def _start(self, meeting: str, now: float, ends: float) -> str:
+        session_id = self.emulator.sessions.start(meeting, APP_ID)
+        self.live[meeting] = (session_id, now, ends)
+        self.meeting_of[session_id] = meeting
+        self.started += 1
+        return session_id
 
     def enter(self, meeting: str, custom_id: str, now: float) -> None:
         live = self.live.get(meeting)
-        if live is None:
-            live = (self.emulator.sessions.start(meeting, APP_ID), now)
-            self.live[meeting] = live
-        self.emulator.sessions.join(live[0], custom_id)
+        session_id = live[0] if live is not None else self._start(meeting, now, now + SESSION_SECONDS)
+        self.emulator.sessions.join(session_id, custom_id)
+        self.run_fetches()
+
+    def hold(self, now: float, ends: float | None = None) -> None:
+        """A held session at a random seeded meeting not live now: its owner enters."""
+        for _ in range(10):
+            index = self.pick.randrange(len(self.owners))
+            if self.owners[index] not in self.live:
+                break
+        else:
+            return
+        ends = ends if ends is not None else now + self.pick.uniform(*HELD_SECONDS)
+        session_id = self._start(self.owners[index], now, ends)
+        self.held += 1
+        self.emulator.sessions.join(session_id, f"owner-{index}")
+
+    def warm(self, now: float) -> None:
+        """As many held sessions live as the pace holds (its rate times the mean length), each
+        with the time it has left in a steady state (a renewal process's residual life: density
+        proportional to the chance a session lasts longer), so that sessions end at the pace's
+        rate from the first minute, not only once the first held ones reach their end."""
+        if not self.owners:
+            return
+        low, high = HELD_SECONDS
+        for _ in range(round(self.per_second * (low + high) / 2)):
+            while True:
+                left = self.pick.uniform(0, high)
+                if left < low or self.pick.random() < (high - left) / (high - low):
+                    break
+            self.hold(now, ends=now + left)
+        self.warmed = self.held
         self.run_fetches()
 
     def tick(self, now: float) -> None:
         if round(now - START) % 60 == 0:
-            for meeting, (session_id, started) in list(self.live.items()):
-                if now - started >= SESSION_SECONDS:
+            for meeting, (session_id, _started, ends) in list(self.live.items()):
+                if now >= ends:
                     del self.live[meeting]
                     self.emulator.sessions.end(session_id)
+                    self.ended[session_id] = now
+            if self.owners:
+                due = self.warmed + self.per_second * (now - START)
+                while self.held < due:
+                    before = self.held
+                    self.hold(now)
+                    if self.held == before:
+                        break
         self.run_fetches()
+
+    def beat(self, now: float) -> None:
+        """The sessions beat (``tasks.sessions_beat_schedule()``): the walk and the copy run."""
+        if now >= self.next_walk:
+            self.next_walk += self.walk_every
+            began = now
+            report = tasks.sync_sessions.apply().get()
+            self.walk_seconds.append(self.emulator.clock.time() - began)
+            self.walks += 1
+            self.walks_incomplete += not report["completed"]
+            if not report["completed"]:
+                self.walk_errors[report["error"][:60]] += 1
+            self.run_fetches()
+        if now >= self.next_copy:
+            self.next_copy += self.copy_every
+            tasks.copy_artifacts.apply().get()
+            self.copy_runs += 1
 
     def run_fetches(self) -> None:
         from realtimekit_django.sync import targeted
@@ -276,7 +393,10 @@ class Sessions:
             return  # a fetch waiting for budget ticks the clock: the outer loop sends the rest
         self.fetching = True
         try:
-            while self.fetches:
+            while self.fetches or self.copies:
+                if not self.fetches:
+                    self.copied[tasks.copy_artifact.apply(args=[self.copies.pop(0)]).get()] += 1
+                    continue
                 kind, meeting_id = self.fetches.pop(0)
                 outcome = targeted.fetch(kind, meeting_id)
                 self.fetched["completed" if outcome["completed"] else "failed"] += 1
@@ -299,6 +419,7 @@ class Sessions:
 def _seed(emulator: Emulator, size: int, max_age: float = 86_400) -> tuple[list[str], dict[str, float]]:
     """Meetings (one participant each) in the emulator and, as a synced mirror, in the database."""
     clock, rng = emulator.clock, random.Random(SEED)
+    flags_rng = random.Random(SEED + 2)  # its own draws: the ages stay those of earlier runs
     recent_count = max(1, round(size * RECENT_FRACTION))
     ages = sorted(
         [rng.uniform(86_400, HISTORY_DAYS * 86_400) for _ in range(size - recent_count)]
@@ -308,7 +429,7 @@ def _seed(emulator: Emulator, size: int, max_age: float = 86_400) -> tuple[list[
     ids, meetings, participants = [], [], []
     for index, age in enumerate(ages):
         clock.set(START - age)
-        remote = emulator.create_meeting(app_id=APP_ID, title=f"Meeting {index}")
+        remote = emulator.create_meeting(app_id=APP_ID, title=f"Meeting {index}", **_flags(flags_rng))
         person = emulator.add_participant(
             remote["id"], app_id=APP_ID, custom_participant_id=f"owner-{index}", preset_name="group_call_host"
         )
@@ -342,6 +463,16 @@ def _seed(emulator: Emulator, size: int, max_age: float = 86_400) -> tuple[list[
     )
     recent = {pk: START - age for pk, (_remote, age) in zip(ids, meetings, strict=True)}
     return ids, {pk: recent[pk] for pk in ids[size - recent_count :]}
+
+
+def _flags(rng: random.Random) -> dict[str, bool]:
+    """A meeting's end-of-session settings, drawn at ``ARTIFACT_SHARES``."""
+    draw = rng.random()
+    return {
+        "transcribe_on_end": draw < ARTIFACT_SHARES["transcribe_on_end"],
+        "summarize_on_end": draw < ARTIFACT_SHARES["summarize_on_end"],
+        "persist_chat": rng.random() < ARTIFACT_SHARES["persist_chat"],
+    }
 
 
 def _users() -> list:
@@ -458,7 +589,9 @@ def _on_emulated_time(day: Day, budget_on: bool, runs: Runs, settings_extra: dic
             logger.setLevel(level)
 
 
-def _variant(size: int, hours: float, users: list, *, name: str) -> dict[str, Any]:
+def _variant(
+    size: int, hours: float, users: list, *, name: str, sessions_per_day: float | None = None
+) -> dict[str, Any]:
     webhooks, drop, duplicate = VARIANTS[name]
     scheduled = name != "today"
     max_age = HUGE_MAX_AGE if size >= HUGE else 86_400
@@ -473,14 +606,24 @@ def _variant(size: int, hours: float, users: list, *, name: str) -> dict[str, An
     day = Day(emulator, meeting_ids, recent, users)
     extra: dict[str, Any] = {"PARTICIPANTS_MAX_AGE": max_age}
     if webhooks:
-        day.sessions = Sessions(emulator, drop=drop, duplicate=duplicate)
+        per_day = SESSIONS_PER_MEETING_DAY * size if sessions_per_day is None else sessions_per_day
+        day.sessions = Sessions(
+            emulator, drop=drop, duplicate=duplicate, owners=meeting_ids[:size], sessions_per_day=per_day
+        )
         extra["WEBHOOK_PUBLIC_KEY"] = emulator.webhooks.public_key_pem
+        extra["RECORDING_STORAGE"] = STORAGE_ALIAS
     end = START + hours * 3600
     refused_unsent, runs, walk_peak = 0, Runs(), None
     try:
-        with _in_memory(emulator), _on_emulated_time(day, budget_on=scheduled, runs=runs, settings_extra=extra):
+        with (
+            _in_memory(emulator),
+            _copies_storage(),
+            _on_emulated_time(day, budget_on=scheduled, runs=runs, settings_extra=extra),
+        ):
             requests_before = len(emulator.requests)
             day.counting = True
+            if day.sessions is not None:
+                day.sessions.warm(day.clock.time())
             while day.clock.time() < end:
                 next_run = day.clock.time() + INTERVAL
                 if scheduled and walk_peak is None:
@@ -489,6 +632,8 @@ def _variant(size: int, hours: float, users: list, *, name: str) -> dict[str, An
                     refused_unsent += runs.scheduled() if scheduled else _today_run(day.meetings)
                 day.look()
                 while day.clock.time() < min(next_run, end):
+                    if day.sessions is not None:
+                        day.sessions.beat(day.clock.time())
                     day.tick()
             day.look()
             sent = len(emulator.requests) - requests_before
@@ -501,7 +646,126 @@ def _variant(size: int, hours: float, users: list, *, name: str) -> dict[str, An
     figures = {**figures, **runs.figures(), "walk_peak_mb": walk_peak}
     if day.sessions is not None:
         figures.update(day.sessions.figures())
+        figures.update(_sessions_figures(day.sessions, emulator, requests_before, hours))
     return figures
+
+
+@contextmanager
+def _copies_storage():
+    """``STORAGE_ALIAS``, an in-memory storage, for the artifact copies (``RECORDING_STORAGE``)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    backend = {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+    with override_settings(STORAGES={**settings.STORAGES, STORAGE_ALIAS: backend}):
+        yield
+
+
+def _request_kinds(records) -> Counter[str]:
+    """The sessions routes' requests by what they ask (listing, participants, details, links)
+    and the signed downloads (no token, no rate limit: not the budget's)."""
+    kinds: Counter[str] = Counter()
+    for record in records:
+        path = record.path.split("?", 1)[0].rstrip("/")
+        if "/_downloads/" in path:
+            kinds["downloads"] += 1
+            continue
+        if "/sessions" not in path:
+            continue
+        tail = path.rsplit("/sessions", 1)[1]
+        if not tail:
+            kinds["listing"] += 1
+        elif tail.endswith("/participants"):
+            kinds["participants"] += 1
+        elif tail.rsplit("/", 1)[-1] in ("chat", "transcript", "summary"):
+            kinds["links"] += 1
+        else:
+            kinds["details"] += 1
+    return kinds
+
+
+def _chunks(values: list, size: int = 900):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _sessions_figures(sessions: Sessions, emulator: Emulator, first: int, hours: float) -> dict[str, Any]:
+    """Sessions ended and confirmed, artifacts made / announced / stored / failed, the API's
+    requests per ended session (the walk's and the copies'), and the lag to a stored copy.
+
+    ``requests_per_ended_session_steady`` puts the listing's steady share in place of the run's
+    (and counts the participants pages per session the walk confirmed, the ones it has read):
+    a run starts with no sessions in the listing's window (``DEFAULT_WINDOW``, two days), so its
+    pages cost less than they will once the window is full: each session is then on the listing
+    of ``window / walk interval`` walks, a ``MAX_PER_PAGE``-th of a page each.
+    """
+    from realtimekit_django.models import ArtifactState, SessionArtifact
+    from realtimekit_django.models import Session as SessionRow
+    from realtimekit_django.schema import MAX_PER_PAGE
+    from realtimekit_django.sync.sessions import DEFAULT_WINDOW
+
+    kinds = _request_kinds(emulator.requests[first:])
+    ended = list(sessions.ended)
+    confirmed = sum(
+        SessionRow.objects.filter(pk__in=chunk, api_confirmed_end_at__isnull=False).count()
+        for chunk in _chunks(ended)
+    )
+    flags: dict[str, tuple[bool, bool, bool]] = {}
+    for chunk in _chunks(sorted({sessions.meeting_of[pk] for pk in ended})):
+        found = Meeting.objects.filter(pk__in=chunk).values_list(
+            "pk", "persist_chat", "transcribe_on_end", "summarize_on_end"
+        )
+        flags.update({str(pk): (chat, tr, summ) for pk, chat, tr, summ in found})
+    made = 0
+    for pk in ended:
+        chat, transcribe, summarize = flags.get(sessions.meeting_of[pk], (False, False, False))
+        made += chat + (transcribe or summarize) + summarize
+    states: Counter[str] = Counter()
+    lags = []
+    rows = SessionArtifact.objects.values_list("session_id", "state", "stored_at")
+    for session_id, state, stored_at in rows:
+        states[state] += 1
+        if state == ArtifactState.STORED and stored_at is not None and session_id in sessions.ended:
+            lags.append(stored_at.timestamp() - sessions.ended[session_id])
+    api = kinds["listing"] + kinds["participants"] + kinds["details"] + kinds["links"]
+    listing_steady = DEFAULT_WINDOW.total_seconds() / sessions.walk_every / MAX_PER_PAGE
+    # A session's participants are read once, when the walk confirms its end: per confirmed one.
+    per_session = (
+        listing_steady
+        + kinds["participants"] / max(1, confirmed)
+        + (kinds["details"] + kinds["links"]) / len(ended)
+        if ended
+        else None
+    )
+    return {
+        "sessions_started": sessions.started,
+        "sessions_held": sessions.held,
+        "sessions_ended": len(ended),
+        "sessions_ended_per_day": len(ended) * 24 / hours,
+        "sessions_confirmed": confirmed,
+        "sessions_walks": sessions.walks,
+        "sessions_walks_incomplete": sessions.walks_incomplete,
+        "sessions_walk_max_s": max(sessions.walk_seconds, default=0),
+        "sessions_walk_errors": "; ".join(f"{e} ({n})" for e, n in sessions.walk_errors.most_common())
+        or "none",
+        "artifacts_made": made,
+        "artifacts_announced": sum(states.values()),
+        "artifacts_stored": states[ArtifactState.STORED],
+        "artifacts_failed": states[ArtifactState.FAILED] + states[ArtifactState.GIVEN_UP],
+        "artifacts_waiting": states[ArtifactState.ANNOUNCED] + states[ArtifactState.COPYING],
+        "copy_tasks": sum(sessions.copied.values()),
+        "copy_runs": sessions.copy_runs,
+        "session_requests": api,
+        "session_requests_by_kind": ", ".join(
+            f"{kind} {kinds[kind]}" for kind in ("listing", "participants", "details", "links", "downloads")
+        ),
+        "link_requests": kinds["links"],
+        "downloads": kinds["downloads"],
+        "requests_per_ended_session": api / len(ended) if ended else None,
+        "requests_per_ended_session_steady": per_session,
+        "artifact_lag_p50_s": percentile(lags, 0.5) if lags else None,
+        "artifact_lag_p99_s": percentile(lags, 0.99) if lags else None,
+    }
 
 
 def _peak_mb(run) -> float:
@@ -570,7 +834,14 @@ def sizes_for(size: int) -> list[int]:
     return [size // 10, size] if 10_000 <= size < HUGE else [size]
 
 
-def run(database: str, size: int, rounds: int, hours: float = 24, variants: list[str] | None = None) -> list[Result]:
+def run(
+    database: str,
+    size: int,
+    rounds: int,
+    hours: float = 24,
+    variants: list[str] | None = None,
+    sessions_per_day: float | None = None,
+) -> list[Result]:
     users = _users()
     results = []
     for meetings in [size] if variants else sizes_for(size):  # chosen variants: the one size asked for
@@ -581,7 +852,7 @@ def run(database: str, size: int, rounds: int, hours: float = 24, variants: list
         result = Result("budget", database, meetings, 1)
         result.figures = {"hours": hours}
         for name in chosen:
-            figures = _variant(meetings, hours, users, name=name)
+            figures = _variant(meetings, hours, users, name=name, sessions_per_day=sessions_per_day)
             result.figures.update({f"{name}_{key}": value for key, value in figures.items()})
         result.targets = _targets(meetings, chosen)
         max_age = HUGE_MAX_AGE if meetings >= HUGE else 86_400
@@ -607,6 +878,19 @@ def run(database: str, size: int, rounds: int, hours: float = 24, variants: list
             "during the run / hours), i.e. the run's pace held for a day (or a week); walk_peak_mb: the "
             "Python memory peak (tracemalloc) of the first scheduled run (meetings walk, listing slice, "
             "plan, fan-out and its participant walks)"
+        )
+        per_day = SESSIONS_PER_MEETING_DAY * meetings if sessions_per_day is None else sessions_per_day
+        result.notes.append(
+            f"sessions and artifacts (webhooks variants): session starts kept at {per_day:,.0f} a day "
+            f"(--sessions-per-day; default {SESSIONS_PER_MEETING_DAY:g} a meeting a day), held sessions "
+            f"({HELD_SECONDS[0] // 60}-{HELD_SECONDS[1] // 60} min, at random seeded meetings) added to the "
+            "ones above; seeded meetings' settings: "
+            + ", ".join(f"{name} {share:.0%}" for name, share in ARTIFACT_SHARES.items())
+            + "; the sessions walk and realtimekit.copy_artifacts on tasks.sessions_beat_schedule(), each "
+            "webhook's copy task run at once; requests_per_ended_session: the sessions routes' requests "
+            "(listing, participants, details, fresh links; downloads are signed links outside the limit) "
+            "/ sessions ended; _steady: the same with the listing's share of a full two-day window; "
+            "artifact lag: emulated seconds from the session's end to its copy stored"
         )
         results.append(result)
     return results
@@ -638,5 +922,7 @@ def _targets(meetings: int, chosen: list[str]) -> list[Target]:
             Target("webhooks_lockouts", "==", 0),
             Target("webhooks_joins_served_pct", ">=", 100),
             Target("webhooks_oldest_verification_h", "<=", 24),
+            Target("webhooks_requests_per_ended_session", "<=", 4),
+            Target("webhooks_requests_per_ended_session_steady", "<=", 4),
         ]
     return targets

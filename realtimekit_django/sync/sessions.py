@@ -105,7 +105,11 @@ def sync_sessions(
 def _walk_listing(api: RealtimeKitClient, report: SessionsReport, *, since, per_page) -> tuple[set[str], str]:
     """Store every session of the listing; the ids seen LIVE, and why the listing was not
     complete ("" when it was)."""
-    filters: dict[str, Any] = {"start_time": since.isoformat()}
+    # Oldest first: a session that starts while the walk waits for budget between pages joins
+    # the end, where the walk still reads it. Newest first (the API's default), it pushed every
+    # other session a page down, the next page came short of total_count and the walk ended
+    # incomplete on a busy site every time.
+    filters: dict[str, Any] = {"start_time": since.isoformat(), "sort_by": "createdAt", "sort_order": "ASC"}
     if per_page is not None:
         filters["per_page"] = per_page
     seen: set[str] = set()
