@@ -135,13 +135,18 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
         for column, field_ in zip(columns, fields, strict=True)
     ]
     # A page's rows share some values (the walk's own "now" in every row, a meeting's created
-    # and updated times): each distinct timestamp is adapted once per field type.
-    prepared: dict[tuple[type, datetime], Any] = {}
+    # and updated times, the empty object of an unset JSON column): each distinct timestamp and
+    # each column's empty dict once (profiled, 2026-12-07: a third of a meeting page's JSON
+    # values are ``{}``).
+    prepared: dict[tuple[Any, Any], Any] = {}
 
     def prepare_value(kind, prepare, value):
-        if type(value) is not datetime:
+        if type(value) is datetime:
+            key = (kind, value)
+        elif type(value) is dict and not value:
+            key = (prepare, None)  # per field: each JSONField may have an encoder of its own
+        else:
             return prepare(value, connection, True)
-        key = (kind, value)
         adapted = prepared.get(key)
         if adapted is None:
             adapted = prepared[key] = prepare(value, connection, True)
