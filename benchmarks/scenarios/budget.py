@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from realtimekit_django import rows, services, tasks
 from realtimekit_django.client.budget import INTERACTIVE, get_budget, lane
+from realtimekit_django.client.webhooks import WEBHOOK_EVENTS as ALL_WEBHOOK_EVENTS
 from realtimekit_django.emulator import Emulator, ManualClock
 from realtimekit_django.exceptions import RateLimited
 from realtimekit_django.models import Meeting, Participant
@@ -78,15 +79,8 @@ ROOM_EVERY = 5
 #: A session ends this long after it started.
 SESSION_SECONDS = 3600
 WEBHOOK_URL = "https://site.example/realtimekit/webhooks/"
-WEBHOOK_EVENTS = (
-    "meeting.started",
-    "meeting.ended",
-    "meeting.participantJoined",
-    "meeting.participantLeft",
-    "meeting.chatSynced",
-    "meeting.transcript",
-    "meeting.summary",
-)
+#: The meeting events (the scenario makes no recordings or livestreams).
+WEBHOOK_EVENTS = tuple(event for event in ALL_WEBHOOK_EVENTS if event.startswith("meeting."))
 #: Sessions ended a day per meeting of the site (issue 27.7: about 5,000 a day at 100,000).
 SESSIONS_PER_MEETING_DAY = 0.05
 #: The share of the seeded meetings with each end-of-session setting (a meeting that is

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from realtimekit_django.api.permissions import visible_meetings
+from realtimekit_django.client.webhooks import WEBHOOK_EVENTS
 from realtimekit_django.models import (
     ArtifactKind,
     ArtifactState,
@@ -53,7 +54,9 @@ def meetings(request):
     ended = set()
     if request.user.has_perm("realtimekit.view_sessionparticipant"):
         ended = set(
-            Session.objects.filter(meeting__in=shown, status=SessionStatus.ENDED).values_list("meeting_id", flat=True)
+            Session.objects.filter(meeting__in=shown, status=SessionStatus.ENDED).values_list(
+                "meeting_id", flat=True
+            )
         )
     return render(
         request,
@@ -131,15 +134,6 @@ def _ensure_webhook(emulator) -> None:
             {
                 "name": "demo site",
                 "url": settings.DEMO_WEBHOOK_URL,
-                "events": [
-                    "meeting.started",
-                    "meeting.ended",
-                    "meeting.participantJoined",
-                    "meeting.participantLeft",
-                    "meeting.chatSynced",
-                    "meeting.transcript",
-                    "meeting.summary",
-                    "recording.statusUpdate",
-                ],
+                "events": list(WEBHOOK_EVENTS),  # every event: the receiver handles each
             },
         )
