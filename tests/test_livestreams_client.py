@@ -273,16 +273,20 @@ def test_a_start_answer_that_is_not_json_is_refused(meeting):
     assert not Livestream.objects.exists()
 
 
+def assert_start_refused(meeting, answer, *, status, match):
+    """The start answer is refused with ``InvalidResponse`` (matching ``match``), no row written."""
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=status, json=answer)
+        with pytest.raises(InvalidResponse, match=match):
+            service.start_livestream(meeting, client=client())
+    assert not Livestream.objects.exists()
+
+
 @pytest.mark.parametrize("value", ["2026-02-30T10:00:00Z", "2026-01-05T10:00:00", "10000-01-01T00:00:00Z"])
 def test_an_unusable_time_in_the_answer_is_a_clear_error_not_a_crash(meeting, value):
     """``started_at`` is no field of the SDK's start answer, but ``record_livestream`` reads it
     (the webhook spells it so): a value that is there must be a real, zoned date-time."""
-    answer = started_answer(started_at=value)
-    with responses.RequestsMock() as mock:
-        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=answer)
-        with pytest.raises(InvalidResponse, match="started_at"):
-            service.start_livestream(meeting, client=client())
-    assert not Livestream.objects.exists()
+    assert_start_refused(meeting, started_answer(started_at=value), status=201, match="started_at")
 
 
 def test_times_the_answer_gives_are_the_rows_and_an_errored_start_is_finished(meeting):
@@ -548,11 +552,7 @@ def test_a_path_argument_is_one_escaped_segment():
 
 def test_a_200_that_says_it_failed_is_refused(meeting):
     body = {"success": False, "errors": [{"code": 9, "message": "meeting has no live session"}]}
-    with responses.RequestsMock() as mock:
-        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=200, json=body)
-        with pytest.raises(InvalidResponse, match="no live session"):
-            service.start_livestream(meeting, client=client())
-    assert not Livestream.objects.exists()
+    assert_start_refused(meeting, body, status=200, match="no live session")
 
 
 def test_the_offline_push_that_beats_the_stop_answer_keeps_its_end_time(meeting):
