@@ -140,11 +140,8 @@ class SessionRoutesMixin:
             return _error(403, "Request has expired")
         with self._lock:
             session = self._session_book.find(session_id)
-            body = (
-                (session or {}).get("files", {}).get(kind)
-                if session and session["app_id"] == app_id
-                else None
-            )
+            mine = session is not None and session["app_id"] == app_id
+            body = session.get("files", {}).get(kind) if mine else None
             if body is None:
                 return _error(404, "No such file")
             self.downloads.append(f"{kind}/{session_id}")
