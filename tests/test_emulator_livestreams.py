@@ -49,6 +49,16 @@ def _live_meeting(emulator: Emulator, title: str = "Town hall", *, row: bool = T
     return meeting
 
 
+def _pushing_emulator() -> tuple[Emulator, list[str]]:
+    """A bare emulator whose livestream pushes are recorded (their ``status``, in order)."""
+    emulator = Emulator(default_app_id="app", clock=ManualClock(T0))
+    sent: list[str] = []
+    emulator.webhooks.transport = lambda url, body, headers: sent.append(json.loads(body)["status"]) or 200
+    emulator.webhooks.use_key(wh.private_key())
+    emulator.webhooks.create("app", {"name": "n", "url": SITE, "events": ["livestreaming.statusUpdate"]})
+    return emulator, sent
+
+
 def _posts(emulator: Emulator, suffix: str) -> int:
     return sum(1 for r in emulator.requests if r.method == "POST" and r.path.endswith(suffix))
 
@@ -175,11 +185,7 @@ def test_refusals_come_in_the_apis_shape(site):
 
 
 def test_the_end_of_the_live_session_stops_the_stream():
-    emulator = Emulator(default_app_id="app", clock=ManualClock(T0))
-    sent = []
-    emulator.webhooks.transport = lambda url, body, headers: sent.append(json.loads(body)["status"]) or 200
-    emulator.webhooks.use_key(wh.private_key())
-    emulator.webhooks.create("app", {"name": "n", "url": SITE, "events": ["livestreaming.statusUpdate"]})
+    emulator, sent = _pushing_emulator()
     meeting = _live_meeting(emulator, row=False)
     base = "/client/v4/accounts/a/realtime/kit/app"
     auth = {"Authorization": "Bearer t"}
@@ -322,11 +328,7 @@ def test_the_admins_actions_against_the_emulator(site, admin_client):
 
 
 def test_the_python_helper_starts_a_stream_and_pushes_it():
-    emulator = Emulator(default_app_id="app", clock=ManualClock(T0))
-    sent = []
-    emulator.webhooks.transport = lambda url, body, headers: sent.append(json.loads(body)["status"]) or 200
-    emulator.webhooks.use_key(wh.private_key())
-    emulator.webhooks.create("app", {"name": "n", "url": SITE, "events": ["livestreaming.statusUpdate"]})
+    emulator, sent = _pushing_emulator()
     with pytest.raises(ValueError, match="no live session"):
         emulator.start_livestream(emulator.create_meeting()["id"])
     with pytest.raises(LookupError):

@@ -33,12 +33,8 @@ from .answers import page as _page
 from .answers import paging_params as _paging_params
 from .answers import time_param as _time_param
 
-#: Artifact kind -> (content type, the meeting setting that asks for it).
-ARTIFACTS = {
-    "chat": ("text/csv", "persist_chat"),
-    "transcript": ("text/csv", "transcribe_on_end"),
-    "summary": ("text/plain", "summarize_on_end"),
-}
+#: Artifact kind -> the content type its file is served with.
+ARTIFACTS = {"chat": "text/csv", "transcript": "text/csv", "summary": "text/plain"}
 
 
 class SessionRoutesMixin:
@@ -145,7 +141,7 @@ class SessionRoutesMixin:
             if body is None:
                 return _error(404, "No such file")
             self.downloads.append(f"{kind}/{session_id}")
-        headers = {"content-type": ARTIFACTS[kind][0], "content-length": str(len(body))}
+        headers = {"content-type": ARTIFACTS[kind], "content-length": str(len(body))}
         return EmulatorResponse(200, headers, body)
 
     # -- routes --------------------------------------------------------------------------------
@@ -178,7 +174,9 @@ class SessionRoutesMixin:
             url, expiry = self._file_or_404(session, "chat")
             return _ok({"chat_download_url": url, "chat_download_url_expiry": expiry})
         if method == "GET" and tail == ["transcript"]:
-            _choice_param(query, "format", ("SRT", "VTT", "JSON", "CSV"))
+            from realtimekit_django.schema.sessions import TRANSCRIPT_FORMATS
+
+            _choice_param(query, "format", TRANSCRIPT_FORMATS)
             url, expiry = self._file_or_404(session, "transcript")
             return _ok(
                 {
@@ -220,9 +218,11 @@ class SessionRoutesMixin:
 
     def _list_sessions(self, app_id: str, query: dict[str, str]):
         page_no, per_page = _paging_params(query)
-        status = _choice_param(query, "status", ("LIVE", "ENDED"))
-        sort_by = _choice_param(query, "sort_by", ("minutesConsumed", "createdAt"), "createdAt")
-        order = _choice_param(query, "sort_order", ("ASC", "DESC"), "DESC")
+        from realtimekit_django.schema.sessions import SESSION_SORT_BY, SESSION_STATUSES, SORT_ORDERS
+
+        status = _choice_param(query, "status", SESSION_STATUSES)
+        sort_by = _choice_param(query, "sort_by", SESSION_SORT_BY, "createdAt")
+        order = _choice_param(query, "sort_order", SORT_ORDERS, "DESC")
         since, until = _time_param(query, "start_time"), _time_param(query, "end_time")
         meeting_id, search = query.get("associated_id"), (query.get("search") or "").lower()
         shown = []
@@ -244,9 +244,15 @@ class SessionRoutesMixin:
 
     def _session_participants(self, session: dict, query: dict[str, str]):
         page_no, per_page = _paging_params(query)
-        view = _choice_param(query, "view", ("raw", "consolidated"), "raw")
-        sort_by = _choice_param(query, "sort_by", ("joinedAt", "duration"), "joinedAt")
-        order = _choice_param(query, "sort_order", ("ASC", "DESC"), "ASC")
+        from realtimekit_django.schema.sessions import (
+            SESSION_PARTICIPANT_SORT_BY,
+            SESSION_PARTICIPANT_VIEWS,
+            SORT_ORDERS,
+        )
+
+        view = _choice_param(query, "view", SESSION_PARTICIPANT_VIEWS, "raw")
+        sort_by = _choice_param(query, "sort_by", SESSION_PARTICIPANT_SORT_BY, "joinedAt")
+        order = _choice_param(query, "sort_order", SORT_ORDERS, "ASC")
         peer_events = _bool_param(query, "include_peer_events")
         search = (query.get("search") or "").lower()
         if view == "consolidated":
