@@ -84,9 +84,23 @@ def payload_id(payload: Any, kind: str) -> uuid.UUID:
         raise InvalidResponse(f"{kind} payload: missing or malformed 'id'") from None
 
 
-def _surely_storable(payload: Mapping) -> bool:
+class EncodedPayload(dict):
+    """A row's ``remote_data``: a plain dict to everyone, carrying the JSON text the
+    storability proof already wrote for it (``json``), so that :func:`store.write_rows` sends
+    that text instead of encoding the same payload a second time.
+
+    Only a dict that passed the proof carries it, and the text is exactly that dict's strict
+    JSON (no NaN, no lone surrogate, no NUL escape), which every supported backend stores as
+    its JSON column's value. Nothing in this app mutates a built row before writing it.
+    """
+
+    __slots__ = ("json",)
+
+
+def _surely_storable(payload: Mapping) -> str | None:
     """A C-speed proof that :func:`schema.unstorable` would find nothing in a payload parsed
-    from JSON (so every key is a string); ``False`` means "not sure", never "bad".
+    from JSON (so every key is a string): the payload's JSON text, or ``None`` for "not sure"
+    (never "bad").
 
     Strict ``json.dumps`` refuses NaN and infinities, UTF-8 refuses lone surrogates, a NUL is
     always written ``\\u0000``, a number past the largest double has at least 309 digits, and
@@ -98,12 +112,14 @@ def _surely_storable(payload: Mapping) -> bool:
         if not text.isascii():  # an all-ASCII text holds no lone surrogate
             text.encode("utf-8")
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        return False
-    return (
+        return None
+    if (
         "\\u0000" not in text
         and _LONG_NUMBER.search(text) is None
         and text.count("{") + text.count("[") <= schema.MAX_DEPTH
-    )
+    ):
+        return text
+    return None
 
 
 # One encoder for every proof: ``json.dumps`` with options builds a new encoder on each call,
@@ -114,13 +130,25 @@ _encode_strictly = json.JSONEncoder(allow_nan=False, ensure_ascii=False, check_c
 _LONG_NUMBER = re.compile(r"[0-9]{309}")
 
 
-def _refuse_unstorable(payload: Mapping, what: str) -> None:
-    if _surely_storable(payload):
-        return
+def _refuse_unstorable(payload: Mapping, what: str) -> str | None:
+    """Raise when a payload cannot be stored; its JSON text when the fast proof wrote one."""
+    text = _surely_storable(payload)
+    if text is not None:
+        return text
     problems = schema.unstorable(payload)
     if problems:
         path, problem = problems[0]
         raise InvalidResponse(f"{what}: '{path}' {problem}")
+    return None
+
+
+def _encoded(data: dict, text: str | None) -> dict:
+    """``data`` as a row's ``remote_data``: carrying its JSON text when the proof wrote one."""
+    if text is None:
+        return data
+    payload = EncodedPayload(data)
+    payload.json = text
+    return payload
 
 
 def _timestamp(payload: Mapping, key: str, what: str) -> datetime | None:
@@ -214,7 +242,7 @@ def meeting_row(payload: Any, *, app_id: str, now: datetime, pk: uuid.UUID | Non
         raise InvalidResponse("meeting payload is not an object")
     what = _what("meeting", payload)
     data = _without_storage_secrets(payload)
-    _refuse_unstorable(data, what)
+    text = _refuse_unstorable(data, what)
     status = data.get("status")
     if status is None:
         status = MeetingStatus.ACTIVE
@@ -256,7 +284,7 @@ def meeting_row(payload: Any, *, app_id: str, now: datetime, pk: uuid.UUID | Non
         # A row is written only when it is new or its payload changed: either way its
         # participants are worth walking soon (the scheduler's "touched").
         "participants_touched_at": now,
-        "remote_data": data,
+        "remote_data": _encoded(data, text),
     }
     for name in schema.MEETING_BOOLEAN_FIELDS:
         row[name] = _flag(data, name, what)
@@ -273,7 +301,7 @@ def participant_row(
         raise InvalidResponse("participant payload is not an object")
     what = _what("participant", payload)
     data = {key: value for key, value in payload.items() if key != "token"}
-    _refuse_unstorable(data, what)
+    text = _refuse_unstorable(data, what)
     limits = _PARTICIPANT_LIMITS
     custom_id = _text(data, "custom_participant_id", what, limit=limits["custom_participant_id"])
     preset_name = _text(data, "preset_name", what, limit=limits["preset_name"])
@@ -290,7 +318,7 @@ def participant_row(
         "remote_created_at": _timestamp(data, "created_at", what),
         "remote_updated_at": _timestamp(data, "updated_at", what),
         "synced_at": now,
-        "remote_data": data,
+        "remote_data": _encoded(data, text),
     }
 
 

@@ -7,6 +7,7 @@ must store exactly what the ORM reads back as the row ``rows.meeting_row`` built
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from realtimekit_django import rows, services, store
+from realtimekit_django import rows, schema, services, store
 from realtimekit_django.models import Meeting, Participant
 
 pytestmark = pytest.mark.django_db
@@ -237,3 +238,36 @@ def test_a_page_stores_each_row_as_built_when_rows_share_values_and_differ_in_ot
 
     for row in built:
         assert _stored(Meeting, row["id"]) == row
+
+
+def test_a_payload_is_sent_as_the_text_its_proof_encoded_and_read_back_as_built():
+    """The storability proof's JSON text goes to ``remote_data`` instead of a second encoding:
+    the row read back, and the column's own text decoded, are the payload as built."""
+    now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    built = rows.meeting_row(AWKWARD, app_id=APP, now=now)
+    assert isinstance(built["remote_data"], rows.EncodedPayload)
+    assert json.loads(built["remote_data"].json) == built["remote_data"]
+
+    with CaptureQueriesContext(connection) as captured:
+        store.write_rows(Meeting, rows.MEETING_COLUMNS, [built])
+
+    (insert,) = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert "会议 🎥" in insert["sql"]  # the text itself, not a re-encoding with escapes
+    assert _stored(Meeting, built["id"]) == built
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT remote_data FROM {Meeting._meta.db_table} WHERE title = %s", [AWKWARD["title"]]
+        )
+        (text,) = cursor.fetchone()
+    assert (json.loads(text) if isinstance(text, str) else text) == dict(built["remote_data"])
+
+
+def test_a_payload_the_proof_cannot_vouch_for_is_encoded_by_the_field_and_stored_as_built():
+    """A title of many brackets is storable but past the proof's bracket count: the row keeps a
+    plain dict, which the field's own adapter encodes."""
+    payload = {**AWKWARD, "title": "[" * (schema.MAX_DEPTH + 5)}
+    built = rows.meeting_row(payload, app_id=APP, now=datetime(2026, 5, 6, tzinfo=UTC))
+    assert type(built["remote_data"]) is dict
+
+    assert store.write_rows(Meeting, rows.MEETING_COLUMNS, [built]) == 1
+    assert _stored(Meeting, built["id"]) == built
