@@ -16,6 +16,7 @@ than written without the guard. Turning payloads into rows is :mod:`realtimekit_
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -130,11 +131,13 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
     # unchanged): it goes through the field's public get_db_prep_value(prepared=True), which
     # only adapts it for the backend. Profiled, the unprepared path (get_prep_value, to_python,
     # the naive-time check) was a fifth of a page's write.
-    # A payload the storability proof already encoded (rows.EncodedPayload) goes as that JSON
-    # text to a JSON column of the default encoder: the text the field's own adapter would
-    # write, less the escapes of non-ASCII characters, and each backend's JSON column takes a
-    # text parameter (SQLite stores it, PostgreSQL reads it as jsonb). Encoding each payload
-    # once instead of twice was a tenth of a meeting page's own time (2026-12-07 profile).
+    # A dict for a JSON column of the default encoder goes as its JSON text, which every
+    # supported backend's JSON column takes as a text parameter (SQLite stores it; PostgreSQL
+    # reads it as jsonb): on SQLite exactly what the field's adapter sends (``json.dumps``), on
+    # PostgreSQL the same document without psycopg's Jsonb wrapper. A payload the storability
+    # proof already encoded (rows.EncodedPayload) goes as that text: one encoding a payload, not
+    # two (2026-12-07 profile: a tenth of a meeting page's own time, and psycopg's JSON dumper a
+    # sixth of its parameters on PostgreSQL).
     preparers = [
         (
             column,
@@ -145,11 +148,10 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
         )
         for column, field_ in zip(columns, fields, strict=True)
     ]
-    encoded = rows.EncodedPayload
+    encoded, dumps = rows.EncodedPayload, json.dumps
     # A page's rows share some values (the walk's own "now" in every row, a meeting's created
-    # and updated times, the empty object of an unset JSON column): each distinct timestamp and
-    # each column's empty dict once (profiled, 2026-12-07: a third of a meeting page's JSON
-    # values are ``{}``).
+    # and updated times): each distinct timestamp is adapted once, and so is the empty object
+    # of a JSON column with an encoder of its own.
     prepared: dict[tuple[Any, Any], Any] = {}
 
     def prepare_value(kind, prepare, value):
@@ -170,8 +172,8 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
             params = [
                 value
                 if value is None or (plain is not None and type(value) is plain)
-                else value.json
-                if takes_text and type(value) is encoded
+                else (value.json if type(value) is encoded else dumps(value))
+                if takes_text and isinstance(value, dict)
                 else prepare_value(kind, prepare, value)
                 for row in chunk
                 for column, prepare, plain, kind, takes_text in preparers
