@@ -186,6 +186,29 @@ def test_a_start_answer_after_the_live_push_does_not_move_the_row_back(meeting):
     assert started.stream_key == KEY
 
 
+def test_a_start_answer_naming_another_meetings_stream_is_refused_and_changes_nothing(meeting):
+    """The answer's id is a stream of another meeting here: handing that row back as this
+    meeting's stream (or moving it) would show one meeting's stream under another."""
+    other = Meeting.objects.create(id=uuid.uuid4(), app_id=APP, title="Other")
+    Livestream.objects.create(id=STREAM, meeting=other, status=LivestreamStatus.LIVE, started_at=T0)
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=started_answer())
+        with pytest.raises(InvalidResponse, match="another meeting"):
+            service.start_livestream(meeting, client=client())
+    row = Livestream.objects.get()
+    assert (row.meeting_id, row.status, row.started_at) == (other.pk, "LIVE", T0)
+
+
+def test_a_start_answer_with_only_its_creation_time_starts_the_row_then(meeting):
+    """The SDK's livestream shapes carry ``created_at``, not ``started_at``: the stream began
+    when RealtimeKit created it, not when the answer was read."""
+    answer = started_answer(created_at="2026-01-05T11:00:00+01:00")
+    with responses.RequestsMock() as mock:
+        mock.post(f"{APP_URL}/meetings/{meeting.pk}/livestreams", status=201, json=answer)
+        service.start_livestream(meeting, client=client())
+    assert Livestream.objects.get().started_at == T0
+
+
 @pytest.mark.parametrize(
     ("change", "where"),
     [

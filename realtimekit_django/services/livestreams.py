@@ -56,11 +56,22 @@ def record_livestream(item: Mapping, *, meeting_id=None) -> tuple[Livestream, bo
     ):
         playback = ""
     now = timezone.now()
-    started_at, ended_at = _time(item, "started_at"), _time(item, "ended_at")  # before any write
+    # Before any write. The SDK's livestream shapes say when the stream was created, not
+    # started: it began then (a webhook may say ``started_at``).
+    started_at = _time(item, "started_at") or _time(item, "created_at")
+    ended_at = _time(item, "ended_at")
     using = router.db_for_write(Livestream)
     with transaction.atomic(using=using):
         row = Livestream.objects.select_for_update().filter(pk=stream_id).first()
         created = row is None
+        if (
+            not created
+            and None not in (meeting_id, row.meeting_id)
+            and str(row.meeting_id) != str(meeting_id)
+        ):
+            raise InvalidResponse(
+                f"RealtimeKit's livestream {stream_id[:40]} is a stream of another meeting here"
+            )
         if created:
             row = Livestream(id=stream_id, meeting_id=meeting_id, started_at=started_at or now)
         elif row.status in FINISHED and status not in FINISHED:
