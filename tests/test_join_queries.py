@@ -60,7 +60,9 @@ def test_a_rejoin_with_no_change_makes_four_queries_and_keeps_the_mirror_exact(
     assert Participant.objects.get().remote_data == {k: v for k, v in remote.items() if k != "token"}
 
 
-def test_a_rejoin_that_changes_the_participant_writes_it(realtimekit_emulator, meeting, client, django_user_model):
+def test_a_rejoin_that_changes_the_participant_writes_it(
+    realtimekit_emulator, meeting, client, django_user_model
+):
     url = reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting.pk})
     assert client.post(url).status_code == 200
     django_user_model.objects.filter(username="alice").update(first_name="Alicia")
@@ -82,3 +84,30 @@ def test_a_service_rejoin_returns_the_participant_as_stored(realtimekit_emulator
     assert again.participant.pk == first.participant.pk
     assert again.participant.meeting == meeting
     assert again.participant.remote_data == Participant.objects.get().remote_data
+
+
+def test_with_the_token_cache_a_rejoin_with_no_change_makes_three_queries_no_write_no_request(
+    realtimekit_emulator, meeting, client, settings
+):
+    """A no-change rejoin that truly changes nothing: with ``JOIN_TOKEN_CACHE`` the kept token
+    is handed out, so the session, the user and the one lookup are all (the join lock a fourth
+    on PostgreSQL), nothing is written and RealtimeKit is not asked. Without the cache the
+    rejoin edits (issue 12.3: the answer says what the token grants), which is the test above."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "join-tokens": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jq"},
+    }
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "JOIN_TOKEN_CACHE": "join-tokens"}
+    url = reverse("realtimekit:meeting-join", kwargs={"meeting_id": meeting.pk})
+    first = client.post(url)
+    assert first.status_code == 200
+    requests_before = len(realtimekit_emulator.requests)
+
+    with CaptureQueriesContext(connection) as captured:
+        again = client.post(url)
+
+    assert again.status_code == 200
+    assert again.json()["token"] == first.json()["token"]
+    assert len(_queries(captured)) <= (4 if ON_POSTGRES else 3), _queries(captured)
+    assert _writes(captured) == []
+    assert len(realtimekit_emulator.requests) == requests_before
