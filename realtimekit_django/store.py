@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -79,9 +78,6 @@ def _parameter_limit(connection) -> int:
     return connection.features.max_query_params or 65_535
 
 
-#: A column type's length or precision, ``(100)`` of ``varchar(100)``.
-_LENGTH = re.compile(r"\(.*\)")
-
 #: Fields whose ``get_db_prep_save`` returns a value of this exact type unchanged, on every
 #: supported backend (no conversion, no adapter): text, whole numbers, floats and booleans.
 _PLAIN_FIELDS: dict[type, type] = {
@@ -102,8 +98,8 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
 
     ``keep_user`` keeps a participant's site user when the new row has none (a sync page knows
     nothing of site users). Values are converted by each field's ``get_db_prep_save``, as a
-    ``save()`` would. On PostgreSQL a page is one statement (an array a column); on SQLite a
-    page too large for the parameter limit is split into several, inside one transaction.
+    ``save()`` would; a page too large for the backend's parameter limit is split into several
+    statements inside one transaction.
     """
     if not values:
         return 0
@@ -126,17 +122,8 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
         f"ON CONFLICT ({quote(model._meta.pk.column)}) DO UPDATE SET {updates} "
         f"WHERE {table}.{guard} IS NULL OR EXCLUDED.{guard} IS NULL OR {table}.{guard} <= EXCLUDED.{guard}"
     )
-    if connection.vendor == "postgresql":
-        # One array a column, unnested into rows: a page is one statement of a parameter a
-        # column instead of one a value, which psycopg and the server parse in half the time
-        # (2026-12-07: 2.0 against 4.1 ms to build a 100-row page's statement). Each array is
-        # cast to its column's type without a length (an explicit cast to varchar(n) would cut
-        # a longer text; the column's own assignment refuses it, as it does a VALUES row).
-        arrays = ", ".join(f"%s::{_LENGTH.sub('', f.db_type(connection))}[]" for f in fields)
-        source, per_statement = f"SELECT * FROM unnest({arrays})", len(values)
-    else:
-        source, per_statement = None, max(1, _parameter_limit(connection) // len(columns))
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, _parameter_limit(connection) // len(columns))
     # NULL needs no preparing (every column here stores None as NULL): most optional fields are.
     # A plain field given a value of its own Python type is sent as it is, exactly what its
     # get_db_prep_save would return. Every other value is already of the type its field takes
@@ -192,15 +179,10 @@ def write_rows(model, columns: tuple[str, ...], values: list[dict], *, keep_user
                 for column, prepare, plain, kind, takes_text in preparers
                 for value in (row[column],)
             ]
-            if source is not None:
-                width = len(columns)
-                params = [params[start::width] for start in range(width)]
-                sql = f"INSERT INTO {table} ({', '.join(names)}) {source} {conflict}"
-            else:
-                sql = (
-                    f"INSERT INTO {table} ({', '.join(names)}) VALUES "
-                    f"{', '.join([placeholders] * len(chunk))} {conflict}"
-                )
+            sql = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                f"{', '.join([placeholders] * len(chunk))} {conflict}"
+            )
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 written += max(cursor.rowcount, 0)

@@ -271,33 +271,3 @@ def test_a_payload_the_proof_cannot_vouch_for_is_encoded_by_the_field_and_stored
 
     assert store.write_rows(Meeting, rows.MEETING_COLUMNS, [built]) == 1
     assert _stored(Meeting, built["id"]) == built
-
-
-@pytest.mark.postgres
-def test_on_postgresql_a_text_longer_than_its_column_is_refused_not_cut():
-    """The page goes as one array a column; the arrays are cast without a length, so the
-    column itself refuses a longer text (an explicit ``varchar(n)`` cast would cut it)."""
-    from django.db import DataError, transaction
-
-    assert connection.vendor == "postgresql"
-    built = rows.meeting_row(AWKWARD, app_id="a" * 101, now=datetime(2026, 5, 6, tzinfo=UTC))
-
-    with pytest.raises(DataError), transaction.atomic():
-        store.write_rows(Meeting, rows.MEETING_COLUMNS, [built])
-
-    assert not Meeting.objects.exists()
-
-
-@pytest.mark.postgres
-def test_on_postgresql_a_page_is_one_statement_of_a_parameter_a_column():
-    now = datetime(2026, 5, 6, tzinfo=UTC)
-    built = [
-        rows.meeting_row({**AWKWARD, "id": str(uuid.UUID(int=n + 1)), "title": None}, app_id=APP, now=now)
-        for n in range(250)
-    ]
-    with CaptureQueriesContext(connection) as captured:
-        assert store.write_rows(Meeting, rows.MEETING_COLUMNS, built) == 250
-    (insert,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
-    assert "unnest(" in insert
-    for row in built:
-        assert _stored(Meeting, row["id"]) == row
