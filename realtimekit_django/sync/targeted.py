@@ -13,7 +13,9 @@ A processed event (:data:`~realtimekit_django.signals.webhook_received`, sent by
   yet is fetched first by the walk).
 
 Such a fetch is queued on the background lane at once instead of waiting for the rotation
-(:mod:`.schedule`) to come round. Two bounds keep a burst of events from spending the budget
+(:mod:`.schedule`) to come round, and runs as event-driven work: it may spend the event reserve
+(``RATE_LIMIT_EVENT_RESERVE``) that the rotation, the sessions walk and the copies leave, so it
+does not queue behind their budget waits. Two bounds keep a burst of events from spending the budget
 that the rotation and people's joins need:
 
 - one pending fetch per object: a second event naming it while the first fetch has not
@@ -174,7 +176,9 @@ def fetch(kind: str, meeting_id: str, *, client: Any = None) -> dict[str, Any]:
         _cache().delete(_pending_key(kind, meeting_id))
     except Exception as err:
         logger.warning("could not clear the targeted fetch mark of meeting %s (%s)", meeting_id, type(err).__name__)
-    with budget.lane(budget.BACKGROUND):
+    # Event-driven: it may spend the event reserve the rotation and the other walks leave
+    # (RATE_LIMIT_EVENT_RESERVE), so it does not wait behind them for the background lane.
+    with budget.lane(budget.BACKGROUND), budget.event_driven():
         if kind == MEETING:
             try:
                 services.refresh_meeting(meeting_id, client=client)
