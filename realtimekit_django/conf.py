@@ -314,8 +314,10 @@ def find_problems() -> list[tuple[str, str]]:
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
     problems.extend(_join_token_problems(values))
     hosts = values.get("DOWNLOAD_HOSTS")
-    if isinstance(hosts, str) or not isinstance(hosts, list | tuple) or not all(
-        isinstance(h, str) and h.strip(".") for h in hosts
+    if (
+        isinstance(hosts, str)
+        or not isinstance(hosts, list | tuple)
+        or not all(isinstance(h, str) and h.strip(".") for h in hosts)
     ):
         problems.append(
             (

@@ -429,7 +429,9 @@ def test_bad_budget_settings_are_check_errors_naming_the_key(settings, key, valu
 
 
 def test_the_two_reserves_together_must_leave_background_something(settings):
-    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_RESERVE": 0.9, "RATE_LIMIT_EVENT_RESERVE": 0.1}
+    settings.REALTIMEKIT = {
+        **settings.REALTIMEKIT, "RATE_LIMIT_RESERVE": 0.9, "RATE_LIMIT_EVENT_RESERVE": 0.1
+    }
     messages = budget_messages()
     assert [m.id for m in messages] == ["realtimekit.E002"]
     assert "['RATE_LIMIT_EVENT_RESERVE']" in messages[0].msg and "below 1" in messages[0].msg
@@ -562,3 +564,15 @@ def test_the_age_quota_makes_up_for_a_run_that_missed_its_share(settings):
     plan = world.plan()
     assert sorted(plan.meeting_ids) == sorted(str(m.pk) for m in meetings[:4])
     assert plan.max_age_kept
+
+
+def test_the_event_reserve_comes_out_of_what_the_sync_share_leaves(settings):
+    """A run plans ``SYNC_BUDGET_SHARE`` of the whole background share; the event reserve is
+    kept from routine spending, not from the plan (720 of 900 a run, as without it)."""
+    from realtimekit_django.sync import schedule
+
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 1200, "RATE_LIMIT_RESERVE": 0.25,
+                            "SYNC_BUDGET_SHARE": 0.8, "RATE_LIMIT_EVENT_RESERVE": 0.05}
+    assert get_budget().limit(BACKGROUND) == 840  # routine work leaves 60 for events
+    assert schedule.allowance(300) == 720
+    assert schedule.allowance(300, spent=20) == 700

@@ -88,6 +88,7 @@ SLOTS = 30
 KEY_PREFIX = "realtimekit:budget:"
 _REMAINING = re.compile(r"(?:^|;)\s*r\s*=\s*(\d+)", re.ASCII)
 
+
 class BudgetExhausted(RateLimited):
     """The site's own rate budget (or a cooldown after a 429) refused the attempt; nothing was sent."""
 

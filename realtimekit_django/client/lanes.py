@@ -17,7 +17,9 @@ BACKGROUND = "background"
 LANES = (INTERACTIVE, BACKGROUND)
 
 _lane: contextvars.ContextVar[str] = contextvars.ContextVar("realtimekit_budget_lane", default=INTERACTIVE)
-_event_driven: contextvars.ContextVar[bool] = contextvars.ContextVar("realtimekit_budget_event_driven", default=False)
+_event_driven: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "realtimekit_budget_event_driven", default=False
+)
 
 
 @contextmanager

@@ -81,7 +81,11 @@ def wanted(event: Any) -> list[str]:
 
     if event.meeting_id is None:
         return []
-    row = Meeting.objects.filter(pk=event.meeting_id).values("remote_updated_at", "participants_synced_at").first()
+    row = (
+        Meeting.objects.filter(pk=event.meeting_id)
+        .values("remote_updated_at", "participants_synced_at")
+        .first()
+    )
     about_participant = event.event in PARTICIPANT_EVENTS
     if row is None:
         # The participants walk fetches the meeting first: one fetch covers both.
@@ -98,7 +102,9 @@ def wanted(event: Any) -> list[str]:
         if (
             custom
             and (walked is None or happened is None or walked < happened)
-            and not Participant.objects.filter(meeting_id=event.meeting_id, custom_participant_id=custom).exists()
+            and not Participant.objects.filter(
+                meeting_id=event.meeting_id, custom_participant_id=custom
+            ).exists()
         ):
             kinds.append(PARTICIPANTS)
     return kinds
@@ -131,7 +137,9 @@ def request(kind: str, meeting_id: Any, *, now: float | None = None) -> str:
             cache.delete(_pending_key(kind, meeting_id))  # a later minute may take it
             return "over"
     except Exception as err:
-        logger.warning("could not schedule a targeted fetch of meeting %s (%s)", meeting_id, type(err).__name__)
+        logger.warning(
+            "could not schedule a targeted fetch of meeting %s (%s)", meeting_id, type(err).__name__
+        )
         return "unavailable"
     transaction.on_commit(lambda: _send(kind, meeting_id))
     return "queued"
@@ -175,7 +183,9 @@ def fetch(kind: str, meeting_id: str, *, client: Any = None) -> dict[str, Any]:
     try:
         _cache().delete(_pending_key(kind, meeting_id))
     except Exception as err:
-        logger.warning("could not clear the targeted fetch mark of meeting %s (%s)", meeting_id, type(err).__name__)
+        logger.warning(
+            "could not clear the targeted fetch mark of meeting %s (%s)", meeting_id, type(err).__name__
+        )
     # Event-driven: it may spend the event reserve the rotation and the other walks leave
     # (RATE_LIMIT_EVENT_RESERVE), so it does not wait behind them for the background lane.
     with budget.lane(budget.BACKGROUND), budget.event_driven():
@@ -184,7 +194,12 @@ def fetch(kind: str, meeting_id: str, *, client: Any = None) -> dict[str, Any]:
                 services.refresh_meeting(meeting_id, client=client)
             except RealtimeKitError as err:
                 logger.info("targeted fetch of meeting %s failed: %s", meeting_id, type(err).__name__)
-                return {"kind": kind, "meeting_id": meeting_id, "completed": False, "error": type(err).__name__}
+                return {
+                    "kind": kind,
+                    "meeting_id": meeting_id,
+                    "completed": False,
+                    "error": type(err).__name__,
+                }
             return {"kind": kind, "meeting_id": meeting_id, "completed": True, "error": None}
         report = locked_walk(
             participants_lock_name(meeting_id),
