@@ -67,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_REQUESTS": 1200,
     "RATE_LIMIT_WINDOW_SECONDS": 300,
     "RATE_LIMIT_RESERVE": 0.25,
+    # The share of the quota routine background work leaves for event-driven fetches (webhooks).
+    "RATE_LIMIT_EVENT_RESERVE": 0.01,
     "RATE_LIMIT_CACHE": None,
     "SYNC_BUDGET_SHARE": 0.8,
     "PARTICIPANTS_MAX_AGE": 86_400,
@@ -140,7 +142,11 @@ _INT_KEYS = {
     "ROOM_JOIN_MAX_ATTEMPTS": (1, 20),
 }
 #: Shares: key -> (lowest allowed, highest allowed, whether the lowest itself is allowed).
-_SHARE_KEYS = {"RATE_LIMIT_RESERVE": (0.0, 0.99, True), "SYNC_BUDGET_SHARE": (0.0, 1.0, False)}
+_SHARE_KEYS = {
+    "RATE_LIMIT_RESERVE": (0.0, 0.99, True),
+    "RATE_LIMIT_EVENT_RESERVE": (0.0, 0.5, True),
+    "SYNC_BUDGET_SHARE": (0.0, 1.0, False),
+}
 _STRING_KEYS = (
     "ACCOUNT_ID",
     "APP_ID",
@@ -197,6 +203,7 @@ class RealtimeKitSettings:
     rate_limit_requests: int | None
     rate_limit_window_seconds: int
     rate_limit_reserve: float
+    rate_limit_event_reserve: float
     rate_limit_cache: str | None
     sync_budget_share: float
     participants_max_age: int
@@ -307,8 +314,10 @@ def find_problems() -> list[tuple[str, str]]:
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a callable or a dotted path to one."))
     problems.extend(_join_token_problems(values))
     hosts = values.get("DOWNLOAD_HOSTS")
-    if isinstance(hosts, str) or not isinstance(hosts, list | tuple) or not all(
-        isinstance(h, str) and h.strip(".") for h in hosts
+    if (
+        isinstance(hosts, str)
+        or not isinstance(hosts, list | tuple)
+        or not all(isinstance(h, str) and h.strip(".") for h in hosts)
     ):
         problems.append(
             (
@@ -400,6 +409,16 @@ def _budget_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         if not number or not (low <= value <= high) or (value == low and not low_ok):
             above = f"at least {low:g}" if low_ok else f"above {low:g}"
             problems.append((key, f"{SETTING_NAME}['{key}'] must be a number {above} and at most {high:g}."))
+    reserves = [values.get(key) for key in ("RATE_LIMIT_RESERVE", "RATE_LIMIT_EVENT_RESERVE")]
+    shares = [key for key, _ in problems]
+    if "RATE_LIMIT_RESERVE" not in shares and "RATE_LIMIT_EVENT_RESERVE" not in shares and sum(reserves) >= 1:
+        problems.append(
+            (
+                "RATE_LIMIT_EVENT_RESERVE",
+                f"{SETTING_NAME}['RATE_LIMIT_RESERVE'] and ['RATE_LIMIT_EVENT_RESERVE'] together must "
+                "stay below 1 (background work would get nothing).",
+            )
+        )
     alias = values.get("RATE_LIMIT_CACHE")
     caches_defined = getattr(django_settings, "CACHES", None) or {"default": {}}
     if alias is not None and (not isinstance(alias, str) or alias not in caches_defined):

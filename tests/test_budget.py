@@ -21,6 +21,7 @@ from realtimekit_django.client.budget import (
     Budget,
     BudgetExhausted,
     BudgetUnavailable,
+    event_driven,
     get_budget,
     lane,
     parse_remaining,
@@ -37,11 +38,13 @@ class FakeResponse:
         self.headers = headers or {}
 
 
-def make_budget(cache=None, *, requests=100, window=300, reserve=0.25, wait_max=0.0, clock=None):
+def make_budget(
+    cache=None, *, requests=100, window=300, reserve=0.25, wait_max=0.0, clock=None, event_reserve=0.0
+):
     clock = clock or ManualClock(start=1_000_000)
     return Budget(
         cache if cache is not None else LocMemCache(f"budget-{uuid.uuid4()}", {}),
-        requests=requests, window=window, reserve=reserve, wait_max=wait_max,
+        requests=requests, window=window, reserve=reserve, wait_max=wait_max, event_reserve=event_reserve,
         prefix=f"test-budget-{uuid.uuid4()}:", clock=clock.time, sleep=clock.advance,
     )
 
@@ -214,6 +217,48 @@ def test_an_interactive_attempt_never_waits():
     assert clock.time() == before
 
 
+# -- the event reserve ------------------------------------------------------------------------------
+
+
+def test_routine_background_leaves_the_event_reserve_and_event_driven_work_may_spend_it():
+    budget = make_budget(requests=100, reserve=0.2, event_reserve=0.05)
+    with lane(BACKGROUND):
+        assert spend_until_refused(budget) == 75  # the rotation, the walks: 5 short of 80
+        with event_driven():
+            assert spend_until_refused(budget) == 5  # a targeted fetch finds room at once
+            assert spend_until_refused(budget) == 0  # never the people's reserve
+    assert spend_until_refused(budget) == 20
+
+
+def test_event_driven_spending_uses_up_the_event_reserve_first():
+    budget = make_budget(requests=100, reserve=0.2, event_reserve=0.05)
+    with lane(BACKGROUND):
+        with event_driven():
+            assert spend_until_refused(budget, limit=3) == 3
+        assert budget.state()["background_limit"] == 78  # 2 of the 5 still kept
+        assert spend_until_refused(budget) == 75
+        with event_driven():
+            assert spend_until_refused(budget) == 2
+        with event_driven():
+            budget.clear()
+            assert spend_until_refused(budget, limit=7) == 7  # beyond the reserve: shared alike
+        assert spend_until_refused(budget) == 73
+
+
+def test_event_driven_marks_only_background_attempts():
+    budget = make_budget(requests=10, reserve=0, event_reserve=0.2)
+    with event_driven():
+        assert spend_until_refused(budget) == 10  # interactive: the whole quota, as ever
+    assert budget.events_spent() == 0
+
+
+def test_the_settings_give_the_event_reserve(settings):
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 1200}
+    assert get_budget().events_reserved == 12  # RATE_LIMIT_EVENT_RESERVE 0.01 by default
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_EVENT_RESERVE": 0}
+    assert get_budget().events_reserved == 0 and get_budget().limit(BACKGROUND) == 900
+
+
 def test_an_unknown_lane_is_refused():
     with pytest.raises(ValueError, match="lane must be one of"):
         with lane("urgent"):
@@ -374,12 +419,22 @@ def budget_messages():
 @pytest.mark.parametrize(
     ("key", "value"),
     [("RATE_LIMIT_RESERVE", 1.5), ("RATE_LIMIT_WINDOW_SECONDS", -300), ("RATE_LIMIT_CACHE", "nope"),
-     ("RATE_LIMIT_REQUESTS", 0), ("SYNC_BUDGET_SHARE", 0), ("PARTICIPANTS_MAX_AGE", -1)],
+     ("RATE_LIMIT_REQUESTS", 0), ("SYNC_BUDGET_SHARE", 0), ("PARTICIPANTS_MAX_AGE", -1),
+     ("RATE_LIMIT_EVENT_RESERVE", 0.6), ("RATE_LIMIT_EVENT_RESERVE", -0.1)],
 )
 def test_bad_budget_settings_are_check_errors_naming_the_key(settings, key, value):
     settings.REALTIMEKIT = {**settings.REALTIMEKIT, key: value}
     messages = budget_messages()
     assert [(m.id, f"['{key}']" in m.msg) for m in messages] == [("realtimekit.E002", True)]
+
+
+def test_the_two_reserves_together_must_leave_background_something(settings):
+    settings.REALTIMEKIT = {
+        **settings.REALTIMEKIT, "RATE_LIMIT_RESERVE": 0.9, "RATE_LIMIT_EVENT_RESERVE": 0.1
+    }
+    messages = budget_messages()
+    assert [m.id for m in messages] == ["realtimekit.E002"]
+    assert "['RATE_LIMIT_EVENT_RESERVE']" in messages[0].msg and "below 1" in messages[0].msg
 
 
 def test_a_per_process_budget_cache_is_a_warning(settings):
@@ -509,3 +564,15 @@ def test_the_age_quota_makes_up_for_a_run_that_missed_its_share(settings):
     plan = world.plan()
     assert sorted(plan.meeting_ids) == sorted(str(m.pk) for m in meetings[:4])
     assert plan.max_age_kept
+
+
+def test_the_event_reserve_comes_out_of_what_the_sync_share_leaves(settings):
+    """A run plans ``SYNC_BUDGET_SHARE`` of the whole background share; the event reserve is
+    kept from routine spending, not from the plan (720 of 900 a run, as without it)."""
+    from realtimekit_django.sync import schedule
+
+    settings.REALTIMEKIT = {**settings.REALTIMEKIT, "RATE_LIMIT_REQUESTS": 1200, "RATE_LIMIT_RESERVE": 0.25,
+                            "SYNC_BUDGET_SHARE": 0.8, "RATE_LIMIT_EVENT_RESERVE": 0.05}
+    assert get_budget().limit(BACKGROUND) == 840  # routine work leaves 60 for events
+    assert schedule.allowance(300) == 720
+    assert schedule.allowance(300, spent=20) == 700

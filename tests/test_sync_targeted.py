@@ -169,3 +169,31 @@ def test_by_default_the_celery_task_runs_the_fetch(realtimekit_emulator, django_
     with django_capture_on_commit_callbacks(execute=True):
         deliver(wh.started(remote["id"], "s-1"))
     assert Meeting.objects.filter(pk=remote["id"], title="Announced").exists()
+
+
+def test_a_fetch_spends_the_event_reserve_the_routine_walks_leave(realtimekit_emulator, sent):
+    """With the background lane full for routine work (the rotation spent its share), a targeted
+    fetch still finds room at once; a routine participants walk does not."""
+    from realtimekit_django.client.budget import BACKGROUND, BudgetExhausted, get_budget, lane
+    from realtimekit_django.sync import reconcile
+
+    remote = realtimekit_emulator.create_meeting(app_id="test-app", title="Elsewhere")
+    realtimekit_emulator.add_participant(
+        remote["id"], app_id="test-app", custom_participant_id="bob", preset_name="group_call_host"
+    )
+    with _settings(
+        RATE_LIMIT_REQUESTS=100, RATE_LIMIT_RESERVE=0, RATE_LIMIT_EVENT_RESERVE=0.05, RETRY_AFTER_MAX=0
+    ):
+        budget = get_budget()
+        budget.clear()
+        with lane(BACKGROUND), pytest.raises(BudgetExhausted):
+            for _ in range(100):
+                budget.before_attempt("GET", "/rotation")
+        assert budget.spent() == 95
+        walk = reconcile.reconcile_participants(remote["id"])
+        assert walk.completed is False and "rate budget" in walk.error
+        result = targeted.fetch(targeted.PARTICIPANTS, remote["id"])
+        assert result["completed"] is True, result
+        assert Participant.objects.filter(meeting_id=remote["id"], custom_participant_id="bob").exists()
+        assert budget.events_spent() >= 1
+        budget.clear()

@@ -229,6 +229,14 @@ class Sessions:
     ask for are run at once, on the emulated second they were queued (the background lane still
     paces them), never inside one another.
 
+    Two workers, as a site with a worker pool has (Celery's prefork pool runs one task a process,
+    as many as the host's cores by default): one runs the targeted fetches, the other the copy
+    tasks the webhooks send. A copy waiting for the budget therefore does not hold up a fetch
+    queued meanwhile (it runs during the copy's wait, as the other worker would run it), and a
+    copy never starts inside a fetch's wait (its wait would otherwise be added to the fetch's on
+    this single-threaded clock). ``targeted_queue_max_s`` is the longest a fetch waited for its
+    worker, ``targeted_fetch_max_s`` the longest one took (its own budget waits).
+
     Sessions and artifacts (issue 27.7): beside those sessions (about 40 starts an hour at any
     size, an hour long), held sessions start at ``sessions_per_day``: at a random seeded meeting
     its owner enters, and the host ends it after ``HELD_SECONDS``; at the start, as many are
@@ -256,9 +264,11 @@ class Sessions:
         self.drop, self.duplicate = drop, duplicate
         self.live: dict[str, tuple[str, float, float]] = {}  # meeting -> (session id, started, ends)
         self.delivered = self.dropped = self.duplicated = 0
-        self.fetches: list[tuple[str, str]] = []
+        self.fetches: list[tuple[str, str, float]] = []  # (kind, meeting, queued at)
         self.fetched: Counter[str] = Counter()
-        self.fetching = False
+        self.fetching = self.copying = False
+        self.fetch_queued: list[float] = []  # emulated seconds each fetch waited for its worker
+        self.fetch_seconds: list[float] = []  # emulated seconds each fetch took
         self.owners = owners or []  # the seeded meetings: the owner of owners[i] is owner-{i}
         self.per_second = sessions_per_day / 86_400
         self.pick = random.Random(SEED + 3)  # held sessions: their own draws, whatever is dropped
@@ -293,7 +303,9 @@ class Sessions:
         emulator.webhooks.create(
             APP_ID, {"name": "site", "url": WEBHOOK_URL, "events": list(WEBHOOK_EVENTS), "enabled": True}
         )
-        targeted.SEND = lambda kind, meeting_id: self.fetches.append((kind, meeting_id))
+        targeted.SEND = lambda kind, meeting_id: self.fetches.append(
+            (kind, meeting_id, emulator.clock.time())
+        )
         # The handler sends the copy task once its event is stored: queued, run in run_fetches.
         self.real_delay = tasks.copy_artifact.delay
         tasks.copy_artifact.delay = lambda pk: self.copies.append(pk)
@@ -381,21 +393,30 @@ class Sessions:
             self.copy_runs += 1
 
     def run_fetches(self) -> None:
+        """The fetches' worker, then the copies' (see the class docstring)."""
         from realtimekit_django.sync import targeted
 
-        if self.fetching:
-            return  # a fetch waiting for budget ticks the clock: the outer loop sends the rest
-        self.fetching = True
+        clock = self.emulator.clock
+        if not self.fetching:  # a fetch waiting for budget ticks the clock: its loop sends the rest
+            self.fetching = True
+            try:
+                while self.fetches:
+                    kind, meeting_id, queued = self.fetches.pop(0)
+                    began = clock.time()
+                    self.fetch_queued.append(began - queued)
+                    outcome = targeted.fetch(kind, meeting_id)
+                    self.fetch_seconds.append(clock.time() - began)
+                    self.fetched["completed" if outcome["completed"] else "failed"] += 1
+            finally:
+                self.fetching = False
+        if self.fetching or self.copying:
+            return  # inside a fetch's wait, or the copies' worker is busy (waiting for budget)
+        self.copying = True
         try:
-            while self.fetches or self.copies:
-                if not self.fetches:
-                    self.copied[tasks.copy_artifact.apply(args=[self.copies.pop(0)]).get()] += 1
-                    continue
-                kind, meeting_id = self.fetches.pop(0)
-                outcome = targeted.fetch(kind, meeting_id)
-                self.fetched["completed" if outcome["completed"] else "failed"] += 1
+            while self.copies:
+                self.copied[tasks.copy_artifact.apply(args=[self.copies.pop(0)]).get()] += 1
         finally:
-            self.fetching = False
+            self.copying = False
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -404,6 +425,8 @@ class Sessions:
             "events_duplicated": self.duplicated,
             "targeted_fetches": sum(self.fetched.values()),
             "targeted_failed": self.fetched["failed"],
+            "targeted_queue_max_s": max(self.fetch_queued, default=0),
+            "targeted_fetch_max_s": max(self.fetch_seconds, default=0),
         }
 
 

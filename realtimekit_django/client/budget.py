@@ -35,6 +35,17 @@ carrying ``retry_after``: the join view answers 503 with ``Retry-After``); a bac
 waits for room when that takes at most ``RETRY_AFTER_MAX`` seconds, and otherwise raises
 :class:`BudgetExhausted` too, which ends a walk cleanly as incomplete ("rate budget").
 
+**The event reserve.** Inside the background lane, ``E = floor(RATE_LIMIT_EVENT_RESERVE *
+quota)`` requests of each window are kept for event-driven work (inside :func:`event_driven`:
+the targeted fetches webhooks ask for, deduplicated and bounded per minute), the way the
+reserve is kept for people: routine background attempts (the scheduler's rotation, the sessions
+walk, copies) stop ``max(E - X, 0)`` short of the background limit, ``X`` the event-driven
+requests of the window, and event-driven ones may spend up to it. The rotation plans nearly the
+whole background share and spends it at the start of each run, so without this an announced
+change found the lane full and waited for the run's requests to leave the window (minutes);
+with it, a fetch finds room at once while the window's event-driven requests stay under ``E``.
+Event-driven attempts are counted in a third set of slots.
+
 **Corrections and the cooldown.** Other tools of the same API user spend from the same quota.
 When an answer's ``Ratelimit: "default";r=<remaining>`` reports fewer requests left than the
 shared count believes, the difference is added to the current slot. A 429 sets a cooldown (its
@@ -59,7 +70,16 @@ from typing import Any
 from django.core.cache import caches
 
 from ..exceptions import RateLimited
-from .lanes import BACKGROUND, INTERACTIVE, LANES, _lane, current_lane, lane  # noqa: F401 (re-exported)
+from .lanes import (  # noqa: F401 (re-exported)
+    BACKGROUND,
+    INTERACTIVE,
+    LANES,
+    _lane,
+    current_lane,
+    event_driven,
+    is_event_driven,
+    lane,
+)
 
 logger = logging.getLogger("realtimekit_django.budget")
 
@@ -67,6 +87,7 @@ logger = logging.getLogger("realtimekit_django.budget")
 SLOTS = 30
 KEY_PREFIX = "realtimekit:budget:"
 _REMAINING = re.compile(r"(?:^|;)\s*r\s*=\s*(\d+)", re.ASCII)
+
 
 class BudgetExhausted(RateLimited):
     """The site's own rate budget (or a cooldown after a 429) refused the attempt; nothing was sent."""
@@ -99,6 +120,7 @@ class Budget:
         window: float,
         reserve: float,
         wait_max: float,
+        event_reserve: float = 0.0,
         prefix: str = KEY_PREFIX,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -107,6 +129,7 @@ class Budget:
         self.requests = requests
         self.window = float(window)
         self.reserve = reserve
+        self.event_reserve = event_reserve
         self.wait_max = wait_max
         self.prefix = prefix
         self.clock = clock
@@ -133,15 +156,27 @@ class Budget:
         """Requests of each window kept for the interactive lane."""
         return self.requests - math.floor(self.requests * (1 - self.reserve))
 
-    def limit(self, lane_name: str, interactive_spent: int = 0) -> int:
+    @property
+    def events_reserved(self) -> int:
+        """Requests of each window routine background work leaves for event-driven work."""
+        return math.floor(self.requests * self.event_reserve)
+
+    def limit(
+        self, lane_name: str, interactive_spent: int = 0, events_spent: int = 0, *, event: bool = False
+    ) -> int:
         """What the count (both lanes) may reach within a window before lane ``lane_name`` stops.
 
         Background stops short of the reserve interactive attempts have not used yet, and
         always short of half of it (see the module docstring); with no interactive spending this
         is ``floor(quota * (1 - RATE_LIMIT_RESERVE))``, the most the background lane ever gets.
+        A routine background attempt (not ``event``) stops short of the event reserve that
+        event-driven attempts (``events_spent`` of the window) have not used yet too.
         """
         if lane_name == BACKGROUND:
-            return self.requests - max(self.reserved - interactive_spent, self.reserved // 2)
+            limit = self.requests - max(self.reserved - interactive_spent, self.reserved // 2)
+            if not event:
+                limit -= max(self.events_reserved - events_spent, 0)
+            return limit
         return self.requests
 
     # -- reading ---------------------------------------------------------------------------
@@ -160,6 +195,12 @@ class Budget:
 
     def _interactive_keys(self, slot: int) -> list[str]:
         return [self._interactive_key(s) for s in range(slot - SLOTS, slot + 1)]
+
+    def _events_key(self, slot: int) -> str:
+        return f"{self.prefix}events:{slot}"
+
+    def _events_keys(self, slot: int) -> list[str]:
+        return [self._events_key(s) for s in range(slot - SLOTS, slot + 1)]
 
     def spent(self) -> int:
         """Requests counted in the current window, by every process."""
@@ -202,16 +243,23 @@ class Budget:
         keys = self._interactive_keys(self._slot(self.clock()))
         return sum(int(v) for v in self.cache.get_many(keys).values())
 
+    def events_spent(self) -> int:
+        """Event-driven requests counted in the current window (they use up the event reserve)."""
+        if not self.events_reserved:
+            return 0
+        keys = self._events_keys(self._slot(self.clock()))
+        return sum(int(v) for v in self.cache.get_many(keys).values())
+
     def state(self) -> dict[str, Any]:
         """What the admin and the command show; ``None`` values when the cache is down."""
         try:
-            interactive = self.interactive_spent()
+            interactive, events = self.interactive_spent(), self.events_spent()
             return {
                 "spent": self.spent(),
                 "interactive_spent": interactive,
                 "cooldown": self.cooldown_left(),
                 "requests": self.requests,
-                "background_limit": self.limit(BACKGROUND, interactive),
+                "background_limit": self.limit(BACKGROUND, interactive, events),
                 "window": self.window,
             }
         except Exception as exc:  # a cache that is down must not break a page
@@ -230,9 +278,10 @@ class Budget:
     def before_attempt(self, method: str, path: str) -> None:
         """Spend one request, or wait (background, briefly) or refuse (:class:`BudgetExhausted`)."""
         lane_name = current_lane()
+        event = lane_name == BACKGROUND and is_event_driven()
         while True:
             try:
-                wait, why = self._try_spend(lane_name)
+                wait, why = self._try_spend(lane_name, event=event)
             except Exception as exc:
                 if lane_name == INTERACTIVE:
                     logger.warning(
@@ -261,28 +310,41 @@ class Budget:
             logger.info("rate budget: %s; %s lane waits %.1fs", why, lane_name, wait)
             self.sleep(wait)
 
-    def _try_spend(self, lane_name: str) -> tuple[float | None, str]:
-        """Count one attempt: ``(None, "")`` when spent, else ``(seconds to wait, why)``."""
+    def _try_spend(self, lane_name: str, *, event: bool = False) -> tuple[float | None, str]:
+        """Count one attempt: ``(None, "")`` when spent, else ``(seconds to wait, why)``.
+
+        ``event``: a background attempt of event-driven work (it may spend the event reserve).
+        """
         now = self.clock()
         slot = self._slot(now)
         earlier = self._earlier_keys(slot)
-        interactive_keys = self._interactive_keys(slot) if lane_name == BACKGROUND else []
-        values = self.cache.get_many([self.cooldown_key, *earlier, *interactive_keys])
+        background = lane_name == BACKGROUND
+        interactive_keys = self._interactive_keys(slot) if background else []
+        # Routine attempts read how much of the event reserve is used; event-driven ones need not.
+        events_keys = self._events_keys(slot) if background and not event and self.events_reserved else []
+        values = self.cache.get_many([self.cooldown_key, *earlier, *interactive_keys, *events_keys])
         cooling = self._cooldown_left(values.pop(self.cooldown_key, None), now)
         if cooling > 0:
             return cooling, "cooling down after a 429 from the API"
         current = self._slot_key(slot)
         count = self._incr(current, 1)
         counts = [int(values.get(key, 0)) for key in earlier]
-        limit = self.limit(lane_name, sum(int(values.get(key, 0)) for key in interactive_keys))
+        limit = self.limit(
+            lane_name,
+            sum(int(values.get(key, 0)) for key in interactive_keys),
+            sum(int(values.get(key, 0)) for key in events_keys),
+            event=event,
+        )
         if count + sum(counts) <= limit:
             if lane_name == INTERACTIVE:
                 self._incr(self._interactive_key(slot), 1)
+            elif event and self.events_reserved:
+                self._incr(self._events_key(slot), 1)
             return None, ""
         self.cache.decr(current)
         return self._wait_for_room(counts, count - 1, limit, slot, now), (
             f"{count - 1 + sum(counts)} of {self.requests} requests spent in the last "
-            f"{self.window:g}s ({lane_name} limit {limit})"
+            f"{self.window:g}s ({lane_name}{' event-driven' if event else ''} limit {limit})"
         )
 
     def _incr(self, key: str, delta: int) -> int:
@@ -346,7 +408,12 @@ class Budget:
         """Forget the count and the cooldown (tests; an operator after changing API users)."""
         slot = self._slot(self.clock())
         self.cache.delete_many(
-            [self.cooldown_key, *self._earlier_keys(slot + 1), *self._interactive_keys(slot)]
+            [
+                self.cooldown_key,
+                *self._earlier_keys(slot + 1),
+                *self._interactive_keys(slot),
+                *self._events_keys(slot),
+            ]
         )
 
     # -- wiring ----------------------------------------------------------------------------
@@ -372,6 +439,7 @@ def budget_for(config: Any) -> Budget | None:
             requests=config.rate_limit_requests,
             window=config.rate_limit_window_seconds,
             reserve=config.rate_limit_reserve,
+            event_reserve=config.rate_limit_event_reserve,
             wait_max=config.retry_after_max,
         )
         found.config = config

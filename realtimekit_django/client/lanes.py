@@ -1,4 +1,5 @@
-"""The two lanes of the rate budget and the context that says which one an attempt spends from.
+"""The two lanes of the rate budget, the context that says which one an attempt spends from, and
+the mark of event-driven background work (:func:`event_driven`).
 
 Apart from :mod:`.budget` (which re-exports every name here) so that a resource can run its
 walks on the background lane without importing the budget, which imports ``http`` and would
@@ -16,6 +17,9 @@ BACKGROUND = "background"
 LANES = (INTERACTIVE, BACKGROUND)
 
 _lane: contextvars.ContextVar[str] = contextvars.ContextVar("realtimekit_budget_lane", default=INTERACTIVE)
+_event_driven: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "realtimekit_budget_event_driven", default=False
+)
 
 
 @contextmanager
@@ -33,3 +37,23 @@ def lane(name: str) -> Iterator[None]:
 def current_lane() -> str:
     """The lane attempts made here spend from."""
     return _lane.get()
+
+
+@contextmanager
+def event_driven() -> Iterator[None]:
+    """Background attempts made inside this block are event-driven (a webhook announced a change
+    the mirror lacks): they may spend the event reserve that routine background work leaves.
+
+    A mark apart from the lane, so that the walks' own ``lane("background")`` inside the block
+    keeps it; it changes nothing on the interactive lane.
+    """
+    token = _event_driven.set(True)
+    try:
+        yield
+    finally:
+        _event_driven.reset(token)
+
+
+def is_event_driven() -> bool:
+    """Whether attempts made here are event-driven (:func:`event_driven`)."""
+    return _event_driven.get()

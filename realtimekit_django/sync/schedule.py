@@ -203,7 +203,9 @@ def allowance(interval: float, spent: int = 0) -> int | None:
     shared = budget_for(config)
     if shared is None:
         return None
-    per_window = config.sync_budget_share * shared.limit(BACKGROUND)
+    # The whole background share: the event reserve (targeted fetches) comes out of what
+    # SYNC_BUDGET_SHARE leaves, as the sessions walk and the copies do.
+    per_window = config.sync_budget_share * shared.limit(BACKGROUND, event=True)
     return max(0, math.floor(per_window * interval / config.rate_limit_window_seconds) - spent)
 
 

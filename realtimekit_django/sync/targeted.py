@@ -13,7 +13,9 @@ A processed event (:data:`~realtimekit_django.signals.webhook_received`, sent by
   yet is fetched first by the walk).
 
 Such a fetch is queued on the background lane at once instead of waiting for the rotation
-(:mod:`.schedule`) to come round. Two bounds keep a burst of events from spending the budget
+(:mod:`.schedule`) to come round, and runs as event-driven work: it may spend the event reserve
+(``RATE_LIMIT_EVENT_RESERVE``) that the rotation, the sessions walk and the copies leave, so it
+does not queue behind their budget waits. Two bounds keep a burst of events from spending the budget
 that the rotation and people's joins need:
 
 - one pending fetch per object: a second event naming it while the first fetch has not
@@ -79,7 +81,11 @@ def wanted(event: Any) -> list[str]:
 
     if event.meeting_id is None:
         return []
-    row = Meeting.objects.filter(pk=event.meeting_id).values("remote_updated_at", "participants_synced_at").first()
+    row = (
+        Meeting.objects.filter(pk=event.meeting_id)
+        .values("remote_updated_at", "participants_synced_at")
+        .first()
+    )
     about_participant = event.event in PARTICIPANT_EVENTS
     if row is None:
         # The participants walk fetches the meeting first: one fetch covers both.
@@ -96,7 +102,9 @@ def wanted(event: Any) -> list[str]:
         if (
             custom
             and (walked is None or happened is None or walked < happened)
-            and not Participant.objects.filter(meeting_id=event.meeting_id, custom_participant_id=custom).exists()
+            and not Participant.objects.filter(
+                meeting_id=event.meeting_id, custom_participant_id=custom
+            ).exists()
         ):
             kinds.append(PARTICIPANTS)
     return kinds
@@ -129,7 +137,9 @@ def request(kind: str, meeting_id: Any, *, now: float | None = None) -> str:
             cache.delete(_pending_key(kind, meeting_id))  # a later minute may take it
             return "over"
     except Exception as err:
-        logger.warning("could not schedule a targeted fetch of meeting %s (%s)", meeting_id, type(err).__name__)
+        logger.warning(
+            "could not schedule a targeted fetch of meeting %s (%s)", meeting_id, type(err).__name__
+        )
         return "unavailable"
     transaction.on_commit(lambda: _send(kind, meeting_id))
     return "queued"
@@ -173,14 +183,23 @@ def fetch(kind: str, meeting_id: str, *, client: Any = None) -> dict[str, Any]:
     try:
         _cache().delete(_pending_key(kind, meeting_id))
     except Exception as err:
-        logger.warning("could not clear the targeted fetch mark of meeting %s (%s)", meeting_id, type(err).__name__)
-    with budget.lane(budget.BACKGROUND):
+        logger.warning(
+            "could not clear the targeted fetch mark of meeting %s (%s)", meeting_id, type(err).__name__
+        )
+    # Event-driven: it may spend the event reserve the rotation and the other walks leave
+    # (RATE_LIMIT_EVENT_RESERVE), so it does not wait behind them for the background lane.
+    with budget.lane(budget.BACKGROUND), budget.event_driven():
         if kind == MEETING:
             try:
                 services.refresh_meeting(meeting_id, client=client)
             except RealtimeKitError as err:
                 logger.info("targeted fetch of meeting %s failed: %s", meeting_id, type(err).__name__)
-                return {"kind": kind, "meeting_id": meeting_id, "completed": False, "error": type(err).__name__}
+                return {
+                    "kind": kind,
+                    "meeting_id": meeting_id,
+                    "completed": False,
+                    "error": type(err).__name__,
+                }
             return {"kind": kind, "meeting_id": meeting_id, "completed": True, "error": None}
         report = locked_walk(
             participants_lock_name(meeting_id),
