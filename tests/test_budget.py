@@ -117,6 +117,67 @@ def test_concurrent_attempts_from_two_budgets_on_redis_spend_exactly_the_budget(
         first.clear()
 
 
+class CountingCache(LocMemCache):
+    """A LocMemCache that counts the keys each ``get_many`` reads."""
+
+    def __init__(self):
+        super().__init__(f"counting-{uuid.uuid4()}", {})
+        self.keys_read: list[int] = []
+
+    def get_many(self, keys, version=None):
+        keys = list(keys)
+        self.keys_read.append(len(keys))
+        return super().get_many(keys, version)
+
+
+def test_an_attempt_reads_the_closed_slots_once_a_slot_and_then_only_the_open_ones():
+    clock = ManualClock(start=1_000_000)
+    cache = CountingCache()
+    budget = make_budget(cache, requests=1000, clock=clock, event_reserve=0.01)
+    with lane(BACKGROUND):
+        budget.before_attempt("GET", "/x")
+        first = sum(cache.keys_read)
+        cache.keys_read.clear()
+        for _ in range(10):
+            budget.before_attempt("GET", "/x")
+    assert first > 80  # the closed slots of the three counts, once
+    assert max(cache.keys_read) <= 7  # the cooldown and the two open slots of each count
+    clock.advance(budget.slot_seconds)  # a new slot: one more slot is closed, read again
+    cache.keys_read.clear()
+    with lane(BACKGROUND):
+        budget.before_attempt("GET", "/x")
+    assert max(cache.keys_read) > 80
+    assert budget.spent() == 12
+
+
+def test_what_another_process_counts_in_the_slot_before_is_still_seen():
+    """The slot before the current one stays open: a process whose clock is a little behind
+    still counts into it after this one read the closed slots."""
+    clock = ManualClock(start=1_000_000)
+    cache = LocMemCache(f"budget-{uuid.uuid4()}", {})
+    here = make_budget(cache, requests=20, reserve=0, clock=clock)
+    behind_clock = ManualClock(start=1_000_000 - here.slot_seconds)
+    behind = make_budget(cache, requests=20, reserve=0, clock=behind_clock)
+    behind.prefix = here.prefix
+    here.before_attempt("GET", "/x")  # reads (and keeps) the closed slots
+    for _ in range(5):
+        behind.before_attempt("GET", "/x")
+    assert here.spent() == 6
+    assert spend_until_refused(here) == 14
+
+
+def test_a_cache_emptied_behind_the_budgets_back_is_read_again():
+    clock = ManualClock(start=1_000_000)
+    cache = LocMemCache(f"budget-{uuid.uuid4()}", {})
+    budget = make_budget(cache, requests=10, reserve=0, clock=clock)
+    assert spend_until_refused(budget) == 10
+    clock.advance(2 * budget.slot_seconds)  # the ten are in a closed slot now
+    assert budget.spent() == 10
+    cache.clear()  # a restarted cache server
+    assert budget.spent() == 0
+    assert spend_until_refused(budget) == 10
+
+
 def test_old_slots_leave_the_count_as_the_window_moves():
     clock = ManualClock(start=1_000_000)
     budget = make_budget(requests=10, reserve=0, clock=clock)
