@@ -4,9 +4,8 @@
   (one ``Session`` for the walk, as the client keeps one), and one hand-written multi-row
   ``INSERT ... ON CONFLICT (id) DO UPDATE`` per page, in its own transaction. No validation, no
   diff, no stale-payload guard: what it skips is exactly what the project's extra time buys.
-  It is the issue's floor, kept as written: on PostgreSQL the project's own upsert is cheaper
-  than this ``VALUES`` statement (it sends the page as one JSON parameter, which psycopg need
-  not parse or quote value by value), so there the project can finish below the floor.
+  It is the issue's floor, kept as written; the project's upsert is the same kind of
+  ``VALUES`` statement (with the stale-payload guard), after a ``SELECT`` of what is stored.
 * :func:`naive_sync`: the way dj-stripe syncs: the same client walk, the same payload-to-row
   conversion as the project, then ``Meeting.objects.update_or_create`` for every row (a
   SELECT and an INSERT or UPDATE per row, each in its own transaction).

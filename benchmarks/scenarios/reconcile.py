@@ -101,8 +101,8 @@ def run(database: str, size: int, rounds: int) -> Result:
         "process's peak (ru_maxrss), the in-process emulator's seeded meetings included; cpu_* is this "
         "process's CPU time (emulator thread included), which the disk's commit latency does not blur; "
         "floor_speedup_over_naive is what the issue's floor (VALUES with one placeholder per value) reaches "
-        "against the naive way; on PostgreSQL the project sends a page as one JSON parameter instead and can "
-        "go below that floor (ratio_to_floor < 1); "
+        "against the naive way; the project's page is the same VALUES statement with the guard, after one "
+        "SELECT of what is stored; "
         "queries_per_page counts SQL statements other than BEGIN/SAVEPOINT/RELEASE (SQLite's backend "
         f"issues BEGIN as a statement; PostgreSQL's does not); project walk: {report.summary()}"
     )
