@@ -23,15 +23,22 @@ _event_driven: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 @contextmanager
+def _holding(variable: contextvars.ContextVar, value) -> Iterator[None]:
+    """``variable`` is ``value`` inside the block, and what it was again after it."""
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+@contextmanager
 def lane(name: str) -> Iterator[None]:
     """Attempts made inside this block spend from lane ``name`` (``interactive`` or ``background``)."""
     if name not in LANES:
         raise ValueError(f"lane must be one of {', '.join(LANES)}, not {name!r}")
-    token = _lane.set(name)
-    try:
+    with _holding(_lane, name):
         yield
-    finally:
-        _lane.reset(token)
 
 
 def current_lane() -> str:
@@ -47,11 +54,8 @@ def event_driven() -> Iterator[None]:
     A mark apart from the lane, so that the walks' own ``lane("background")`` inside the block
     keeps it; it changes nothing on the interactive lane.
     """
-    token = _event_driven.set(True)
-    try:
+    with _holding(_event_driven, True):
         yield
-    finally:
-        _event_driven.reset(token)
 
 
 def is_event_driven() -> bool:
