@@ -210,23 +210,23 @@ class Budget:
     def spent(self) -> int:
         """Requests counted in the current window, by every process."""
         slot = self._slot(self.clock())
-        closed = self._closed_counts(slot)
-        keys = [self._slot_key(slot - 1), self._slot_key(slot)]
-        return sum(closed["slot"]) + sum(int(v) for v in self.cache.get_many(keys).values())
+        values = self.cache.get_many([self._marker_key, self._slot_key(slot - 1), self._slot_key(slot)])
+        closed = self._closed_counts(slot, values.pop(self._marker_key, None))
+        return sum(closed["slot"]) + sum(int(v) for v in values.values())
 
     # A slot more than one slot old is closed: every process increments the slot its clock is
     # in (a correction too, and an increment taken back is the current one), so once the clocks
     # of a site's processes agree within a slot (a thirtieth of the window: 10 s at the
     # defaults) no count changes in it any more. Each process reads the closed slots of its
-    # window once a slot and each attempt reads only the two open ones: 6 keys an attempt
+    # window once a slot and each attempt reads only the two open ones: 7 keys an attempt
     # instead of 93 (2026-12-07: a background attempt took 0.4 ms on LocMemCache, a sixth of a
     # meeting page's own time). A marker key the first reader adds dates what was read: a
     # cache cleared or restarted since loses it, and the closed slots are read again.
 
-    def _closed_counts(self, slot: int) -> dict[str, list[int]]:
+    def _closed_counts(self, slot: int, marker: Any) -> dict[str, list[int]]:
         """The counts of slots ``slot - SLOTS`` to ``slot - 2`` of each set (total, interactive,
-        events), oldest first: read once a slot, and again whenever the marker is gone."""
-        marker = self.cache.get(self._marker_key)
+        events), oldest first: read once a slot, and again whenever the marker (read by the
+        caller with its open slots, in the same round trip) is gone or another."""
         found = self._closed
         if found is not None and found[0] == slot and marker is not None and found[1] == marker:
             return found[2]
@@ -355,7 +355,6 @@ class Budget:
         """
         now = self.clock()
         slot = self._slot(now)
-        closed = self._closed_counts(slot)
         background = lane_name == BACKGROUND
         previous = self._slot_key(slot - 1)
         open_slots = (slot - 1, slot)
@@ -363,10 +362,13 @@ class Budget:
         # Routine attempts read how much of the event reserve is used; event-driven ones need not.
         routine = background and not event and self.events_reserved
         events_keys = [self._events_key(s) for s in open_slots] if routine else []
-        values = self.cache.get_many([self.cooldown_key, previous, *interactive_keys, *events_keys])
+        values = self.cache.get_many(
+            [self.cooldown_key, self._marker_key, previous, *interactive_keys, *events_keys]
+        )
         cooling = self._cooldown_left(values.pop(self.cooldown_key, None), now)
         if cooling > 0:
             return cooling, "cooling down after a 429 from the API"
+        closed = self._closed_counts(slot, values.pop(self._marker_key, None))
         current = self._slot_key(slot)
         count = self._incr(current, 1)
         counts = [*closed["slot"], int(values.get(previous, 0))]
